@@ -1,0 +1,96 @@
+// Package cli holds strata's cobra commands, one file each: it turns flags
+// into options for the build, store, registry and report packages and renders
+// their results. Nothing imports it but cmd/strata.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+// Stdio are the streams a command uses.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Exit codes, as DESIGN.md fixes them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors caused by how strata was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// globals are the flags every command shares.
+type globals struct {
+	root     string
+	mirrors  []string
+	insecure []string
+	stdio    Stdio
+}
+
+// Main runs strata with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdio Stdio) int {
+	g := &globals{stdio: stdio}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stdio.Err, "error: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func newRoot(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:           "strata",
+		Short:         "Build container images from Dockerfiles, without a daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	cmd.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "store location (env STRATA_ROOT)")
+	cmd.PersistentFlags().StringSliceVar(&g.mirrors, "registry-mirror", nil, "registry mirror for docker.io (repeatable)")
+	cmd.PersistentFlags().StringSliceVar(&g.insecure, "insecure-registry", nil, "registry reached over plain HTTP (repeatable)")
+	cmd.AddCommand(commands(g)...)
+	return cmd
+}
+
+// commands lists the subcommands; each file adds its own constructor here.
+func commands(g *globals) []*cobra.Command {
+	return []*cobra.Command{}
+}
+
+func defaultRoot() string {
+	if r := os.Getenv("STRATA_ROOT"); r != "" {
+		return r
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/strata"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "strata")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "strata")
+}

@@ -1,0 +1,52 @@
+// Package layer turns an overlay-format directory (a COPY result or a RUN's
+// overlay upper dir) into a deterministic OCI layer tar, and extracts layer
+// tars back into overlay-format directories, refusing anything that would
+// escape the target directory.
+package layer
+
+import (
+	"context"
+	"io"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// WriteOptions control how a layer tar is written.
+type WriteOptions struct {
+	// Clamp, when set, lowers every mtime after it to it (reproducible builds).
+	Clamp *time.Time
+}
+
+// Descriptor describes a written, compressed layer blob.
+type Descriptor struct {
+	DiffID v1.Hash // sha256 of the uncompressed tar
+	Digest v1.Hash // sha256 of the gzip blob
+	Size   int64   // bytes of the gzip blob
+}
+
+// Write writes dir as a deterministic uncompressed tar to w: entries sorted,
+// no atime/ctime, uid/gid numeric without names, overlay whiteouts as
+// ".wh.NAME" and opaque dirs as ".wh..wh..opq", hard links kept, xattrs kept.
+func Write(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, error) {
+	panic("unimplemented")
+}
+
+// WriteCompressed writes dir as a gzip-compressed layer blob to w.
+func WriteCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
+	panic("unimplemented")
+}
+
+// ExtractOptions control extraction.
+type ExtractOptions struct {
+	// Devices allows character and block device nodes (root only).
+	Devices bool
+}
+
+// Extract reads an uncompressed layer tar from r into dir in overlay format:
+// ".wh.NAME" becomes a 0/0 character device, ".wh..wh..opq" the opaque
+// xattr. Paths escaping dir, links to outside and (unless allowed) devices
+// are refused with an error.
+func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) error {
+	panic("unimplemented")
+}

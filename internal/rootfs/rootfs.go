@@ -1,0 +1,74 @@
+// Package rootfs owns stage filesystems as stacks of overlay-format layer
+// directories and the COPY/ADD semantics that write into a new layer, always
+// confined to the root: no escape through "..", absolute symlinks or
+// symlinks pointing outside.
+//
+// Overlay format: a directory tree as overlayfs uses it for lower and upper
+// dirs. A whiteout is a character device 0/0; an opaque directory carries the
+// xattr trusted.overlay.opaque="y".
+package rootfs
+
+import (
+	"context"
+	"io/fs"
+	"time"
+)
+
+// Stack is a read-only merged view of overlay-format layer directories,
+// bottom first. The zero Stack is an empty filesystem (FROM scratch).
+type Stack struct {
+	Dirs []string
+}
+
+// Owner is a numeric owner.
+type Owner struct {
+	UID, GID int
+}
+
+// User is a user resolved in a stage's /etc/passwd and /etc/group.
+type User struct {
+	UID, GID int
+	Groups   []int  // supplementary groups
+	Home     string // from passwd; "/" when unknown
+}
+
+// LookupUser resolves spec ("name", "uid", "name:group", "uid:gid") in the
+// stack's /etc/passwd and /etc/group, as Docker does.
+func LookupUser(s Stack, spec string) (User, error) { panic("unimplemented") }
+
+// Source is where COPY reads from: a build context directory (optionally
+// filtered by .dockerignore) or another stage's Stack.
+type Source interface {
+	// Lstat, ReadDir, Open, Readlink work on clean absolute paths inside the
+	// source, resolving intermediate symlinks inside the source's root.
+	Lstat(p string) (fs.FileInfo, error)
+	ReadDir(p string) ([]fs.DirEntry, error)
+	Readlink(p string) (string, error)
+	// RealPath returns the host path holding p's content.
+	RealPath(p string) (string, error)
+}
+
+// CopyOptions control one COPY or ADD.
+type CopyOptions struct {
+	Chown   *Owner      // nil keeps the source owner for stage sources, root for the context
+	Chmod   string      // octal or symbolic, "" keeps the mode
+	Exclude []string    // --exclude patterns
+	Parents bool        // --parents
+	Extract bool        // ADD: auto-extract local tar archives
+	Clamp   *time.Time  // clamp mtimes not after this, nil to keep
+	Mkdir   fs.FileMode // mode of directories created for the destination (0755)
+}
+
+// Copy copies srcs (patterns relative to the source root, wildcards allowed)
+// from src to dst (absolute, in the destination root) following Docker's
+// rules, writing the result into layerDir (an empty overlay-format dir that
+// will become the new top layer of under).
+func Copy(ctx context.Context, src Source, srcs []string, under Stack, dst string, layerDir string, opts CopyOptions) error {
+	panic("unimplemented")
+}
+
+// MkdirAll creates dir (absolute) in layerDir over under with owner, as
+// WORKDIR does; existing directories in under are left as they are.
+func MkdirAll(ctx context.Context, under Stack, layerDir string, dir string, owner Owner) error {
+	panic("unimplemented")
+}

@@ -30,10 +30,10 @@ type SourceKind int
 
 // The kinds of source.
 const (
-	Scratch SourceKind = iota // FROM scratch
-	StageRef                  // another stage of this Dockerfile
-	ImageRef                  // an image reference, e.g. "busybox:1.36"
-	ContextRef                // a named --build-context
+	Scratch    SourceKind = iota // FROM scratch
+	StageRef                     // another stage of this Dockerfile
+	ImageRef                     // an image reference, e.g. "busybox:1.36"
+	ContextRef                   // a named --build-context
 )
 
 // Source is a resolved reference to a stage, an image or a named context.

@@ -33,7 +33,9 @@ func (s *Store) WriteBlob(ctx context.Context, fn func(w io.Writer) error) (v1.H
 }
 
 // OpenBlob opens a stored blob.
-func (s *Store) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) { panic("unimplemented") }
+func (s *Store) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
+	panic("unimplemented")
+}
 
 // WriteImage stores img (every blob not yet present, config, manifest) and
 // returns its manifest digest.

@@ -155,7 +155,9 @@ func busyboxRootfs(bin []byte) ([]byte, error) {
 			return file("etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
 		},
 		func() error { return dir("home/", 0o755) },
-		func() error { return add(&tar.Header{Typeflag: tar.TypeDir, Name: "home/app/", Mode: 0o755, Uid: 1000, Gid: 1000}, nil) },
+		func() error {
+			return add(&tar.Header{Typeflag: tar.TypeDir, Name: "home/app/", Mode: 0o755, Uid: 1000, Gid: 1000}, nil)
+		},
 		func() error { return dir("root/", 0o700) },
 		func() error { return dir("tmp/", 0o1777) },
 		func() error { return dir("usr/", 0o755) },

@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/registry"
+	"github.com/strata-build/strata/internal/store"
 )
 
 // Stdio are the streams a command uses.
@@ -93,4 +96,14 @@ func defaultRoot() string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".local", "share", "strata")
+}
+
+// openStore opens the store at --root.
+func (g *globals) openStore(ctx context.Context) (*store.Store, error) {
+	return store.Open(ctx, g.root)
+}
+
+// registryClient returns a registry client configured from the global flags.
+func (g *globals) registryClient(platform string) *registry.Client {
+	return registry.New(registry.Options{Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform})
 }

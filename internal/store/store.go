@@ -3,79 +3,266 @@
 // read-only, and locking so that several strata processes can use one root.
 // Every write goes to a temporary file and is renamed into place, so a killed
 // process never leaves a partial blob visible.
+//
+// On disk, ROOT is an OCI image layout that `skopeo inspect oci:ROOT:REF`
+// reads:
+//
+//	ROOT/oci-layout             {"imageLayoutVersion":"1.0.0"}
+//	ROOT/index.json             one manifest descriptor per tag, annotated
+//	                            org.opencontainers.image.ref.name=<full ref>
+//	ROOT/blobs/sha256/<hex>     manifests, configs and layers (compressed)
+//	ROOT/layers/<hex>           layer with diff ID sha256:<hex> extracted in
+//	                            overlay format (read-only by convention)
+//	ROOT/locks/<hex>            flock files serialising one layer's extraction
+//	ROOT/lock                   flock held while index.json is rewritten
+//	ROOT/tmp/<id>.lock, <id>/   one scratch directory per open Store, its lock
+//	                            file flocked for the Store's lifetime
+//
+// Images written with WriteImage but never tagged are kept as blobs only;
+// index.json holds tags, so it is the set of roots a future GC keeps.
+//
+// A Store is safe for concurrent use by goroutines and by processes.
 package store
 
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotFound is returned when a tag or blob is not in the store.
 var ErrNotFound = errors.New("not found")
 
+// ErrAmbiguous is returned by Resolve when a digest prefix matches several
+// images.
+var ErrAmbiguous = errors.New("ambiguous digest prefix")
+
+// staleAge is how old an unlocked leftover in ROOT/tmp must be before Open
+// removes it (a directory without a lock file is only ever a crash leftover;
+// the age keeps a process that is creating its scratch directory safe).
+const staleAge = 10 * time.Minute
+
 // Store is a store rooted at a directory.
 type Store struct {
 	root string
+	tmp  string   // this Store's scratch directory, ROOT/tmp/<id>
+	lock *os.File // flocked for the Store's lifetime; marks tmp as live
+
+	extracting singleflight.Group
+	closeOnce  sync.Once
 }
 
-// Open opens (creating if needed) the store at root.
-func Open(ctx context.Context, root string) (*Store, error) { panic("unimplemented") }
+// Open opens (creating if needed) the store at root and removes scratch
+// directories left by processes that died.
+func Open(ctx context.Context, root string) (*Store, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", root, err)
+	}
+	if err := initLayout(root); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", root, err)
+	}
+	if err := removeLeftovers(filepath.Join(root, "tmp")); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", root, err)
+	}
+	s := &Store{root: root}
+	if err := s.makeScratch(); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", root, err)
+	}
+	return s, nil
+}
 
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
-// WriteBlob stores what fn writes, named by its sha256, and returns digest and size.
-func (s *Store) WriteBlob(ctx context.Context, fn func(w io.Writer) error) (v1.Hash, int64, error) {
-	panic("unimplemented")
-}
-
-// OpenBlob opens a stored blob.
-func (s *Store) OpenBlob(ctx context.Context, h v1.Hash) (io.ReadCloser, error) {
-	panic("unimplemented")
-}
-
-// WriteImage stores img (every blob not yet present, config, manifest) and
-// returns its manifest digest.
-func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
-	panic("unimplemented")
-}
-
-// Image returns the stored image with manifest digest h.
-func (s *Store) Image(ctx context.Context, h v1.Hash) (v1.Image, error) { panic("unimplemented") }
-
-// Tag points ref (normalised like Docker: "busybox" is
-// "docker.io/library/busybox:latest") at manifest digest h.
-func (s *Store) Tag(ctx context.Context, ref string, h v1.Hash) error { panic("unimplemented") }
-
-// Resolve returns the manifest digest ref points at, or ErrNotFound. ref may
-// also be a digest or a unique digest prefix.
-func (s *Store) Resolve(ctx context.Context, ref string) (v1.Hash, error) { panic("unimplemented") }
-
-// Untag removes ref.
-func (s *Store) Untag(ctx context.Context, ref string) error { panic("unimplemented") }
-
-// Tagged is one tag of the store.
-type Tagged struct {
-	Ref    string
-	Digest v1.Hash
-}
-
-// Tags lists every tag, sorted.
-func (s *Store) Tags(ctx context.Context) ([]Tagged, error) { panic("unimplemented") }
-
-// LayerDir returns the overlay-format directory holding l extracted,
-// extracting it once per diff ID. The directory must not be modified.
-func (s *Store) LayerDir(ctx context.Context, l v1.Layer) (string, error) { panic("unimplemented") }
-
-// AdoptLayerDir moves dir (an overlay-format tree made by this build, on the
-// same filesystem, see TempDir) into the store as the extracted form of diffID.
-func (s *Store) AdoptLayerDir(ctx context.Context, diffID v1.Hash, dir string) (string, error) {
-	panic("unimplemented")
+// Close removes the Store's scratch directory (and every TempDir not yet
+// adopted) and releases its lock. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		err = os.RemoveAll(s.tmp)
+		os.Remove(s.lock.Name())
+		s.lock.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	return nil
 }
 
 // TempDir makes a fresh directory inside the store's root (same filesystem,
-// so renames into the store are atomic). Leftovers are removed by Open.
-func (s *Store) TempDir(ctx context.Context, prefix string) (string, error) { panic("unimplemented") }
+// so renames into the store are atomic). It lives until it is adopted, the
+// caller removes it, or the Store is closed; leftovers of dead processes are
+// removed by Open.
+func (s *Store) TempDir(ctx context.Context, prefix string) (string, error) {
+	dir, err := os.MkdirTemp(s.tmp, prefix)
+	if err != nil {
+		return "", fmt.Errorf("making temp dir: %w", err)
+	}
+	return dir, nil
+}
+
+func initLayout(root string) error {
+	for _, d := range []string{"blobs/sha256", "layers", "locks", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"oci-layout": `{"imageLayoutVersion":"1.0.0"}` + "\n",
+		"index.json": `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}` + "\n",
+	}
+	for name, body := range files {
+		path := filepath.Join(root, name)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		if err := writeFileAtomic(filepath.Join(root, "tmp"), path, []byte(body), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeScratch creates ROOT/tmp/<id>.lock, flocks it, then creates
+// ROOT/tmp/<id>: a directory whose lock file is not held belongs to a dead
+// process.
+func (s *Store) makeScratch() error {
+	base := filepath.Join(s.root, "tmp")
+	f, err := os.CreateTemp(base, "p*.lock")
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("locking scratch dir: %w", err)
+	}
+	s.lock = f
+	s.tmp = strings.TrimSuffix(f.Name(), ".lock")
+	if err := os.Mkdir(s.tmp, 0o700); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+// removeLeftovers removes scratch directories whose lock nobody holds, and
+// old entries without a lock file.
+func removeLeftovers(base string) error {
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		path := filepath.Join(base, e.Name())
+		if lockName, ok := strings.CutSuffix(e.Name(), ".lock"); ok {
+			removeIfUnlocked(path, filepath.Join(base, lockName))
+			continue
+		}
+		if _, err := os.Stat(path + ".lock"); err == nil {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleAge {
+			os.RemoveAll(path)
+		}
+	}
+	return nil
+}
+
+func removeIfUnlocked(lockPath, dir string) {
+	f, err := os.Open(lockPath)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return // a live Store owns it
+	}
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	os.Remove(lockPath)
+}
+
+// withFileLock runs fn holding an exclusive flock on path. Each call opens
+// its own file description, so it excludes goroutines of this process too.
+func withFileLock(ctx context.Context, path string, fn func() error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening lock: %w", err)
+	}
+	defer f.Close()
+	if err := flockCtx(ctx, f); err != nil {
+		return fmt.Errorf("locking %s: %w", path, err)
+	}
+	return fn()
+}
+
+// flockCtx takes an exclusive flock, giving up when ctx is done.
+func flockCtx(ctx context.Context, f *os.File) error {
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// Closing the file (the caller's defer) releases the lock if
+		// the goroutine gets it later, and ends its wait then.
+		return ctx.Err()
+	}
+}
+
+// writeFileAtomic writes data to path through a temp file in tmpDir,
+// fsynced and renamed; with syncDir the parent directory is fsynced too.
+func writeFileAtomic(tmpDir, path string, data []byte, syncDir bool) error {
+	f, err := os.CreateTemp(tmpDir, "w*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if syncDir {
+		return fsyncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+func fsyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/internal/layer"
+)
+
+// LayerDir returns the overlay-format directory holding l extracted,
+// extracting it once per diff ID. The directory must not be modified.
+// Callers in one process share one extraction; processes take a lock per
+// diff ID. Extraction goes to a temp dir renamed into place, and the
+// uncompressed stream is checked against l's diff ID first.
+func (s *Store) LayerDir(ctx context.Context, l v1.Layer) (string, error) {
+	diffID, err := l.DiffID()
+	if err != nil {
+		return "", fmt.Errorf("reading layer diff ID: %w", err)
+	}
+	dst := s.layerPath(diffID)
+	if exists(dst) {
+		return dst, nil
+	}
+	_, err, _ = s.extracting.Do(diffID.String(), func() (any, error) {
+		return nil, s.withLayerLock(ctx, diffID, func() error {
+			if exists(dst) {
+				return nil // another process extracted it
+			}
+			return s.extract(ctx, l, diffID, dst)
+		})
+	})
+	if err != nil {
+		return "", fmt.Errorf("extracting layer %s: %w", diffID, err)
+	}
+	return dst, nil
+}
+
+func (s *Store) extract(ctx context.Context, l v1.Layer, diffID v1.Hash, dst string) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tmp, err := s.TempDir(ctx, "layer")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // no-op after the rename
+	h := sha256.New()
+	r := io.TeeReader(rc, h)
+	opts := layer.ExtractOptions{Devices: os.Geteuid() == 0}
+	if err := layer.Extract(ctx, r, tmp, opts); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil { // tar padding
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
+		return fmt.Errorf("verifying layer: got diff ID sha256:%s", got)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// AdoptLayerDir moves dir (an overlay-format tree made by this build, on the
+// same filesystem, see TempDir) into the store as the extracted form of
+// diffID and returns its new path. If that layer is already extracted, dir
+// is removed and the existing directory returned.
+func (s *Store) AdoptLayerDir(ctx context.Context, diffID v1.Hash, dir string) (string, error) {
+	dst := s.layerPath(diffID)
+	err := s.withLayerLock(ctx, diffID, func() error {
+		if exists(dst) {
+			return os.RemoveAll(dir)
+		}
+		return os.Rename(dir, dst)
+	})
+	if err != nil {
+		return "", fmt.Errorf("adopting layer dir %s: %w", diffID, err)
+	}
+	return dst, nil
+}
+
+func (s *Store) layerPath(diffID v1.Hash) string {
+	return filepath.Join(s.root, "layers", diffID.Hex)
+}
+
+func (s *Store) withLayerLock(ctx context.Context, diffID v1.Hash, fn func() error) error {
+	return withFileLock(ctx, filepath.Join(s.root, "locks", diffID.Hex), fn)
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, os.ErrNotExist)
+}

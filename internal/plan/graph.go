@@ -48,7 +48,7 @@ func (pl *planner) commandEdges(cmd instructions.Command, line int) ([]Edge, err
 			if err != nil {
 				return nil, err
 			}
-			es = append(es, Edge{Kind: MountEdge, From: src, Line: line, Paths: []string{m.Source}, Command: cmd})
+			es = append(es, Edge{Kind: MountEdge, From: src, Line: line, Command: cmd})
 		}
 		return es, nil
 	}
@@ -199,23 +199,11 @@ func (pl *planner) checkForward(s *Stage) error {
 		}
 		src := e.From.Stage.DisplayName()
 		if e.Kind == MountEdge {
-			return pl.errorf(e.Line, "cannot mount from stage %q to %q, stage needs to be defined before current command", src, mountTarget(e.Command, src))
+			return pl.errorf(e.Line, "cannot mount from stage %q, stage needs to be defined before current command", src)
 		}
 		return pl.errorf(e.Line, "cannot copy from stage %q, it needs to be defined before current stage %q", src, s.DisplayName())
 	}
 	return nil
-}
-
-// mountTarget is the target of the mount of cmd from stage src.
-func mountTarget(cmd instructions.Command, src string) string {
-	if c, ok := cmd.(*instructions.RunCommand); ok {
-		for _, m := range instructions.GetMounts(c) {
-			if strings.EqualFold(m.From, src) {
-				return m.Target
-			}
-		}
-	}
-	return ""
 }
 
 // triggers parses the ONBUILD instructions of the parent stage of s into

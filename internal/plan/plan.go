@@ -105,11 +105,14 @@ func (k EdgeKind) String() string {
 
 // Edge is one dependency of a stage.
 type Edge struct {
-	Kind    EdgeKind
-	From    Source
-	Line    int
-	Paths   []string             // source paths for CopyEdge (as written)
-	Command instructions.Command // the instruction that made the edge (nil for BaseEdge)
+	Kind EdgeKind
+	From Source
+	Line int
+	// Paths are the source paths of a CopyEdge, as written; nil otherwise
+	// (a mount's source is only known once its RUN is expanded).
+	Paths []string
+	// Command is the instruction that made the edge (nil for BaseEdge).
+	Command instructions.Command
 }
 
 // Stage is one stage of the graph.

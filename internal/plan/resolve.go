@@ -2,6 +2,7 @@ package plan
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,9 +164,9 @@ func suggestStage(err error, ref string, stages []*Stage) error {
 		return err
 	}
 	if i := slices.Index(names, strings.ToLower(ref)); i >= 0 {
-		names = names[i : i+1] // differs by case only: suggest it
-		ref = ""
+		de.Err = fmt.Errorf("%w (did you mean %s?)", de.Err, names[i]) // differs by case only
+	} else {
+		de.Err = suggest.WrapError(de.Err, ref, names, true)
 	}
-	de.Err = suggest.WrapError(de.Err, ref, names, true)
 	return err
 }

@@ -2,14 +2,47 @@
 // go-containerregistry: authentication from the Docker config and credential
 // helpers, retries, plain HTTP for localhost like Docker, insecure registries
 // and docker.io mirrors.
+//
+// Mirrors and insecure registries come from Options and from a config file
+// (Options.ConfigFile; the CLI passes DefaultConfigFile, that is
+// $XDG_CONFIG_HOME/strata/registries.json or ~/.config/strata/registries.json).
+// It uses the key names of Docker's daemon.json:
+//
+//	{
+//	  "registry-mirrors": ["127.0.0.1:5000", "https://mirror.gcr.io"],
+//	  "insecure-registries": ["build-cache.internal:5000"]
+//	}
+//
+// Mirrors serve docker.io only. Pulling docker.io/library/golang:1.26 with
+// mirror "127.0.0.1:5000" first tries 127.0.0.1:5000/library/golang:1.26;
+// mirrors are tried in order (Options first, then the file) and docker.io
+// last. An "http://" mirror is reached over plain HTTP. Registries on
+// localhost, 127.0.0.0/8 and ::1 always are, as in Docker.
 package registry
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
+
+// DefaultPlatform is pulled from an index when Options.Platform is empty.
+const DefaultPlatform = "linux/amd64"
 
 // Options configure a Client.
 type Options struct {
@@ -22,19 +55,282 @@ type Options struct {
 	Platform string
 	// Transport, when set, replaces http.DefaultTransport (tests).
 	Transport http.RoundTripper
+	// ConfigFile, when set, is a registries.json (see the package doc)
+	// whose mirrors and insecure registries are added to these; it is
+	// read on first use and may be missing.
+	ConfigFile string
+	// RetryBackoff is the wait before the first retry of a request that
+	// failed with a 5xx, 408, 429 or a network error (3 retries, ×3 each);
+	// 0 means one second.
+	RetryBackoff time.Duration
 }
 
 // Client talks to registries.
 type Client struct {
 	opts Options
+
+	loadOnce sync.Once
+	loaded   Options // opts merged with ConfigFile
+	loadErr  error
 }
 
 // New returns a Client.
 func New(opts Options) *Client { return &Client{opts: opts} }
 
+// Config is the content of a registries.json file.
+type Config struct {
+	Mirrors  []string `json:"registry-mirrors,omitempty"`
+	Insecure []string `json:"insecure-registries,omitempty"`
+}
+
+// DefaultConfigFile is the per-user registries.json path.
+func DefaultConfigFile() string {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "strata", "registries.json")
+}
+
+// LoadConfig reads a registries.json; a missing file is an empty Config.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("reading registry config: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("parsing registry config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// options returns the client's options merged with its config file.
+func (c *Client) options() (Options, error) {
+	c.loadOnce.Do(func() {
+		c.loaded = c.opts
+		if c.opts.ConfigFile == "" {
+			return
+		}
+		cfg, err := LoadConfig(c.opts.ConfigFile)
+		if err != nil {
+			c.loadErr = err
+			return
+		}
+		c.loaded.Mirrors = append(slices.Clone(c.opts.Mirrors), cfg.Mirrors...)
+		c.loaded.Insecure = append(slices.Clone(c.opts.Insecure), cfg.Insecure...)
+	})
+	return c.loaded, c.loadErr
+}
+
 // Pull fetches the image ref names for the client's platform. The returned
 // image is lazy: layers are fetched when read.
-func (c *Client) Pull(ctx context.Context, ref string) (v1.Image, error) { panic("unimplemented") }
+func (c *Client) Pull(ctx context.Context, ref string) (v1.Image, error) {
+	img, err := c.pull(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %q: %w", ref, err)
+	}
+	return img, nil
+}
+
+func (c *Client) pull(ctx context.Context, ref string) (v1.Image, error) {
+	opts, err := c.options()
+	if err != nil {
+		return nil, err
+	}
+	plat, err := v1.ParsePlatform(cmpOr(opts.Platform, DefaultPlatform))
+	if err != nil {
+		return nil, fmt.Errorf("parsing platform: %w", err)
+	}
+	candidates, err := candidates(ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	ropts := append(remoteOptions(ctx, opts), remote.WithPlatform(*plat))
+	for i, r := range candidates {
+		img, err := remote.Image(r, ropts...)
+		if err == nil {
+			return img, nil
+		}
+		if i == len(candidates)-1 || ctx.Err() != nil {
+			return nil, classify(err)
+		}
+		// A mirror that fails is skipped, like Docker does.
+	}
+	panic("unreachable")
+}
 
 // Push uploads img as ref.
-func (c *Client) Push(ctx context.Context, ref string, img v1.Image) error { panic("unimplemented") }
+func (c *Client) Push(ctx context.Context, ref string, img v1.Image) error {
+	if err := c.push(ctx, ref, img); err != nil {
+		return fmt.Errorf("pushing %q: %w", ref, err)
+	}
+	return nil
+}
+
+func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	r, err := parse(ref, opts.Insecure)
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(r, img, remoteOptions(ctx, opts)...); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func remoteOptions(ctx context.Context, opts Options) []remote.Option {
+	tr := opts.Transport
+	if tr == nil {
+		tr = remote.DefaultTransport
+	}
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithTransport(tr),
+		remote.WithUserAgent("strata"),
+		remote.WithRetryBackoff(remote.Backoff{Duration: cmpOr(opts.RetryBackoff, time.Second), Factor: 3, Jitter: 0.1, Steps: 4}),
+		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
+			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
+	}
+}
+
+// candidates lists where to look for ref: mirrors first for docker.io.
+func candidates(ref string, opts Options) ([]name.Reference, error) {
+	r, err := parse(ref, opts.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	if r.Context().RegistryStr() != name.DefaultRegistry {
+		return []name.Reference{r}, nil
+	}
+	var out []name.Reference
+	for _, m := range opts.Mirrors {
+		mr, err := mirrorRef(r, m, opts.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mr)
+	}
+	return append(out, r), nil
+}
+
+// mirrorRef is r (on docker.io) on mirror m.
+func mirrorRef(r name.Reference, mirror string, insecure []string) (name.Reference, error) {
+	host, plain := hostOf(mirror)
+	sep := ":"
+	if _, ok := r.(name.Digest); ok {
+		sep = "@"
+	}
+	s := host + "/" + r.Context().RepositoryStr() + sep + r.Identifier()
+	if plain {
+		insecure = append(slices.Clone(insecure), host)
+	}
+	mr, err := parse(s, insecure)
+	if err != nil {
+		return nil, fmt.Errorf("using mirror %q: %w", mirror, err)
+	}
+	return mr, nil
+}
+
+// parse parses ref, marking it insecure (plain HTTP) when its registry is
+// listed or is a loopback address.
+func parse(ref string, insecure []string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("parsing reference: %w", err)
+	}
+	reg := r.Context().RegistryStr()
+	if !isLoopback(reg) && !slices.ContainsFunc(insecure, func(s string) bool { h, _ := hostOf(s); return h == reg }) {
+		return r, nil
+	}
+	return name.ParseReference(ref, name.Insecure)
+}
+
+// hostOf strips a URL scheme (and trailing slash) from a registry
+// address, and reports whether the scheme was http.
+func hostOf(s string) (string, bool) {
+	s = strings.TrimSuffix(s, "/")
+	if h, ok := strings.CutPrefix(s, "http://"); ok {
+		return h, true
+	}
+	return strings.TrimPrefix(s, "https://"), false
+}
+
+func isLoopback(reg string) bool {
+	host := reg
+	if h, _, err := net.SplitHostPort(reg); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Errors callers may branch on; Pull and Push wrap them with the cause.
+var (
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrNotFound     = errors.New("not found")
+	ErrTimeout      = errors.New("timed out")
+)
+
+// Error is a registry failure in a few words, keeping its cause.
+type Error struct {
+	Kind  error // ErrUnauthorized, ErrNotFound, ErrTimeout, or nil
+	Msg   string
+	Cause error
+}
+
+func (e *Error) Error() string   { return e.Msg }
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Cause} }
+
+// classify turns go-containerregistry errors into short ones:
+// "unauthorized", "not found", "registry returned 503", "timed out".
+func classify(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch {
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+			return &Error{Kind: ErrUnauthorized, Msg: "unauthorized", Cause: err}
+		case te.StatusCode == http.StatusNotFound:
+			return &Error{Kind: ErrNotFound, Msg: "not found", Cause: err}
+		case te.StatusCode >= 500 || te.StatusCode == http.StatusTooManyRequests:
+			return &Error{Msg: fmt.Sprintf("registry returned %d", te.StatusCode), Cause: err}
+		}
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+				return &Error{Kind: ErrUnauthorized, Msg: "unauthorized", Cause: err}
+			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+				return &Error{Kind: ErrNotFound, Msg: "not found", Cause: err}
+			}
+		}
+		return err
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &Error{Kind: ErrTimeout, Msg: "timed out: " + err.Error(), Cause: err}
+	}
+	return err
+}

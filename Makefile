@@ -1,0 +1,27 @@
+GO ?= /usr/local/go/bin/go
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build test bench demo setup fuzz
+
+all: build
+
+build:
+	$(GO) build -o bin/strata ./cmd/strata
+
+setup:
+	./scripts/setup.sh
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Benchmarks (never timed tests): parse+plan, layer write, store import, RUN steps.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./internal/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/dockerfile/
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s ./internal/layer/
+
+demo: build
+	./scripts/demo.sh

@@ -1,0 +1,175 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/strata-build/strata/internal/plan"
+	"github.com/strata-build/strata/internal/store"
+)
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// baseState returns the state a stage starts from.
+func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
+	switch s.Base.Kind {
+	case plan.Scratch:
+		return r.emptyState(), nil
+	case plan.StageRef:
+		parent, err := r.futures[s.Base.Stage].wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c := parent.clone()
+		c.cmdSet, c.workdirSet = false, false
+		return c, nil
+	default:
+		img, err := r.resolveSource(ctx, s.Base)
+		if err != nil {
+			return nil, r.posErr(s.Line, err)
+		}
+		return r.imageState(img)
+	}
+}
+
+// emptyState is the state of FROM scratch, as BuildKit makes it.
+func (r *run) emptyState() *state {
+	st := &state{escape: r.plan.File.Escape}
+	st.img.Architecture, st.img.OS = "amd64", "linux"
+	st.img.RootFS.Type = "layers"
+	st.img.Config.WorkingDir = "/"
+	st.img.Config.Env = []string{"PATH=" + defaultPath}
+	st.env = []string{"PATH=" + defaultPath}
+	return st
+}
+
+// imageState is the state of FROM img.
+func (r *run) imageState(img v1.Image) (*state, error) {
+	raw, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	st := &state{escape: r.plan.File.Escape}
+	if err := json.Unmarshal(raw, &st.img); err != nil {
+		return nil, fmt.Errorf("decoding image config: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading image layers: %w", err)
+	}
+	for _, l := range layers {
+		st.layers = append(st.layers, &layerRef{layer: l})
+	}
+	st.img.Created = nil
+	st.img.Config.OnBuild = st.img.Config.OnBuild[:len(st.img.Config.OnBuild):len(st.img.Config.OnBuild)]
+	st.env = append([]string(nil), st.img.Config.Env...)
+	return st, nil
+}
+
+// resolveSource returns the image a FROM or --from source names: a named
+// context or an image reference (the store first unless --pull).
+func (r *run) resolveSource(ctx context.Context, src plan.Source) (v1.Image, error) {
+	if src.Kind == plan.ContextRef {
+		c := r.opts.Contexts[src.Ref]
+		switch {
+		case c.Image != "":
+			return r.resolveImage(ctx, c.Image)
+		case c.Layout != "":
+			return r.layoutImage(ctx, c.Layout)
+		default:
+			return nil, fmt.Errorf("build context %q is a directory, not an image", src.Ref)
+		}
+	}
+	return r.resolveImage(ctx, src.Ref)
+}
+
+// resolveImage finds ref in the store, or pulls and stores it; the same
+// reference is resolved once per build.
+func (r *run) resolveImage(ctx context.Context, ref string) (v1.Image, error) {
+	v, err, _ := r.images.Do(ref, func() (any, error) {
+		st := r.b.store
+		if !r.opts.Pull {
+			h, err := st.Resolve(ctx, ref)
+			if err == nil {
+				return st.Image(ctx, h)
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("resolving base image %q: %w", ref, err)
+			}
+		}
+		if r.b.registry == nil {
+			return nil, fmt.Errorf("resolving base image %q: not in the store and no registry configured", ref)
+		}
+		remote, err := r.b.registry.Pull(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("resolving base image %q: %w", ref, err)
+		}
+		h, err := st.WriteImage(ctx, remote)
+		if err != nil {
+			return nil, fmt.Errorf("storing base image %q: %w", ref, err)
+		}
+		if err := st.Tag(ctx, ref, h); err != nil {
+			return nil, fmt.Errorf("storing base image %q: %w", ref, err)
+		}
+		return st.Image(ctx, h)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(v1.Image), nil
+}
+
+// layoutImage reads the single image of an OCI layout directory and stores it.
+func (r *run) layoutImage(ctx context.Context, dir string) (v1.Image, error) {
+	v, err, _ := r.images.Do("oci-layout://"+dir, func() (any, error) {
+		p, err := layout.FromPath(dir)
+		if err != nil {
+			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		}
+		idx, err := p.ImageIndex()
+		if err != nil {
+			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		}
+		m, err := idx.IndexManifest()
+		if err != nil {
+			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		}
+		if len(m.Manifests) == 0 {
+			return nil, fmt.Errorf("reading OCI layout %s: no image in it", dir)
+		}
+		img, err := idx.Image(m.Manifests[0].Digest)
+		if err != nil {
+			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		}
+		h, err := r.b.store.WriteImage(ctx, img)
+		if err != nil {
+			return nil, fmt.Errorf("storing image of OCI layout %s: %w", dir, err)
+		}
+		return r.b.store.Image(ctx, h)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(v1.Image), nil
+}
+
+func digestOf(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }
+
+// contextDir returns the directory of a named context, if it is one.
+func (r *run) contextDir(name string) (string, bool) {
+	c, ok := r.opts.Contexts[name]
+	if !ok || c.Dir == "" {
+		return "", false
+	}
+	if _, err := os.Stat(c.Dir); err != nil {
+		return "", false
+	}
+	return c.Dir, true
+}

@@ -1,0 +1,45 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/strata-build/strata/internal/layer"
+)
+
+// commitLayer turns an overlay-format directory into the state's next layer:
+// the compressed blob goes to the store and the directory itself is adopted
+// as the layer's extracted form. An empty directory adds no layer, only history.
+func (r *run) commitLayer(ctx context.Context, st *state, dir, createdBy string) (*state, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading layer: %w", err)
+	}
+	tm := r.opts.Timestamp
+	if len(entries) == 0 {
+		os.RemoveAll(dir)
+		st.history(createdBy, false, tm)
+		return st, nil
+	}
+	var desc layer.Descriptor
+	digest, size, err := r.b.store.WriteBlob(ctx, func(w io.Writer) error {
+		var err error
+		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm})
+		return err
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("writing layer: %w", err)
+	}
+	adopted, err := r.b.store.AdoptLayerDir(ctx, desc.DiffID, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("storing layer: %w", err)
+	}
+	l := &blobLayer{st: r.b.store, digest: digest, diffID: desc.DiffID, size: size}
+	st.layers = append(st.layers, newLayerRef(l, adopted))
+	st.history(createdBy, true, tm)
+	return st, nil
+}

@@ -1,0 +1,296 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/strata-build/strata/internal/plan"
+	"github.com/strata-build/strata/internal/rootfs"
+)
+
+// copySpec is what COPY and ADD have in common.
+type copySpec struct {
+	add      bool
+	sd       instructions.SourcesAndDest
+	from     string
+	chown    string
+	chmod    string
+	link     bool
+	parents  bool
+	exclude  []string
+	checksum string
+	unpack   *bool
+}
+
+func copyFromCopy(c *instructions.CopyCommand) copySpec {
+	return copySpec{sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
+		link: c.Link, parents: c.Parents, exclude: c.ExcludePatterns}
+}
+
+func copyFromAdd(c *instructions.AddCommand) copySpec {
+	return copySpec{add: true, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod,
+		link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack}
+}
+
+// createdBy is the history text, as BuildKit writes it.
+func (c copySpec) createdBy() string {
+	b := "COPY"
+	if c.add {
+		b = "ADD"
+	}
+	if c.parents {
+		b += " --parents"
+	}
+	if c.chown != "" {
+		b += " --chown=" + c.chown
+	}
+	if c.chmod != "" {
+		b += " --chmod=" + c.chmod
+	}
+	for _, s := range c.sd.SourcePaths {
+		b += " " + s
+	}
+	for _, s := range c.sd.SourceContents {
+		b += " <<" + s.Path
+	}
+	return b + " " + c.sd.DestPath
+}
+
+// dispatchCopy runs COPY or ADD into a fresh layer.
+func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec) (*state, error) {
+	if cs.checksum != "" && (len(cs.sd.SourcePaths) != 1 || !isURL(cs.sd.SourcePaths[0])) {
+		return nil, fmt.Errorf("checksum requires a single HTTP(S) source")
+	}
+	under, err := st.stack(ctx, r.b.store)
+	if err != nil {
+		return nil, err
+	}
+	opts := rootfs.CopyOptions{Chmod: cs.chmod, Exclude: cs.exclude, Parents: cs.parents, Clamp: &r.opts.Timestamp, Mkdir: 0o755}
+	if cs.chown != "" {
+		o, err := rootfs.ChownOwner(under, cs.chown)
+		if err != nil {
+			return nil, err
+		}
+		opts.Chown = &o
+	}
+	tmp, err := r.b.store.TempDir(ctx, "copy-src")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	src, srcs, err := r.copySource(ctx, stp, cs, tmp)
+	if err != nil {
+		return nil, err
+	}
+	opts.Extract = cs.add && (cs.unpack == nil || *cs.unpack) && cs.from == ""
+	dest := destPath(st.img.Config.WorkingDir, cs.sd.DestPath)
+	layerDir, err := r.b.store.TempDir(ctx, "layer")
+	if err != nil {
+		return nil, err
+	}
+	if err := rootfs.Copy(ctx, src, srcs, under, dest, layerDir, opts); err != nil {
+		os.RemoveAll(layerDir)
+		if cs.add {
+			return nil, fmt.Errorf("ADD failed: %w", err)
+		}
+		return nil, fmt.Errorf("COPY failed: %w", err)
+	}
+	return r.commitLayer(ctx, st, layerDir, cs.createdBy())
+}
+
+// destPath resolves a COPY destination against the working directory,
+// keeping a trailing slash (it means "into this directory").
+func destPath(workdir, dest string) string {
+	dir := strings.HasSuffix(dest, "/") || dest == "." || dest == "" || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		dest = path.Join(workdir, dest)
+	}
+	dest = path.Clean(dest)
+	if dir && dest != "/" {
+		dest += "/"
+	}
+	return dest
+}
+
+// copySource returns where COPY reads from and the source patterns.
+// Heredoc contents and ADD URLs are materialised in tmp first.
+func (r *run) copySource(ctx context.Context, stp step, cs copySpec, tmp string) (rootfs.Source, []string, error) {
+	if len(cs.sd.SourceContents) > 0 {
+		srcs, err := writeHeredocs(tmp, cs.sd.SourceContents)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rootfs.NewDir(tmp, nil), srcs, nil
+	}
+	if cs.add && hasURL(cs.sd.SourcePaths) {
+		return r.fetchURLs(ctx, cs, tmp)
+	}
+	if cs.from == "" {
+		src, err := r.mainContext()
+		return src, cs.sd.SourcePaths, err
+	}
+	from, err := r.fromSource(stp, cs.from)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := r.sourceFS(ctx, from)
+	return src, cs.sd.SourcePaths, err
+}
+
+// fromSource finds the resolved --from of the current instruction in the
+// plan, or resolves it for an ONBUILD trigger (which the plan never saw).
+func (r *run) fromSource(stp step, from string) (plan.Source, error) {
+	for _, e := range stp.stage.Edges {
+		if e.Command == stp.cmd && e.Kind != plan.BaseEdge {
+			return e.From, nil
+		}
+	}
+	src, err := r.plan.ResolveFrom(plan.CopyEdge, from, stp.line)
+	if err != nil {
+		return plan.Source{}, err
+	}
+	if src.Kind == plan.StageRef {
+		if _, ok := r.futures[src.Stage]; !ok {
+			return plan.Source{}, fmt.Errorf("--from=%s: stage %s is not part of this build", from, src.Stage.DisplayName())
+		}
+	}
+	return src, nil
+}
+
+// sourceFS opens a --from source as a filesystem.
+func (r *run) sourceFS(ctx context.Context, src plan.Source) (rootfs.Source, error) {
+	switch src.Kind {
+	case plan.StageRef:
+		st, err := r.futures[src.Stage].wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return st.stack(ctx, r.b.store)
+	case plan.ContextRef:
+		if dir, ok := r.contextDir(src.Ref); ok {
+			return rootfs.NewDir(dir, nil), nil
+		}
+	case plan.Scratch:
+		return rootfs.Stack{}, nil
+	}
+	img, err := r.resolveSource(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.imageState(img)
+	if err != nil {
+		return nil, err
+	}
+	return st.stack(ctx, r.b.store)
+}
+
+// mainContext is the build context filtered by .dockerignore.
+func (r *run) mainContext() (rootfs.Source, error) {
+	if r.opts.ContextDir == "" {
+		return nil, fmt.Errorf("no build context (the Dockerfile came from stdin without a context)")
+	}
+	return rootfs.NewDir(r.opts.ContextDir, r.opts.Ignore), nil
+}
+
+// writeHeredocs writes COPY <<EOF contents as files in dir.
+func writeHeredocs(dir string, contents []instructions.SourceContent) ([]string, error) {
+	var srcs []string
+	for _, c := range contents {
+		name := filepath.Base(c.Path)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(c.Data), 0o644); err != nil {
+			return nil, fmt.Errorf("writing heredoc %s: %w", c.Path, err)
+		}
+		srcs = append(srcs, name)
+	}
+	return srcs, nil
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+
+func hasURL(srcs []string) bool {
+	for _, s := range srcs {
+		if isURL(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchURLs downloads ADD's URL sources into tmp (local sources are not
+// allowed alongside them here), verifying --checksum.
+func (r *run) fetchURLs(ctx context.Context, cs copySpec, tmp string) (rootfs.Source, []string, error) {
+	var srcs []string
+	for _, s := range cs.sd.SourcePaths {
+		if !isURL(s) {
+			return nil, nil, fmt.Errorf("mixing URL and local sources in one ADD is not supported")
+		}
+		name, err := r.fetchURL(ctx, s, tmp, cs.checksum)
+		if err != nil {
+			return nil, nil, err
+		}
+		srcs = append(srcs, name)
+	}
+	return rootfs.NewDir(tmp, nil), srcs, nil
+}
+
+func (r *run) fetchURL(ctx context.Context, raw, dir, checksum string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parsing URL %s: %w", raw, err)
+	}
+	name := path.Base(u.Path)
+	if name == "/" || name == "." || name == "" {
+		name = "index.html"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", raw, err)
+	}
+	resp, err := r.b.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", raw, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("fetching %s: %s", raw, resp.Status)
+	}
+	p := filepath.Join(dir, name)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", raw, err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", raw, err)
+	}
+	if checksum != "" {
+		got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+		if got != checksum {
+			return "", fmt.Errorf("checksum mismatch for %s: got %s, want %s", raw, got, checksum)
+		}
+	}
+	mt := time.Unix(0, 0)
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		mt = lm
+	}
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		return "", fmt.Errorf("fetching %s: %w", raw, err)
+	}
+	return name, os.Chmod(p, 0o600)
+}

@@ -1,0 +1,219 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/strata-build/strata/internal/rootfs"
+	"github.com/strata-build/strata/internal/sandbox"
+)
+
+// proxyArgs are passed to RUN without being declared, and never recorded.
+var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+	"FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+
+// dispatchRun runs a command in the sandbox over the stage's layers; the
+// overlay upper dir becomes the new layer.
+func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, out io.Writer) (*state, error) {
+	if r.b.runner == nil {
+		return nil, errors.New("RUN is not supported yet")
+	}
+	scratch, err := r.b.store.TempDir(ctx, "run")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(scratch)
+	args, heredocMounts, err := runArgs(st, c, scratch)
+	if err != nil {
+		return nil, err
+	}
+	under, err := st.stack(ctx, r.b.store)
+	if err != nil {
+		return nil, err
+	}
+	user := rootfs.User{Home: "/root"}
+	if u := st.img.Config.User; u != "" {
+		if user, err = rootfs.LookupUser(under, u); err != nil {
+			return nil, err
+		}
+	}
+	upper, err := r.b.store.TempDir(ctx, "layer")
+	if err != nil {
+		return nil, err
+	}
+	work, err := r.b.store.TempDir(ctx, "work")
+	if err != nil {
+		os.RemoveAll(upper)
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	mounts, cleanup, err := r.runMounts(ctx, stp, st, c)
+	if err != nil {
+		os.RemoveAll(upper)
+		return nil, err
+	}
+	defer cleanup()
+	mounts = append(mounts, heredocMounts...)
+	tail := &tailBuffer{max: 4096}
+	s := &sandbox.Step{
+		Lower: under.Dirs, Upper: upper, Work: work,
+		Spec: &specs.Spec{
+			Version:  specs.Version,
+			Hostname: "strata",
+			Process: &specs.Process{
+				Args: args,
+				Env:  r.runEnv(st, user),
+				Cwd:  st.img.Config.WorkingDir,
+				User: specs.User{UID: uint32(user.UID), GID: uint32(user.GID), AdditionalGids: gids(user.Groups)},
+			},
+			Mounts: mounts,
+		},
+		Network: r.runNetwork(c),
+		Stdin:   bytes.NewReader(nil),
+		Stdout:  io.MultiWriter(out, tail),
+		Stderr:  io.MultiWriter(out, tail),
+	}
+	if err := r.b.runner.Run(ctx, s); err != nil {
+		os.RemoveAll(upper)
+		var ee *sandbox.ExitError
+		if errors.As(err, &ee) {
+			return nil, &RunError{Code: ee.Code, Command: strings.Join(c.CmdLine, " "), Output: tail.String()}
+		}
+		return nil, fmt.Errorf("running %q: %w", strings.Join(c.CmdLine, " "), err)
+	}
+	return r.commitLayer(ctx, st, upper, "RUN "+strings.Join(args, " "))
+}
+
+// RunError is a RUN step that exited non-zero.
+type RunError struct {
+	Code    int
+	Command string
+	Output  string // the last lines of output
+}
+
+func (e *RunError) Error() string {
+	msg := fmt.Sprintf("RUN failed with exit code %d: %s", e.Code, e.Command)
+	if o := strings.TrimRight(e.Output, "\n"); o != "" {
+		msg += "\n" + o
+	}
+	return msg
+}
+
+// runArgs is the argv of a RUN, with heredocs handled as BuildKit does.
+func runArgs(st *state, c *instructions.RunCommand, scratch string) (args []string, mounts []specs.Mount, err error) {
+	args = c.CmdLine
+	if len(c.Files) > 0 {
+		if len(args) != 1 || !c.PrependShell {
+			return nil, nil, fmt.Errorf("parsing produced an invalid run command: %v", args)
+		}
+		if h := parser.MustParseHeredoc(args[0]); h != nil {
+			data := c.Files[0].Data
+			if c.Files[0].Chomp {
+				data = parser.ChompHeredocContent(data)
+			}
+			args = []string{data}
+			if strings.HasPrefix(data, "#!") {
+				// A script with a shebang runs as a file, bind-mounted
+				// read-only at /dev/pipes/NAME as BuildKit does.
+				target := "/dev/pipes/" + c.Files[0].Name
+				file := filepath.Join(scratch, c.Files[0].Name)
+				if err := os.WriteFile(file, []byte(data), 0o755); err != nil {
+					return nil, nil, fmt.Errorf("writing heredoc script: %w", err)
+				}
+				mounts = append(mounts, specs.Mount{Destination: target, Type: "bind", Source: file, Options: []string{"rbind", "ro"}})
+				args = []string{target}
+			}
+		} else {
+			var b strings.Builder
+			b.WriteString(args[0])
+			for _, f := range c.Files {
+				b.WriteByte('\n')
+				b.WriteString(f.Data)
+				b.WriteString(f.Name)
+			}
+			args = []string{b.String()}
+		}
+	}
+	if c.PrependShell {
+		return withShell(st, args), mounts, nil
+	}
+	return append([]string(nil), args...), mounts, nil
+}
+
+// runEnv is the process environment: the state env (ENV and ARGs in scope),
+// proxy build args, a default PATH and HOME.
+func (r *run) runEnv(st *state, user rootfs.User) []string {
+	env := append([]string(nil), st.env...)
+	for _, k := range proxyArgs {
+		if v, ok := r.opts.BuildArgs[k]; ok {
+			if _, set := getEnv(env, k); !set {
+				env = append(env, k+"="+v)
+			}
+		}
+	}
+	if _, ok := getEnv(env, "PATH"); !ok {
+		env = append(env, "PATH="+defaultPath)
+	}
+	if _, ok := getEnv(env, "HOME"); !ok {
+		home := user.Home
+		if home == "" {
+			home = "/"
+		}
+		env = append(env, "HOME="+home)
+	}
+	return env
+}
+
+func (r *run) runNetwork(c *instructions.RunCommand) string {
+	switch instructions.GetNetwork(c) {
+	case instructions.NetworkNone:
+		return "none"
+	case instructions.NetworkHost:
+		return "host"
+	}
+	if r.opts.Network == "none" {
+		return "none"
+	}
+	return "host"
+}
+
+func gids(groups []int) []uint32 {
+	var out []uint32
+	for _, g := range groups {
+		out = append(out, uint32(g))
+	}
+	return out
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+// String returns the last lines, at most 10.
+func (t *tailBuffer) String() string {
+	lines := strings.Split(strings.TrimRight(string(t.buf), "\n"), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return strings.Join(lines, "\n")
+}

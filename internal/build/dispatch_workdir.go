@@ -1,0 +1,48 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/strata-build/strata/internal/rootfs"
+)
+
+// dispatchWorkdir sets the working directory and creates it, owned by the
+// stage's USER as BuildKit does.
+func (r *run) dispatchWorkdir(ctx context.Context, st *state, c *instructions.WorkdirCommand) (*state, error) {
+	wd := c.Path
+	if !path.IsAbs(wd) {
+		wd = path.Join("/", st.img.Config.WorkingDir, wd)
+	}
+	wd = path.Clean(wd)
+	st.img.Config.WorkingDir = wd
+	st.workdirSet = true
+	if wd == "/" {
+		st.history("WORKDIR "+wd, false, r.opts.Timestamp)
+		return st, nil
+	}
+	under, err := st.stack(ctx, r.b.store)
+	if err != nil {
+		return nil, err
+	}
+	var owner rootfs.Owner
+	if u := st.img.Config.User; u != "" {
+		usr, err := rootfs.LookupUser(under, u)
+		if err != nil {
+			return nil, err
+		}
+		owner = rootfs.Owner{UID: usr.UID, GID: usr.GID}
+	}
+	dir, err := r.b.store.TempDir(ctx, "layer")
+	if err != nil {
+		return nil, err
+	}
+	if err := rootfs.MkdirAll(ctx, under, dir, wd, owner); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return r.commitLayer(ctx, st, dir, "WORKDIR "+wd)
+}

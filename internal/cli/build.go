@@ -1,0 +1,426 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/build"
+	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/export"
+	"github.com/strata-build/strata/internal/store"
+)
+
+// buildFlags are the flags of `strata build`.
+type buildFlags struct {
+	file         string
+	tags         []string
+	target       string
+	buildArgs    []string
+	contexts     []string
+	labels       []string
+	platform     string
+	pull         bool
+	noCache      bool
+	outputs      []string
+	push         bool
+	iidfile      string
+	metadataFile string
+	progress     string
+	network      string
+	jobs         int
+	timestamp    string
+	isolation    string
+}
+
+func newBuildCmd(g *globals) *cobra.Command {
+	f := &buildFlags{}
+	cmd := &cobra.Command{
+		Use:   "build [flags] CONTEXT|-",
+		Short: "Build an image from a Dockerfile",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{errors.New(`"strata build" requires exactly 1 argument: the build context (a directory, or - for a Dockerfile on stdin)`)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd.Context(), g, f, args[0])
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "name of the Dockerfile (default CONTEXT/Dockerfile; - reads stdin)")
+	fl.StringArrayVarP(&f.tags, "tag", "t", nil, "name and optionally a tag (name:tag), repeatable")
+	fl.StringVar(&f.target, "target", "", "stage to build (default: the last)")
+	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "build-time variable K=V, or K to take it from the environment")
+	fl.StringArrayVar(&f.contexts, "build-context", nil, "named context NAME=DIR|docker-image://REF|oci-layout://DIR")
+	fl.StringArrayVar(&f.labels, "label", nil, "label K=V on the image")
+	fl.StringVar(&f.platform, "platform", "linux/amd64", "target platform")
+	fl.BoolVar(&f.pull, "pull", false, "always re-resolve base images from their registries")
+	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the build cache")
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output type=oci|docker|local|tar|registry|image[,dest=PATH]")
+	fl.BoolVar(&f.push, "push", false, "push the tags to their registries (same as --output type=registry)")
+	fl.StringVar(&f.iidfile, "iidfile", "", "write the image digest to this file")
+	fl.StringVar(&f.metadataFile, "metadata-file", "", "write build result metadata (JSON) to this file")
+	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain, quiet")
+	fl.StringVar(&f.network, "network", "host", "network of RUN steps: host or none")
+	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
+	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
+	fl.StringVar(&f.isolation, "isolation", "builtin", "RUN sandbox: builtin or oci")
+	return cmd
+}
+
+func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string) error {
+	opts, err := f.options(g, contextArg)
+	if err != nil {
+		return err
+	}
+	outs, err := parseOutputs(f.outputs, f.push)
+	if err != nil {
+		return usageError{err}
+	}
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	runner, err := newRunner(f.isolation)
+	if err != nil {
+		return usageError{err}
+	}
+	progress, err := newProgress(f.progress, g.stdio.Err)
+	if err != nil {
+		return usageError{err}
+	}
+	opts.Progress = progress
+	start := time.Now()
+	b := build.New(st, g.registryClient(f.platform), runner, nil)
+	res, err := b.Build(ctx, opts)
+	if err != nil {
+		return err
+	}
+	for _, a := range res.UnusedBuildArgs {
+		progress.Warn(fmt.Sprintf("build-arg %s was not consumed by any ARG", a))
+	}
+	if err := deliver(ctx, g, st, res, f.tags, outs); err != nil {
+		return err
+	}
+	if err := writeResultFiles(f, res); err != nil {
+		return err
+	}
+	return summarize(g.stdio, f.progress, res, f.tags, time.Since(start))
+}
+
+// options turns flags into build options, reading the Dockerfile and .dockerignore.
+func (f *buildFlags) options(g *globals, contextArg string) (build.Options, error) {
+	var opts build.Options
+	contextDir := contextArg
+	if contextArg == "-" {
+		contextDir = ""
+		if f.file != "" && f.file != "-" {
+			return opts, usageError{errors.New("with - as context the Dockerfile is read from stdin; drop -f")}
+		}
+		f.file = "-"
+	}
+	if contextDir != "" {
+		if fi, err := os.Stat(contextDir); err != nil || !fi.IsDir() {
+			return opts, usageError{fmt.Errorf("unable to prepare context: path %q not found or not a directory", contextArg)}
+		}
+	}
+	df, dfPath, err := readDockerfile(g.stdio.In, f.file, contextDir)
+	if err != nil {
+		return opts, err
+	}
+	file, err := dockerfile.Parse(filepath.Base(dfPath), df)
+	if err != nil {
+		return opts, err
+	}
+	ignore, err := readIgnore(dfPath, contextDir)
+	if err != nil {
+		return opts, err
+	}
+	args, err := parseBuildArgs(f.buildArgs)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	labels, err := parseKV("--label", f.labels)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	contexts, err := parseContexts(f.contexts)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	ts, err := parseTimestamp(f.timestamp)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	if f.network != "host" && f.network != "none" && f.network != "default" {
+		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
+	}
+	return build.Options{
+		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
+		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
+		Pull: f.pull, Jobs: f.jobs, Timestamp: ts, Network: f.network,
+	}, nil
+}
+
+// readDockerfile reads -f (relative to the working directory, like docker),
+// stdin for "-", or CONTEXT/Dockerfile.
+func readDockerfile(stdin io.Reader, file, contextDir string) ([]byte, string, error) {
+	if file == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading Dockerfile from stdin: %w", err)
+		}
+		return b, "Dockerfile", nil
+	}
+	if file == "" {
+		file = filepath.Join(contextDir, "Dockerfile")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading Dockerfile: %w", err)
+	}
+	return b, file, nil
+}
+
+// readIgnore reads <Dockerfile>.dockerignore next to the Dockerfile, or
+// CONTEXT/.dockerignore.
+func readIgnore(dfPath, contextDir string) ([]string, error) {
+	if contextDir == "" {
+		return nil, nil
+	}
+	for _, p := range []string{dfPath + ".dockerignore", filepath.Join(contextDir, ".dockerignore")} {
+		fh, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		defer fh.Close()
+		pats, err := ignorefile.ReadAll(fh)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		return pats, nil
+	}
+	return nil, nil
+}
+
+func parseBuildArgs(in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range in {
+		k, v, ok := strings.Cut(a, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid --build-arg %q", a)
+		}
+		if !ok {
+			env, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = env
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func parseKV(flag string, in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range in {
+		k, v, _ := strings.Cut(a, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid %s %q: want K=V", flag, a)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func parseContexts(in []string) (map[string]build.Context, error) {
+	out := map[string]build.Context{}
+	for _, a := range in {
+		name, v, ok := strings.Cut(a, "=")
+		if !ok || name == "" || v == "" {
+			return nil, fmt.Errorf("invalid --build-context %q: want NAME=DIR|docker-image://REF|oci-layout://DIR", a)
+		}
+		switch {
+		case strings.HasPrefix(v, "docker-image://"):
+			out[name] = build.Context{Image: strings.TrimPrefix(v, "docker-image://")}
+		case strings.HasPrefix(v, "oci-layout://"):
+			out[name] = build.Context{Layout: strings.TrimPrefix(v, "oci-layout://")}
+		case strings.Contains(v, "://"):
+			return nil, fmt.Errorf("invalid --build-context %q: unsupported scheme", a)
+		default:
+			if fi, err := os.Stat(v); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("invalid --build-context %q: %s is not a directory", a, v)
+			}
+			out[name] = build.Context{Dir: v}
+		}
+	}
+	return out, nil
+}
+
+// parseTimestamp returns the build time: --timestamp, else SOURCE_DATE_EPOCH,
+// else the Unix epoch (reproducible by default).
+func parseTimestamp(flag string) (time.Time, error) {
+	v := flag
+	if v == "" {
+		v = os.Getenv("SOURCE_DATE_EPOCH")
+	}
+	switch v {
+	case "":
+		return time.Unix(0, 0).UTC(), nil
+	case "now":
+		return time.Now().UTC().Truncate(time.Second), nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid timestamp %q: want seconds since the epoch or now", v)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// output is one --output destination.
+type output struct {
+	typ, dest string
+}
+
+func parseOutputs(in []string, push bool) ([]output, error) {
+	var outs []output
+	for _, o := range in {
+		var out output
+		for _, field := range strings.Split(o, ",") {
+			k, v, ok := strings.Cut(field, "=")
+			if !ok && len(in) == 1 && !strings.Contains(o, "=") {
+				k, v = "dest", o // docker's -o DIR shorthand means type=local
+				out.typ = "local"
+			}
+			switch k {
+			case "type":
+				out.typ = v
+			case "dest":
+				out.dest = v
+			case "push":
+				if v == "true" {
+					push = true
+				}
+			case "name", "oci-mediatypes", "compression":
+			default:
+				return nil, fmt.Errorf("invalid --output %q: unknown key %q", o, k)
+			}
+		}
+		switch out.typ {
+		case "oci", "docker", "local", "tar":
+			if out.dest == "" {
+				return nil, fmt.Errorf("invalid --output %q: type=%s needs dest=PATH", o, out.typ)
+			}
+		case "registry", "image":
+		default:
+			return nil, fmt.Errorf("invalid --output %q: type must be oci, docker, local, tar, registry or image", o)
+		}
+		outs = append(outs, out)
+	}
+	if push {
+		outs = append(outs, output{typ: "registry"})
+	}
+	return outs, nil
+}
+
+// deliver tags the result in the store (unless only file outputs were
+// asked for) and writes every output.
+func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result, tags []string, outs []output) error {
+	tagLocal := len(outs) == 0
+	for _, o := range outs {
+		if o.typ == "image" || o.typ == "registry" {
+			tagLocal = true
+		}
+	}
+	if tagLocal {
+		for _, t := range tags {
+			if err := st.Tag(ctx, t, res.Digest); err != nil {
+				return fmt.Errorf("tagging %s: %w", t, err)
+			}
+		}
+	}
+	for _, o := range outs {
+		if err := writeOutput(ctx, g, res.Image, tags, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o output) error {
+	var err error
+	switch o.typ {
+	case "oci":
+		if strings.HasSuffix(o.dest, ".tar") {
+			err = export.OCIArchive(ctx, img, o.dest, tags)
+		} else {
+			err = export.OCILayout(ctx, img, o.dest, tags)
+		}
+	case "docker":
+		err = export.DockerArchive(ctx, img, o.dest, tags)
+	case "local":
+		err = export.Local(ctx, img, o.dest)
+	case "tar":
+		err = export.Tar(ctx, img, o.dest)
+	case "registry":
+		if len(tags) == 0 {
+			return usageError{errors.New("pushing needs at least one -t NAME")}
+		}
+		for _, t := range tags {
+			if err := g.registryClient("linux/amd64").Push(ctx, t, img); err != nil {
+				return fmt.Errorf("pushing %s: %w", t, err)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
+	}
+	return nil
+}
+
+func writeResultFiles(f *buildFlags, res *build.Result) error {
+	if f.iidfile != "" {
+		if err := os.WriteFile(f.iidfile, []byte(res.Digest.String()), 0o644); err != nil {
+			return fmt.Errorf("writing --iidfile: %w", err)
+		}
+	}
+	if f.metadataFile == "" {
+		return nil
+	}
+	cfg, err := res.Image.ConfigName()
+	if err != nil {
+		return err
+	}
+	md := map[string]any{
+		"containerimage.digest":        res.Digest.String(),
+		"containerimage.config.digest": cfg.String(),
+	}
+	if len(f.tags) > 0 {
+		md["image.name"] = strings.Join(f.tags, ",")
+	}
+	b, err := json.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(f.metadataFile, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing --metadata-file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-build/strata/internal/build"
+)
+
+// newProgress returns the build display for --progress.
+func newProgress(mode string, w io.Writer) (build.Progress, error) {
+	switch mode {
+	case "auto", "plain", "tty":
+		return &plainProgress{w: w}, nil
+	case "quiet":
+		return build.Discard{}, nil
+	}
+	return nil, fmt.Errorf("invalid --progress %q: use auto, plain or quiet", mode)
+}
+
+// plainProgress prints numbered steps like BuildKit's plain output:
+//
+//	#3 [builder 2/4] COPY main.go .
+//	#3 DONE 0.1s
+type plainProgress struct {
+	mu sync.Mutex
+	w  io.Writer
+	n  int
+}
+
+var _ build.Progress = (*plainProgress)(nil)
+
+func (p *plainProgress) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
+	p.mu.Lock()
+	p.n++
+	n := p.n
+	fmt.Fprintf(p.w, "#%d [%s %d/%d] %s\n", n, stage, index, total, oneLine(text))
+	p.mu.Unlock()
+	start := time.Now()
+	out := &prefixWriter{p: p, prefix: fmt.Sprintf("#%d ", n)}
+	return out, func(cached bool, err error) {
+		out.flush()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		switch {
+		case err != nil:
+			fmt.Fprintf(p.w, "#%d ERROR %.1fs\n", n, time.Since(start).Seconds())
+		case cached:
+			fmt.Fprintf(p.w, "#%d CACHED\n", n)
+		default:
+			fmt.Fprintf(p.w, "#%d DONE %.1fs\n", n, time.Since(start).Seconds())
+		}
+	}
+}
+
+func (p *plainProgress) Warn(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "WARNING: %s\n", msg)
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 200 {
+		s = s[:197] + "..."
+	}
+	return s
+}
+
+// prefixWriter writes whole lines with a step prefix.
+type prefixWriter struct {
+	p      *plainProgress
+	prefix string
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (w *prefixWriter) flush() {
+	if len(w.buf) > 0 {
+		w.line(string(w.buf))
+		w.buf = nil
+	}
+}
+
+func (w *prefixWriter) line(s string) {
+	w.p.mu.Lock()
+	fmt.Fprintf(w.p.w, "%s%s\n", w.prefix, s)
+	w.p.mu.Unlock()
+}
+
+// summarize prints the end-of-build lines: the image digest, tags and size
+// (quiet mode prints only the digest, on stdout).
+func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took time.Duration) error {
+	if mode == "quiet" {
+		fmt.Fprintln(stdio.Out, res.Digest)
+		return nil
+	}
+	size, err := imageSize(res)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Err, "built %s in %.1fs: %s compressed\n", res.Digest, took.Seconds(), humanSize(size))
+	for _, t := range tags {
+		fmt.Fprintf(stdio.Err, "tagged %s\n", t)
+	}
+	return nil
+}
+
+func imageSize(res *build.Result) (int64, error) {
+	m, err := res.Image.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n, nil
+}
+
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

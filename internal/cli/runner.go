@@ -1,0 +1,16 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/strata-build/strata/internal/sandbox"
+)
+
+// newRunner returns the RUN sandbox for --isolation.
+func newRunner(isolation string) (sandbox.Runner, error) {
+	switch isolation {
+	case "builtin", "oci":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("invalid --isolation %q: use builtin or oci", isolation)
+}

@@ -1,0 +1,194 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a backend.
+type Options struct {
+	// TempDir holds per-step scratch dirs; default os.TempDir().
+	TempDir string
+}
+
+// rootMode says how a backend makes the step's root.
+type rootMode int
+
+const (
+	// overlayRoot mounts an overlay, falling back to copyRoot when the
+	// kernel cannot.
+	overlayRoot rootMode = iota
+	// copyRoot copies the layers into a dir and diffs it afterwards.
+	copyRoot
+)
+
+// builtin runs steps with namespaces and pivot_root in a re-executed
+// init; see Init.
+type builtin struct {
+	opts Options
+	mode rootMode
+}
+
+var _ Runner = (*builtin)(nil)
+
+// NewBuiltin returns the builtin backend. The program must call Init first
+// thing in main.
+func NewBuiltin(opts Options) Runner {
+	return &builtin{opts: opts}
+}
+
+func (b *builtin) Run(ctx context.Context, step *Step) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("running step: %w", err)
+	}
+	hostname := defaultHostname
+	if step.Spec != nil && step.Spec.Hostname != "" {
+		hostname = step.Spec.Hostname
+	}
+	dir, err := newStepDir(b.opts.TempDir, hostname)
+	if err != nil {
+		return err
+	}
+	err = errNoOverlay
+	if b.mode == overlayRoot {
+		err = b.runOverlay(ctx, step, dir)
+	}
+	if errors.Is(err, errNoOverlay) {
+		err = withCopiedRoot(step, dir, func(root string) (*stubs, error) {
+			cfg := &initConfig{Root: dir.root, CopyRoot: root, Spec: completeSpec(step, "/", dir.etc)}
+			return b.runInit(ctx, step, cfg)
+		})
+	}
+	return errors.Join(err, dir.remove())
+}
+
+// runOverlay runs the step over an overlay mounted by the init, then
+// removes the mount stubs from the upper dir.
+func (b *builtin) runOverlay(ctx context.Context, step *Step, dir *stepDir) error {
+	lower := step.Lower
+	if len(lower) == 0 {
+		lower = []string{dir.empty}
+	}
+	cfg := &initConfig{Root: dir.root, Lower: lower, Upper: step.Upper, Work: step.Work, Spec: completeSpec(step, "/", dir.etc)}
+	st, err := b.runInit(ctx, step, cfg)
+	if errors.Is(err, errNoOverlay) {
+		return err
+	}
+	return errors.Join(err, st.clean(step.Upper))
+}
+
+// runInit runs the init for cfg and returns the stubs it made with the
+// step's result.
+func (b *builtin) runInit(ctx context.Context, step *Step, cfg *initConfig) (*stubs, error) {
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating config pipe: %w", err)
+	}
+	defer cfgW.Close()
+	stR, stW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		return nil, fmt.Errorf("creating status pipe: %w", err)
+	}
+	defer stR.Close()
+	cmd := initCommand(ctx, step, cfg.Spec, cfgR, stW)
+	err = cmd.Start()
+	cfgR.Close()
+	stW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("starting sandbox: %w", err)
+	}
+	statusc := make(chan initStatus, 1)
+	go func() { statusc <- readStatus(stR) }()
+	werr := json.NewEncoder(cfgW).Encode(cfg)
+	cfgW.Close()
+	err = cmd.Wait()
+	status := <-statusc
+	return status.Stubs, stepError(ctx, err, werr, status)
+}
+
+func initCommand(ctx context.Context, step *Step, s *specs.Spec, cfgR, stW *os.File) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Args = []string{initArg0}
+	cmd.Env = []string{}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = step.Stdin, step.Stdout, step.Stderr
+	cmd.ExtraFiles = []*os.File{cfgR, stW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: cloneFlags(s.Linux),
+		Pdeathsig:  syscall.SIGKILL,
+		Setpgid:    true,
+	}
+	// Killing the init (PID 1) makes the kernel kill the whole PID
+	// namespace; that is what cancellation does.
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+func cloneFlags(l *specs.Linux) uintptr {
+	flags := uintptr(unix.CLONE_NEWNS)
+	for t, f := range map[specs.LinuxNamespaceType]uintptr{
+		specs.PIDNamespace: unix.CLONE_NEWPID, specs.IPCNamespace: unix.CLONE_NEWIPC,
+		specs.UTSNamespace: unix.CLONE_NEWUTS, specs.NetworkNamespace: unix.CLONE_NEWNET,
+		specs.CgroupNamespace: unix.CLONE_NEWCGROUP,
+	} {
+		if hasNamespace(l, t) {
+			flags |= f
+		}
+	}
+	return flags
+}
+
+// readStatus merges the init's status messages.
+func readStatus(r io.Reader) initStatus {
+	var all initStatus
+	dec := json.NewDecoder(r)
+	for {
+		var st initStatus
+		if err := dec.Decode(&st); err != nil {
+			return all
+		}
+		if st.Stubs != nil {
+			all.Stubs = st.Stubs
+		}
+		if st.Error != "" {
+			all.Error, all.NoOverlay = st.Error, st.NoOverlay
+		}
+	}
+}
+
+// stepError maps the init's end to the step's result.
+func stepError(ctx context.Context, waitErr, writeErr error, st initStatus) error {
+	if err := ctx.Err(); err != nil && waitErr != nil {
+		return fmt.Errorf("running step: %w", err)
+	}
+	if st.Error != "" {
+		if st.NoOverlay {
+			return fmt.Errorf("setting up sandbox: %w: %s", errNoOverlay, st.Error)
+		}
+		return fmt.Errorf("setting up sandbox: %s", st.Error)
+	}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Errorf("running step: sandbox init killed by %v", ws.Signal())
+		}
+		return &ExitError{Code: ee.ExitCode()}
+	}
+	if waitErr != nil {
+		return fmt.Errorf("running step: %w", waitErr)
+	}
+	if writeErr != nil {
+		return fmt.Errorf("sending sandbox config: %w", writeErr)
+	}
+	return nil
+}

@@ -1,0 +1,324 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// initArg0 is argv[0] of the re-executed binary when it is the sandbox's
+// init. The configuration comes on fd 3, status goes back on fd 4.
+const initArg0 = "strata-sandbox-init"
+
+const (
+	configFD = 3
+	statusFD = 4
+)
+
+// initConfig is what the builtin backend sends its init over the pipe.
+type initConfig struct {
+	// Root is a host dir to mount the step's root on.
+	Root string
+	// Lower, Upper, Work make the overlay; CopyRoot, when set, is bound as
+	// the root instead (the copy fallback).
+	Lower       []string
+	Upper, Work string
+	CopyRoot    string
+	// Spec is complete (see completeSpec); Spec.Root is unused.
+	Spec *specs.Spec
+}
+
+// initStatus is one message from the init: the stubs it created, or why
+// setting up failed.
+type initStatus struct {
+	Stubs     *stubs `json:",omitempty"`
+	Error     string `json:",omitempty"`
+	NoOverlay bool   `json:",omitempty"`
+}
+
+// Init runs the sandbox's init when the process is one, and never returns
+// then; otherwise it returns at once. Programs using the builtin backend
+// must call it first thing in main (and in TestMain): the backend
+// re-executes /proc/self/exe as the init of the step's namespaces.
+func Init() {
+	if len(os.Args) == 0 || os.Args[0] != initArg0 {
+		return
+	}
+	// Capabilities, no_new_privs and the bounding set are per thread: keep
+	// this goroutine on one thread and start the step's process from it.
+	runtime.LockOSThread()
+	os.Exit(runInit())
+}
+
+func runInit() int {
+	unix.CloseOnExec(configFD)
+	unix.CloseOnExec(statusFD)
+	status := json.NewEncoder(os.NewFile(statusFD, "status"))
+	fail := func(err error) int {
+		_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
+		return 255
+	}
+	var cfg initConfig
+	cf := os.NewFile(configFD, "config")
+	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
+		return fail(fmt.Errorf("reading sandbox config: %w", err))
+	}
+	cf.Close()
+	var st stubs
+	err := setupRoot(&cfg, &st)
+	if len(st.Created) > 0 {
+		_ = status.Encode(initStatus{Stubs: &st})
+	}
+	if err != nil {
+		return fail(err)
+	}
+	code, err := runProcess(cfg.Spec.Process)
+	if err != nil {
+		return fail(err)
+	}
+	return code
+}
+
+// setupRoot builds the step's root inside the new mount namespace and
+// pivots into it. Every mount lives and dies with the namespace.
+func setupRoot(cfg *initConfig, st *stubs) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making / private: %w", err)
+	}
+	if err := mountRoot(cfg); err != nil {
+		return err
+	}
+	root, s := cfg.Root, cfg.Spec
+	if err := mountAll(root, s, st); err != nil {
+		return err
+	}
+	for _, p := range s.Linux.MaskedPaths {
+		if err := inRoot(root, p, maskPath); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.Linux.ReadonlyPaths {
+		if err := inRoot(root, p, readonlyPath); err != nil {
+			return err
+		}
+	}
+	if err := setupNamespaces(s); err != nil {
+		return err
+	}
+	cwd, err := mkdirIn(root, s.Process.Cwd)
+	if err != nil {
+		return err
+	}
+	if err := pivotRoot(root); err != nil {
+		return err
+	}
+	if err := os.Chdir(cwd); err != nil {
+		return fmt.Errorf("changing to %s: %w", s.Process.Cwd, err)
+	}
+	return setProcessLimits(s.Process)
+}
+
+func mountRoot(cfg *initConfig) error {
+	if cfg.CopyRoot != "" {
+		if err := unix.Mount(cfg.CopyRoot, cfg.Root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding root: %w", err)
+		}
+		return nil
+	}
+	return mountOverlay(cfg.Root, cfg.Lower, cfg.Upper, cfg.Work)
+}
+
+// mountAll performs the spec's mounts in order, making mount points as
+// needed, and fills a tmpfs /dev with devices.
+func mountAll(root string, s *specs.Spec, st *stubs) error {
+	for _, m := range s.Mounts {
+		target, err := st.ensure(root, m.Destination, !isDirSource(m))
+		if err != nil {
+			return err
+		}
+		if err := mountOne(m, target); err != nil {
+			return err
+		}
+		if cleanDest(m.Destination) == "/dev" && m.Type == "tmpfs" {
+			if err := makeDevices(target, append(defaultDevices(), s.Linux.Devices...)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// inRoot calls f with the host path of p resolved inside root.
+func inRoot(root, p string, f func(string) error) error {
+	rel, err := resolveIn(root, p)
+	if err != nil {
+		return err
+	}
+	return f(filepath.Join(root, rel))
+}
+
+// mkdirIn creates dir inside root if missing, as Docker does for the
+// working directory, and returns its path relative to the new root.
+func mkdirIn(root, dir string) (string, error) {
+	rel, err := resolveIn(root, dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Join(root, rel), 0o755); err != nil {
+		return "", fmt.Errorf("creating working directory %s: %w", dir, err)
+	}
+	return "/" + strings.TrimPrefix(rel, "."), nil
+}
+
+func setupNamespaces(s *specs.Spec) error {
+	if hasNamespace(s.Linux, specs.UTSNamespace) {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("setting hostname: %w", err)
+		}
+	}
+	if hasNamespace(s.Linux, specs.NetworkNamespace) {
+		return loopbackUp()
+	}
+	return nil
+}
+
+// loopbackUp brings lo up in a new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}
+
+// pivotRoot makes root the root and detaches the old one, without needing
+// a directory for it (pivot_root(".", ".")).
+func pivotRoot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("entering root: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivoting root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+func setProcessLimits(p *specs.Process) error {
+	for _, r := range p.Rlimits {
+		res, ok := map[string]int{
+			"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
+			"RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_STACK": unix.RLIMIT_STACK,
+			"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_AS": unix.RLIMIT_AS,
+			"RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+		}[r.Type]
+		if !ok {
+			return fmt.Errorf("setting rlimit: unsupported %s", r.Type)
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("setting %s: %w", r.Type, err)
+		}
+	}
+	umask := 0o022
+	if p.User.Umask != nil {
+		umask = int(*p.User.Umask)
+	}
+	unix.Umask(umask)
+	return nil
+}
+
+// runProcess starts the step's process as p.User with p's capabilities
+// and waits for it, reaping every orphan meanwhile (it is PID 1). It
+// returns the exit code, 128+n for a death by signal n.
+func runProcess(p *specs.Process) (int, error) {
+	argv0, err := lookPath(p.Args, p.Env)
+	if err != nil {
+		return 0, err
+	}
+	ambient, err := ambientCaps(p.Capabilities)
+	if err != nil {
+		return 0, err
+	}
+	if err := applyCapabilities(p.Capabilities, p.NoNewPrivileges); err != nil {
+		return 0, err
+	}
+	groups := make([]uint32, len(p.User.AdditionalGids))
+	copy(groups, p.User.AdditionalGids)
+	pid, err := syscall.ForkExec(argv0, p.Args, &syscall.ProcAttr{
+		Env:   p.Env,
+		Files: []uintptr{0, 1, 2},
+		Sys: &syscall.SysProcAttr{
+			Credential:  &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups},
+			AmbientCaps: ambient,
+		},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("starting %s: %w", p.Args[0], err)
+	}
+	return reapUntil(pid)
+}
+
+func reapUntil(pid int) (int, error) {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("waiting for process: %w", err)
+		}
+		if got != pid {
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
+}
+
+// lookPath finds args[0] in the PATH of env, as runc does.
+func lookPath(args, env []string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("starting process: no command")
+	}
+	if strings.Contains(args[0], "/") {
+		return args[0], nil
+	}
+	path := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, args[0])
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("starting process: exec: %q: executable file not found in $PATH", args[0])
+}

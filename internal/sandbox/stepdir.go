@@ -1,0 +1,83 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// stepDir is a step's private scratch dir on the host: the root mount
+// point, the generated /etc files, an empty lower for steps without
+// layers, and (OCI) the bundle. Nothing is ever mounted in it on the
+// host except root by the OCI backend, which unmounts it before remove.
+type stepDir struct {
+	dir   string
+	root  string
+	empty string
+	etc   etcFiles
+}
+
+func newStepDir(tmp string, hostname string) (*stepDir, error) {
+	dir, err := os.MkdirTemp(tmp, "strata-step-")
+	if err != nil {
+		return nil, fmt.Errorf("creating step dir: %w", err)
+	}
+	d := &stepDir{
+		dir:   dir,
+		root:  filepath.Join(dir, "root"),
+		empty: filepath.Join(dir, "empty"),
+		etc: etcFiles{
+			ResolvConf: filepath.Join(dir, "resolv.conf"),
+			Hosts:      filepath.Join(dir, "hosts"),
+			Hostname:   filepath.Join(dir, "hostname"),
+		},
+	}
+	if err := d.populate(hostname); err != nil {
+		d.remove()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *stepDir) populate(hostname string) error {
+	for _, p := range []string{d.root, d.empty} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return fmt.Errorf("creating step dir: %w", err)
+		}
+	}
+	files := map[string]string{
+		d.etc.ResolvConf: resolvConf(),
+		d.etc.Hosts:      "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		d.etc.Hostname:   hostname + "\n",
+	}
+	for p, content := range files {
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", filepath.Base(p), err)
+		}
+	}
+	return nil
+}
+
+// resolvConf is the host's resolv.conf, or Docker's fallback when the host
+// has none.
+func resolvConf() string {
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+	}
+	return string(b)
+}
+
+// remove deletes the step dir entry by entry, never recursively through a
+// mount point: a dir still mounted on makes it fail instead.
+func (d *stepDir) remove() error {
+	var errs []error
+	for _, p := range []string{d.etc.ResolvConf, d.etc.Hosts, d.etc.Hostname, d.root, d.empty, filepath.Join(d.dir, "config.json"), d.dir} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing step dir: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,209 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxSymlinks bounds symlink resolution inside a root, as the kernel does.
+const maxSymlinks = 40
+
+// resolveIn resolves p inside root the way the kernel would after a chroot
+// to root: absolute symlinks and ".." never leave it. It returns the path
+// relative to root ("." for the root); components past the first missing
+// one are kept as they are.
+func resolveIn(root, p string) (string, error) {
+	rest := strings.Split(filepath.Clean("/"+p), "/")
+	var cur []string
+	links := 0
+	for len(rest) > 0 {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) > 0 {
+				cur = cur[:len(cur)-1]
+			}
+			continue
+		}
+		next := append(slices.Clip(cur), c)
+		fi, err := os.Lstat(filepath.Join(root, filepath.Join(next...)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return filepath.Join(append(next, rest...)...), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("resolving %s: %w", p, err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if links++; links > maxSymlinks {
+			return "", fmt.Errorf("resolving %s: %w", p, syscall.ELOOP)
+		}
+		target, err := os.Readlink(filepath.Join(root, filepath.Join(next...)))
+		if err != nil {
+			return "", fmt.Errorf("resolving %s: %w", p, err)
+		}
+		if filepath.IsAbs(target) {
+			cur = nil
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	if len(cur) == 0 {
+		return ".", nil
+	}
+	return filepath.Join(cur...), nil
+}
+
+// dirMeta is what a directory looked like before a stub was made in it.
+type dirMeta struct {
+	Path     string
+	Mode     uint32
+	UID, GID uint32
+}
+
+// stubs records what the sandbox created in the root to have somewhere to
+// mount: mount points that did not exist in the image. Paths are relative
+// to the root. They are removed from the upper dir after the step, so they
+// never reach a layer (BuildKit has the same problem; see its
+// executor/stubs.go).
+type stubs struct {
+	// Created are the files and dirs made, in creation order.
+	Created []string `json:",omitempty"`
+	// Touched are existing dirs a stub was made in, and their ancestors.
+	Touched []dirMeta `json:",omitempty"`
+}
+
+// ensure makes sure the mount point for dest exists inside root (a dir, or
+// an empty file when file is true), recording what it creates, and returns
+// the resolved host path to mount on.
+func (s *stubs) ensure(root, dest string, file bool) (string, error) {
+	rel, err := resolveIn(root, dest)
+	if err != nil {
+		return "", err
+	}
+	if rel == "." {
+		return root, nil
+	}
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		p := filepath.Join(parts[:i+1]...)
+		host := filepath.Join(root, p)
+		fi, err := os.Lstat(host)
+		if err == nil {
+			if i < len(parts)-1 && !fi.IsDir() {
+				return "", fmt.Errorf("making mount point %s: %s is not a directory", dest, p)
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("making mount point %s: %w", dest, err)
+		}
+		if err := s.touch(root, filepath.Dir(p)); err != nil {
+			return "", err
+		}
+		if err := create(host, file && i == len(parts)-1); err != nil {
+			return "", fmt.Errorf("making mount point %s: %w", dest, err)
+		}
+		s.Created = append(s.Created, p)
+	}
+	return filepath.Join(root, rel), nil
+}
+
+// touch records dir and its ancestors (not the root) before the first
+// stub is made in it.
+func (s *stubs) touch(root, dir string) error {
+	for ; dir != "." && dir != "/"; dir = filepath.Dir(dir) {
+		if slices.ContainsFunc(s.Touched, func(m dirMeta) bool { return m.Path == dir }) ||
+			slices.Contains(s.Created, dir) {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(root, dir), &st); err != nil {
+			return fmt.Errorf("inspecting %s: %w", dir, err)
+		}
+		s.Touched = append(s.Touched, dirMeta{Path: dir, Mode: st.Mode, UID: st.Uid, GID: st.Gid})
+	}
+	return nil
+}
+
+func create(path string, file bool) error {
+	if !file {
+		return os.Mkdir(path, 0o755)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// clean removes the stubs from upper, an overlay upper dir that is no
+// longer mounted: stubs still empty, then touched dirs that were only
+// copied up to hold them (empty, not opaque, mode and owner unchanged).
+func (s *stubs) clean(upper string) error {
+	if s == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range slices.Backward(s.Created) {
+		errs = append(errs, removeEmpty(filepath.Join(upper, p)))
+	}
+	touched := slices.Clone(s.Touched)
+	slices.SortFunc(touched, func(a, b dirMeta) int {
+		return strings.Count(b.Path, "/") - strings.Count(a.Path, "/")
+	})
+	for _, m := range touched {
+		errs = append(errs, removeCopiedUp(filepath.Join(upper, m.Path), m))
+	}
+	return errors.Join(errs...)
+}
+
+// removeEmpty removes path if it is an empty dir or an empty regular file.
+func removeEmpty(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || !(fi.IsDir() || fi.Mode().IsRegular() && fi.Size() == 0) {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("removing mount stub: %w", err)
+	}
+	return nil
+}
+
+func removeCopiedUp(path string, m dirMeta) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return nil
+	}
+	if st.Mode != m.Mode || st.Uid != m.UID || st.Gid != m.GID {
+		return nil
+	}
+	if v, err := getxattr(path, "trusted.overlay.opaque"); err == nil && v == "y" {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("removing copied-up dir: %w", err)
+	}
+	return nil
+}
+
+func getxattr(path, name string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Lgetxattr(path, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}

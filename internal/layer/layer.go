@@ -2,6 +2,13 @@
 // overlay upper dir) into a deterministic OCI layer tar, and extracts layer
 // tars back into overlay-format directories, refusing anything that would
 // escape the target directory.
+//
+// Overlay format: a whiteout is a character device 0/0, an opaque directory
+// carries the xattr trusted.overlay.opaque="y". In a tar these become the OCI
+// ".wh.NAME" and ".wh..wh..opq" entries.
+//
+// It may be imported by anything but build, plan and store must not be
+// imported by it.
 package layer
 
 import (
@@ -28,13 +35,16 @@ type Descriptor struct {
 // Write writes dir as a deterministic uncompressed tar to w: entries sorted,
 // no atime/ctime, uid/gid numeric without names, overlay whiteouts as
 // ".wh.NAME" and opaque dirs as ".wh..wh..opq", hard links kept, xattrs kept.
+// It returns the sha256 of what it wrote (the layer's DiffID).
 func Write(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, error) {
-	panic("unimplemented")
+	return writeTar(ctx, dir, w, opts)
 }
 
-// WriteCompressed writes dir as a gzip-compressed layer blob to w.
+// WriteCompressed writes dir as a gzip-compressed layer blob to w. The gzip
+// stream is compressed in parallel blocks at a fixed level with an empty
+// header, so the same tree always gives the same digest.
 func WriteCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
-	panic("unimplemented")
+	return writeCompressed(ctx, dir, w, opts)
 }
 
 // ExtractOptions control extraction.
@@ -46,7 +56,7 @@ type ExtractOptions struct {
 // Extract reads an uncompressed layer tar from r into dir in overlay format:
 // ".wh.NAME" becomes a 0/0 character device, ".wh..wh..opq" the opaque
 // xattr. Paths escaping dir, links to outside and (unless allowed) devices
-// are refused with an error.
+// are refused with an error. No symlink is ever followed while writing.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) error {
-	panic("unimplemented")
+	return extract(ctx, r, dir, opts)
 }

@@ -1,0 +1,351 @@
+package layer
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/pgzip"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	whiteoutPrefix     = ".wh."
+	opaqueMarker       = ".wh..wh..opq"
+	whiteoutMetaPrefix = ".wh..wh."
+	opaqueXattr        = "trusted.overlay.opaque"
+	paxXattr           = "SCHILY.xattr."
+)
+
+// Compression parameters are fixed: changing any of them changes every
+// layer digest.
+const (
+	gzipLevel     = pgzip.BestSpeed
+	gzipBlockSize = 1 << 20
+	copyBufSize   = 1 << 20
+)
+
+// writeCompressed tars dir into a parallel gzip stream, hashing both the tar
+// and the blob on the way.
+func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
+	blob := &countingHash{h: sha256.New()}
+	gz, err := pgzip.NewWriterLevel(io.MultiWriter(w, blob), gzipLevel)
+	if err != nil {
+		return Descriptor{}, fmt.Errorf("creating gzip writer: %w", err)
+	}
+	gz.ModTime = time.Unix(0, 0) // pgzip writes ModTime.Unix() as is
+	gz.OS = 255
+	if err := gz.SetConcurrency(gzipBlockSize, 8); err != nil {
+		return Descriptor{}, fmt.Errorf("configuring gzip writer: %w", err)
+	}
+	diffID, err := writeTar(ctx, dir, gz, opts)
+	if err != nil {
+		gz.Close()
+		return Descriptor{}, err
+	}
+	if err := gz.Close(); err != nil {
+		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
+	}
+	return Descriptor{DiffID: diffID, Digest: blob.hash(), Size: blob.n}, nil
+}
+
+// countingHash is an io.Writer that hashes and counts.
+type countingHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}
+
+func (c *countingHash) hash() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", c.h.Sum(nil))}
+}
+
+// writeTar writes the deterministic tar of dir to w and returns its sha256.
+func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, error) {
+	sum := &countingHash{h: sha256.New()}
+	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), copyBufSize)
+	tw := &tarWriter{
+		ctx:   ctx,
+		tw:    tar.NewWriter(bw),
+		clamp: opts.Clamp,
+		links: map[fileID]string{},
+		buf:   make([]byte, copyBufSize),
+	}
+	if err := tw.walk(dir, ""); err != nil {
+		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+	}
+	if err := tw.tw.Close(); err != nil {
+		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+	}
+	return sum.hash(), nil
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// tarWriter walks one overlay-format directory into a tar stream.
+type tarWriter struct {
+	ctx   context.Context
+	tw    *tar.Writer
+	clamp *time.Time
+	links map[fileID]string // first tar name of each multiply-linked file
+	buf   []byte
+}
+
+// child is one directory entry with the name it gets in the tar.
+type child struct {
+	name string // name in the tar (".wh.NAME" for whiteouts)
+	host string
+	st   unix.Stat_t
+}
+
+// walk writes the children of host (tar name prefix rel, "" for the root)
+// sorted by their tar names, each directory followed by its own children.
+func (t *tarWriter) walk(host, rel string) error {
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
+	kids, err := readChildren(host)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		name := path.Join(rel, k.name)
+		if err := t.entry(k, name); err != nil {
+			return err
+		}
+		if k.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := t.walk(k.host, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readChildren(host string) ([]child, error) {
+	f, err := os.Open(host)
+	if err != nil {
+		return nil, err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	kids := make([]child, 0, len(names))
+	for _, n := range names {
+		k := child{name: n, host: filepath.Join(host, n)}
+		if err := unix.Lstat(k.host, &k.st); err != nil {
+			return nil, &os.PathError{Op: "lstat", Path: k.host, Err: err}
+		}
+		if isWhiteout(&k.st) {
+			k.name = whiteoutPrefix + n
+		}
+		kids = append(kids, k)
+	}
+	sort.Slice(kids, func(i, j int) bool { return kids[i].name < kids[j].name })
+	return kids, nil
+}
+
+func isWhiteout(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+}
+
+// entry writes one tar entry (plus the opaque marker of an opaque dir).
+func (t *tarWriter) entry(k child, name string) error {
+	if isWhiteout(&k.st) {
+		return t.tw.WriteHeader(t.marker(name, &k.st))
+	}
+	hdr, err := t.header(k, name)
+	if err != nil {
+		return err
+	}
+	if err := t.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	switch {
+	case hdr.Typeflag == tar.TypeReg && hdr.Size > 0:
+		return t.copyFile(k.host, hdr.Size)
+	case hdr.Typeflag == tar.TypeDir && isOpaque(k.host):
+		return t.tw.WriteHeader(t.marker(path.Join(name, opaqueMarker), &k.st))
+	}
+	return nil
+}
+
+// marker is the header of an empty whiteout or opaque marker file.
+func (t *tarWriter) marker(name string, st *unix.Stat_t) *tar.Header {
+	return &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Mode:     0o644,
+		ModTime:  t.mtime(st),
+		Format:   tar.FormatPAX,
+	}
+}
+
+func (t *tarWriter) mtime(st *unix.Stat_t) time.Time {
+	m := time.Unix(st.Mtim.Sec, 0).UTC()
+	if t.clamp != nil && m.After(*t.clamp) {
+		m = t.clamp.Truncate(time.Second).UTC()
+	}
+	return m
+}
+
+func (t *tarWriter) header(k child, name string) (*tar.Header, error) {
+	st := &k.st
+	hdr := &tar.Header{
+		Name:    name,
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: t.mtime(st),
+		Format:  tar.FormatPAX,
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			id := fileID{uint64(st.Dev), st.Ino}
+			if first, ok := t.links[id]; ok {
+				hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
+				break
+			}
+			t.links[id] = name
+		}
+		hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
+	case unix.S_IFDIR:
+		hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+	case unix.S_IFLNK:
+		target, err := os.Readlink(k.host)
+		if err != nil {
+			return nil, err
+		}
+		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return nil, fmt.Errorf("%s: unsupported file type %#o", k.host, st.Mode&unix.S_IFMT)
+	}
+	xattrs, err := readXattrs(k.host)
+	if err != nil {
+		return nil, err
+	}
+	if len(xattrs) > 0 {
+		hdr.PAXRecords = make(map[string]string, len(xattrs))
+		for key, v := range xattrs {
+			hdr.PAXRecords[paxXattr+key] = v
+		}
+	}
+	return hdr, nil
+}
+
+func (t *tarWriter) copyFile(host string, size int64) error {
+	f, err := os.OpenFile(host, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.CopyBuffer(t.tw, io.LimitReader(f, size), t.buf)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", host, err)
+	}
+	if n != size {
+		return fmt.Errorf("reading %s: file shrank from %d to %d bytes while writing", host, size, n)
+	}
+	return nil
+}
+
+func isOpaque(host string) bool {
+	var b [1]byte
+	n, err := unix.Lgetxattr(host, opaqueXattr, b[:])
+	return err == nil && n == 1 && b[0] == 'y'
+}
+
+// keepXattr reports whether an xattr belongs in a layer: overlay's own
+// bookkeeping and host SELinux labels do not.
+func keepXattr(key string) bool {
+	return !strings.HasPrefix(key, "trusted.overlay.") &&
+		!strings.HasPrefix(key, "user.overlay.") &&
+		key != "security.selinux"
+}
+
+// readXattrs returns the xattrs of host worth keeping.
+func readXattrs(host string) (map[string]string, error) {
+	keys, err := listXattrs(host)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, key := range keys {
+		if !keepXattr(key) {
+			continue
+		}
+		v, err := getXattr(host, key)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+func listXattrs(host string) ([]string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Llistxattr(host, buf)
+		switch {
+		case err == unix.ERANGE:
+			buf = make([]byte, len(buf)*4)
+			continue
+		case err == unix.ENOTSUP:
+			return nil, nil
+		case err != nil:
+			return nil, &os.PathError{Op: "llistxattr", Path: host, Err: err}
+		}
+		var keys []string
+		for _, k := range strings.Split(string(buf[:n]), "\x00") {
+			if k != "" {
+				keys = append(keys, k)
+			}
+		}
+		return keys, nil
+	}
+}
+
+func getXattr(host, key string) (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(host, key, buf)
+		switch {
+		case err == unix.ERANGE:
+			buf = make([]byte, len(buf)*4)
+			continue
+		case err != nil:
+			return "", &os.PathError{Op: "lgetxattr " + key, Path: host, Err: err}
+		}
+		return string(buf[:n]), nil
+	}
+}

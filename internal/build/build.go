@@ -57,6 +57,9 @@ type Options struct {
 	Timestamp time.Time
 	// Network is the default network of RUN steps: "host" or "none".
 	Network string
+	// Secrets are --secret values by id; SSH maps --ssh ids to agent sockets.
+	Secrets map[string]Secret
+	SSH     map[string]string
 	// Progress receives build events; nil discards them.
 	Progress Progress
 }

@@ -57,13 +57,13 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	mounts, cleanup, err := r.runMounts(ctx, stp, st, c)
+	rm, err := r.prepareMounts(ctx, stp, st, c, scratch)
 	if err != nil {
 		os.RemoveAll(upper)
 		return nil, err
 	}
-	defer cleanup()
-	mounts = append(mounts, heredocMounts...)
+	defer rm.cleanup()
+	mounts := append(rm.specs, heredocMounts...)
 	tail := &tailBuffer{max: 4096}
 	s := &sandbox.Step{
 		Lower: under.Dirs, Upper: upper, Work: work,
@@ -72,7 +72,7 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 			Hostname: "strata",
 			Process: &specs.Process{
 				Args: args,
-				Env:  r.runEnv(st, user),
+				Env:  append(r.runEnv(st, user), rm.env...),
 				Cwd:  st.img.Config.WorkingDir,
 				User: specs.User{UID: uint32(user.UID), GID: uint32(user.GID), AdditionalGids: gids(user.Groups)},
 			},

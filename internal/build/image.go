@@ -86,7 +86,7 @@ func (b *builtImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if l, ok := b.layers[h]; ok {
 		return l, nil
 	}
-	cfg, _ := v1.SHA256(bytes.NewReader(b.config))
+	cfg, _, _ := v1.SHA256(bytes.NewReader(b.config))
 	if h == cfg {
 		return partial.ConfigLayer(b)
 	}

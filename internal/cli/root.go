@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/internal/registry"
+	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/store"
 )
 
@@ -46,6 +47,7 @@ type globals struct {
 
 // Main runs strata with args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
+	sandbox.Init() // returns at once unless this process is a RUN sandbox's init
 	g := &globals{stdio: stdio}
 	root := newRoot(g)
 	root.SetArgs(args)
@@ -81,7 +83,9 @@ func newRoot(g *globals) *cobra.Command {
 
 // commands lists the subcommands; each file adds its own constructor here.
 func commands(g *globals) []*cobra.Command {
-	return []*cobra.Command{}
+	return []*cobra.Command{
+		newBuildCmd(g),
+	}
 }
 
 func defaultRoot() string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,6 +37,20 @@ func backends() []backend {
 	return []backend{
 		{"builtin", func(t testing.TB, tmp string) Runner { return NewBuiltin(Options{TempDir: tmp}) }},
 		{"builtin-copy", func(t testing.TB, tmp string) Runner { return &builtin{opts: Options{TempDir: tmp}, mode: copyRoot} }},
+		{"runc", ociBackend("runc")},
+		{"crun", ociBackend("crun")},
+	}
+}
+
+func ociBackend(name string) func(t testing.TB, tmp string) Runner {
+	return func(t testing.TB, tmp string) Runner {
+		if _, err := exec.LookPath(name); err != nil {
+			t.Skipf("%s not installed", name)
+		}
+		if b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers"); name == "crun" && err == nil && len(b) > 0 {
+			t.Skip("crun refuses hybrid cgroup hierarchies with controllers on the v2 side")
+		}
+		return NewOCI(name, Options{TempDir: tmp})
 	}
 }
 

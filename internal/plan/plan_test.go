@@ -215,3 +215,25 @@ func BenchmarkParsePlan(b *testing.B) {
 		}
 	}
 }
+
+func FuzzPlan(f *testing.F) {
+	f.Add([]byte("ARG T=1\nFROM busybox:$T AS a\nONBUILD COPY --from=b / /\nFROM busybox AS b\nFROM a\nCOPY --from=0 / /\n"), "")
+	f.Add([]byte("FROM a AS x\nRUN --mount=from=y,target=/y true\nFROM x AS y\nCOPY --from=x / /\n"), "x")
+	f.Fuzz(func(t *testing.T, src []byte, target string) {
+		df, err := dockerfile.Parse("Dockerfile", src)
+		if err != nil {
+			return
+		}
+		p, err := plan.New(df, plan.Options{Target: target, Contexts: map[string]bool{"b": true}})
+		if err != nil {
+			var de *dockerfile.Error
+			if !errors.As(err, &de) {
+				t.Fatalf("New(%q) = %v, want *dockerfile.Error", src, err)
+			}
+			return
+		}
+		if len(p.Order) == 0 || p.Order[len(p.Order)-1] != p.Target {
+			t.Fatalf("New(%q).Order does not end with the target", src)
+		}
+	})
+}

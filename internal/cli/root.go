@@ -58,6 +58,10 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	if err == nil {
 		return exitOK
 	}
+	var ec exitCodeError
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	fmt.Fprintf(stdio.Err, "error: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -85,6 +89,7 @@ func newRoot(g *globals) *cobra.Command {
 func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newBuildCmd(g),
+		newRunCmd(g),
 	}
 }
 

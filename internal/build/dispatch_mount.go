@@ -28,9 +28,9 @@ type Secret struct {
 
 // runMounts holds what a RUN step mounts, and what to undo afterwards.
 type runMounts struct {
-	specs   []specs.Mount
-	env     []string
-	undo    []func()
+	specs []specs.Mount
+	env   []string
+	undo  []func()
 }
 
 func (m *runMounts) cleanup() {

@@ -118,7 +118,7 @@ func TestRunSecretNeverPersisted(t *testing.T) {
 	}
 	df := "FROM busybox\n" +
 		"RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /seen-len\n" +
-		"RUN --mount=type=secret,id=token,env=TOKEN test \"$TOKEN\" = \"" + secret + "\" && echo ok > /env-ok\n"
+		"RUN --mount=type=secret,id=token,env=TOKEN echo ${#TOKEN} > /env-len\n"
 	file, err := dockerfile.Parse("Dockerfile", []byte(df))
 	if err != nil {
 		t.Fatal(err)
@@ -132,14 +132,13 @@ func TestRunSecretNeverPersisted(t *testing.T) {
 	if got := strings.TrimSpace(fs["/seen-len"].body); got != "20" {
 		t.Errorf("/seen-len = %q, want 20 (the secret file was readable)", got)
 	}
-	if fs["/env-ok"].body != "ok\n" {
-		t.Errorf("/env-ok = %q, want ok (secret as env)", fs["/env-ok"].body)
+	if got := fs["/env-len"].body; got != "20\n" {
+		t.Errorf("/env-len = %q, want 20 (the secret as an environment variable)", got)
 	}
 	if _, ok := fs["/run/secrets/token"]; ok {
 		t.Errorf("/run/secrets/token is in the image")
 	}
-	// The Dockerfile holds the secret in this test, so only the file-mounted
-	// value is checked against blobs: every blob and every layer's content.
+	// No blob (config, manifest, layer content) may hold the secret's bytes.
 	fileSecret := []byte(secret)
 	err = filepath.Walk(filepath.Join(f.store.Root(), "blobs"), func(p string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
@@ -154,7 +153,7 @@ func TestRunSecretNeverPersisted(t *testing.T) {
 				b = all
 			}
 		}
-		if bytes.Contains(b, fileSecret) && !bytes.Contains(b, []byte("TOKEN")) {
+		if bytes.Contains(b, fileSecret) {
 			t.Errorf("blob %s contains the secret", p)
 		}
 		return nil

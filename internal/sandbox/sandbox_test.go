@@ -434,3 +434,36 @@ func BenchmarkRunTrue(b *testing.B) {
 		})
 	}
 }
+
+// TestManyLayers stacks more layers than a mount(2) option string can
+// name, with the top layer (last in Lower) winning.
+func TestManyLayers(t *testing.T) {
+	base := busyboxLower(t)
+	dir := t.TempDir()
+	lower := []string{base}
+	for i := range 150 {
+		l := filepath.Join(dir, fmt.Sprintf("a-rather-long-layer-directory-name-to-fill-the-page-%03d", i))
+		if err := os.MkdirAll(filepath.Join(l, "layers"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(l, "layers", "top"), []byte(fmt.Sprint(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(l, "layers", fmt.Sprint(i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lower = append(lower, l)
+	}
+	if n := len(strings.Join(lower, ":")); n < os.Getpagesize() {
+		t.Fatalf("layer paths take %d bytes, want more than a page", n)
+	}
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			r := runStep(t, b, t.Context(), "cat /layers/top; echo; ls /layers | wc -l", func(s *Step) { s.Lower = lower })
+			checkCode(t, r.err, 0, r.stderr)
+			if want := "149\n151\n"; r.stdout != want {
+				t.Errorf("stdout = %q, want %q", r.stdout, want)
+			}
+		})
+	}
+}

@@ -51,11 +51,10 @@ func (b *builtin) Run(ctx context.Context, step *Step) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("running step: %w", err)
 	}
-	hostname := defaultHostname
-	if step.Spec != nil && step.Spec.Hostname != "" {
-		hostname = step.Spec.Hostname
+	if err := step.check(); err != nil {
+		return err
 	}
-	dir, err := newStepDir(b.opts.TempDir, hostname)
+	dir, err := newStepDir(b.opts.TempDir, step.hostname())
 	if err != nil {
 		return err
 	}

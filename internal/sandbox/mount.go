@@ -74,34 +74,42 @@ func fsmountOverlay(target string, lower []string, upper, work string) error {
 	return nil
 }
 
-// mountFlags maps mount(8) options to flags; the bool says whether the
-// option clears the flag.
-var mountFlags = map[string]struct {
+// mountFlag is a mount(8) option as a flag; clear says the option clears
+// it.
+type mountFlag struct {
 	clear bool
 	flag  uintptr
-}{
-	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
-	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
-	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
-	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
-	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
-	"noatime": {false, unix.MS_NOATIME}, "atime": {true, unix.MS_NOATIME},
-	"nodiratime": {false, unix.MS_NODIRATIME}, "diratime": {true, unix.MS_NODIRATIME},
-	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
-	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
-	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
 }
 
-// propagation options are accepted and ignored: every sandbox mount is
-// private to its namespace.
-var propagation = []string{"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}
+// mountFlags maps mount(8) options to flags.
+func mountFlags() map[string]mountFlag {
+	return map[string]mountFlag{
+		"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
+		"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
+		"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
+		"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
+		"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
+		"noatime": {false, unix.MS_NOATIME}, "atime": {true, unix.MS_NOATIME},
+		"nodiratime": {false, unix.MS_NODIRATIME}, "diratime": {true, unix.MS_NODIRATIME},
+		"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
+		"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
+		"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+	}
+}
+
+// isPropagation reports propagation options, accepted and ignored: every
+// sandbox mount is private to its namespace.
+func isPropagation(o string) bool {
+	return slices.Contains([]string{"private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"}, o)
+}
 
 // parseMountOptions splits options into mount flags and the data string.
 func parseMountOptions(opts []string) (uintptr, string) {
 	var flags uintptr
 	var data []string
+	known := mountFlags()
 	for _, o := range opts {
-		if f, ok := mountFlags[o]; ok {
+		if f, ok := known[o]; ok {
 			if f.clear {
 				flags &^= f.flag
 			} else {
@@ -109,7 +117,7 @@ func parseMountOptions(opts []string) (uintptr, string) {
 			}
 			continue
 		}
-		if slices.Contains(propagation, o) {
+		if isPropagation(o) {
 			continue
 		}
 		data = append(data, o)

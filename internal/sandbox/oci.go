@@ -58,11 +58,10 @@ func (o *ociRunner) Run(ctx context.Context, step *Step) error {
 	if err != nil {
 		return err
 	}
-	hostname := defaultHostname
-	if step.Spec != nil && step.Spec.Hostname != "" {
-		hostname = step.Spec.Hostname
+	if err := step.check(); err != nil {
+		return err
 	}
-	dir, err := newStepDir(o.opts.TempDir, hostname)
+	dir, err := newStepDir(o.opts.TempDir, step.hostname())
 	if err != nil {
 		return err
 	}
@@ -75,11 +74,9 @@ func (o *ociRunner) Run(ctx context.Context, step *Step) error {
 			return runBundle(ctx, runtime, step, dir, root)
 		})
 	}
-	if err != nil {
-		// A root still mounted must not be removed through.
-		return err
-	}
-	return dir.remove()
+	// remove never recurses: a root left mounted makes it fail, not
+	// delete through the mount.
+	return errors.Join(err, dir.remove())
 }
 
 // runOverlay mounts the step's overlay on the host, runs the bundle, and

@@ -1,11 +1,28 @@
 // Package sandbox runs one RUN step isolated from the host: the builtin
 // backend uses Linux namespaces, an overlayfs root and pivot_root; the OCI
 // backend hands the same step to runc or crun. Both take the step as an OCI
-// runtime spec plus the overlay layers to mount.
+// runtime spec plus the overlay layers to mount, and complete the spec the
+// way Docker and BuildKit do: fresh /proc, a tmpfs /dev with the usual
+// nodes, devpts, shm and mqueue, read-only /sys, masked and read-only
+// /proc paths, /etc/resolv.conf, /etc/hosts and /etc/hostname bound from
+// generated files, Docker's default capabilities, no_new_privs, and host
+// networking unless the step asks for none.
+//
+// The step's changes land in Step.Upper in overlay format. Mount points
+// the sandbox had to create (for /proc, /etc/hosts, RUN --mount targets)
+// are removed from it afterwards, so they never reach a layer. Without
+// overlayfs, both backends fall back to copying the layers and diffing.
+//
+// The builtin backend re-executes the running binary as the init of the
+// step's namespaces: programs must call Init first thing in main.
+//
+// Imported by build (and cli for `strata run`); imports neither build,
+// plan nor store.
 package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -22,7 +39,7 @@ type Step struct {
 	// Spec describes the process, mounts (cache, bind, tmpfs, secrets),
 	// hostname and namespaces. Spec.Root is filled in by the backend.
 	Spec *specs.Spec
-	// Network is "host" (default) or "none".
+	// Network is "host" (or "" or "default") or "none".
 	Network string
 	Stdin   io.Reader
 	Stdout  io.Writer
@@ -34,6 +51,27 @@ type Step struct {
 // nothing stays mounted after Run returns.
 type Runner interface {
 	Run(ctx context.Context, step *Step) error
+}
+
+// check reports a step the backends cannot run.
+func (s *Step) check() error {
+	switch {
+	case s.Spec == nil || s.Spec.Process == nil || len(s.Spec.Process.Args) == 0:
+		return errors.New("checking step: no process to run")
+	case s.Upper == "" || s.Work == "":
+		return errors.New("checking step: no upper or work dir")
+	case s.Network != "" && s.Network != "host" && s.Network != "default" && s.Network != "none":
+		return fmt.Errorf("checking step: unsupported network mode %q", s.Network)
+	}
+	return nil
+}
+
+// hostname is the step's hostname.
+func (s *Step) hostname() string {
+	if s.Spec.Hostname != "" {
+		return s.Spec.Hostname
+	}
+	return defaultHostname
 }
 
 // ExitError reports a non-zero exit status.

@@ -282,6 +282,18 @@ func TestRun(t *testing.T) {
 				t.Errorf("home is neither opaque nor has a whiteout for home/app: %+v, %v", st, err)
 			}
 		}},
+		{name: "dir replaced by file", script: "rm -rf /home && echo x > /home", checkFn: func(t *testing.T, r result) {
+			upperIs("home")(t, r)
+			if fi, err := os.Lstat(filepath.Join(r.upper, "home")); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("home in upper = %v, %v; want a regular file", fi, err)
+			}
+		}},
+		{name: "symlink", script: "ln -s /bin/busybox /usr/bin/x", checkFn: func(t *testing.T, r result) {
+			upperIs("usr/", "usr/bin/", "usr/bin/x")(t, r)
+			if l, err := os.Readlink(filepath.Join(r.upper, "usr/bin/x")); l != "/bin/busybox" {
+				t.Errorf("usr/bin/x in upper links to %q, %v; want /bin/busybox", l, err)
+			}
+		}},
 		{name: "setuid kept", script: "cp /bin/busybox /bin/su2 && chmod 4755 /bin/su2", checkFn: func(t *testing.T, r result) {
 			fi, err := os.Lstat(filepath.Join(r.upper, "bin/su2"))
 			if err != nil || fi.Mode()&os.ModeSetuid == 0 {
@@ -465,5 +477,21 @@ func TestManyLayers(t *testing.T) {
 				t.Errorf("stdout = %q, want %q", r.stdout, want)
 			}
 		})
+	}
+}
+
+func TestRunRejectsBadSteps(t *testing.T) {
+	spec := &specs.Spec{Process: &specs.Process{Args: []string{"true"}}}
+	steps := map[string]*Step{
+		"no process": {Upper: "u", Work: "w", Spec: &specs.Spec{}},
+		"no upper":   {Spec: spec},
+		"network":    {Upper: "u", Work: "w", Spec: spec, Network: "bridge"},
+	}
+	for _, b := range []Runner{NewBuiltin(Options{}), NewOCI("", Options{})} {
+		for name, s := range steps {
+			if err := b.Run(t.Context(), s); err == nil || !strings.HasPrefix(err.Error(), "checking step") {
+				t.Errorf("%T.Run(%s) = %v, want a checking error", b, name, err)
+			}
+		}
 	}
 }

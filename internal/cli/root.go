@@ -90,6 +90,16 @@ func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newBuildCmd(g),
 		newRunCmd(g),
+		newImagesCmd(g),
+		newPullCmd(g),
+		newPushCmd(g),
+		newTagCmd(g),
+		newRmiCmd(g),
+		newSaveCmd(g),
+		newLoadCmd(g),
+		newImportCmd(g),
+		newInspectCmd(g),
+		newHistoryCmd(g),
 	}
 }
 
@@ -114,5 +124,5 @@ func (g *globals) openStore(ctx context.Context) (*store.Store, error) {
 
 // registryClient returns a registry client configured from the global flags.
 func (g *globals) registryClient(platform string) *registry.Client {
-	return registry.New(registry.Options{Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform})
+	return registry.New(registry.Options{Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform, ConfigFile: registry.DefaultConfigFile()})
 }

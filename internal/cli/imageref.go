@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/store"
+)
+
+// Helpers shared by the image commands (images, pull, push, tag, rmi, save,
+// load, import, inspect, history). Image IDs are manifest digests, as with
+// Docker's containerd image store; short IDs are their first 12 hex digits.
+
+// argsRange is cobra.RangeArgs returning a usage error.
+func argsRange(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || (hi >= 0 && len(args) > hi) {
+			return usageError{fmt.Errorf("%q: wrong number of arguments\nusage: %s", cmd.CommandPath(), cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
+// shortID is the 12-digit form of an image ID.
+func shortID(h v1.Hash) string { return h.Hex[:12] }
+
+// familiarRef turns a normalised ref into the form Docker shows:
+// "docker.io/library/busybox:latest" is "busybox:latest".
+func familiarRef(full string) string {
+	if s, ok := strings.CutPrefix(full, "docker.io/library/"); ok {
+		return s
+	}
+	return strings.TrimPrefix(full, "docker.io/")
+}
+
+// splitRef splits a familiar ref into repository and tag.
+func splitRef(ref string) (repo, tag string) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, "<none>"
+	}
+	return ref[:i], ref[i+1:]
+}
+
+// tagsOf lists the familiar tags pointing at h.
+func tagsOf(ctx context.Context, s *store.Store, h v1.Hash) ([]string, error) {
+	all, err := s.Tags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range all {
+		if t.Digest == h {
+			out = append(out, familiarRef(t.Ref))
+		}
+	}
+	return out, nil
+}
+
+// loadImage resolves ref in the store and returns its ID and image.
+func loadImage(ctx context.Context, s *store.Store, ref string) (v1.Hash, v1.Image, error) {
+	h, err := s.Resolve(ctx, ref)
+	if err != nil {
+		return v1.Hash{}, nil, fmt.Errorf("no such image: %w", err)
+	}
+	img, err := s.Image(ctx, h)
+	if err != nil {
+		return v1.Hash{}, nil, err
+	}
+	return h, img, nil
+}
+
+// layersSize sums the compressed sizes of img's layers.
+func layersSize(img v1.Image) (int64, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n, nil
+}
+
+// ago renders t like Docker's CREATED column.
+func ago(t time.Time, now time.Time) string {
+	if t.IsZero() {
+		return "N/A"
+	}
+	return units.HumanDuration(now.Sub(t)) + " ago"
+}
+
+// dockerSize renders a byte count like Docker's SIZE column.
+func dockerSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
+
+// isTerminal reports whether w is a character device.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

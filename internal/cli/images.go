@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/store"
+)
+
+type imagesFlags struct {
+	quiet, noTrunc bool
+}
+
+func newImagesCmd(g *globals) *cobra.Command {
+	f := &imagesFlags{}
+	cmd := &cobra.Command{
+		Use:   "images [REPOSITORY[:TAG]]",
+		Short: "List images in the store",
+		Args:  argsRange(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImages(cmd.Context(), g, f, args)
+		},
+	}
+	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "only show image IDs")
+	cmd.Flags().BoolVar(&f.noTrunc, "no-trunc", false, "don't truncate output")
+	return cmd
+}
+
+type imageRow struct {
+	repo, tag, id string
+	created       time.Time
+	size          int64
+}
+
+func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) error {
+	rows, err := imageRows(ctx, g, f, args)
+	if err != nil {
+		return fmt.Errorf("listing images: %w", err)
+	}
+	if f.quiet {
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if !seen[r.id] {
+				fmt.Fprintln(g.stdio.Out, r.id)
+			}
+			seen[r.id] = true
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdio.Out, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	now := time.Now()
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, r.id, ago(r.created, now), dockerSize(r.size))
+	}
+	return tw.Flush()
+}
+
+func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) ([]imageRow, error) {
+	s, err := g.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	tags, err := s.Tags(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []imageRow
+	for _, t := range tags {
+		repo, tag := splitRef(familiarRef(t.Ref))
+		if len(args) == 1 && !matchesFilter(args[0], repo, tag) {
+			continue
+		}
+		img, err := s.Image(ctx, t.Digest)
+		if err != nil {
+			return nil, err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		size, err := layersSize(img)
+		if err != nil {
+			return nil, err
+		}
+		id := shortID(t.Digest)
+		if f.noTrunc {
+			id = t.Digest.String()
+		}
+		rows = append(rows, imageRow{repo: repo, tag: tag, id: id, created: cf.Created.Time, size: size})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].created.After(rows[j].created) })
+	return rows, nil
+}
+
+// matchesFilter reports whether the REPOSITORY[:TAG] argument selects a row.
+func matchesFilter(arg, repo, tag string) bool {
+	full, err := store.NormalizeRef(arg)
+	if err != nil {
+		return false
+	}
+	r, t := splitRef(familiarRef(full))
+	last := arg[strings.LastIndex(arg, "/")+1:]
+	return r == repo && (!strings.Contains(last, ":") || t == tag)
+}

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/template"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/store"
+)
+
+func newInspectCmd(g *globals) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [-f FORMAT] IMAGE...",
+		Short: "Show images as JSON like docker image inspect",
+		Args:  argsRange(1, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInspect(cmd.Context(), g, format, args)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "Go template applied to each image")
+	return cmd
+}
+
+// imageInspect has the fields of `docker image inspect` that an image in a
+// store without containers has. Id is the manifest digest.
+type imageInspect struct {
+	ID           string    `json:"Id"`
+	RepoTags     []string  `json:"RepoTags"`
+	RepoDigests  []string  `json:"RepoDigests"`
+	Parent       string    `json:"Parent"`
+	Comment      string    `json:"Comment"`
+	Created      string    `json:"Created"`
+	Author       string    `json:"Author"`
+	Config       v1.Config `json:"Config"`
+	Architecture string    `json:"Architecture"`
+	Variant      string    `json:"Variant,omitempty"`
+	Os           string    `json:"Os"`
+	OsVersion    string    `json:"OsVersion,omitempty"`
+	Size         int64     `json:"Size"`
+	RootFS       rootFS    `json:"RootFS"`
+	ConfigDigest string    `json:"ConfigDigest"`
+}
+
+type rootFS struct {
+	Type   string   `json:"Type"`
+	Layers []string `json:"Layers"`
+}
+
+func runInspect(ctx context.Context, g *globals, format string, refs []string) error {
+	var tmpl *template.Template
+	if format != "" {
+		t, err := template.New("format").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
+		if err != nil {
+			return usageError{fmt.Errorf("parsing --format: %w", err)}
+		}
+		tmpl = t
+	}
+	s, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var out []imageInspect
+	var errs []error
+	for _, ref := range refs {
+		ii, err := inspectImage(ctx, s, ref)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("inspecting %q: %w", ref, err))
+			continue
+		}
+		out = append(out, ii)
+	}
+	if err := writeInspect(g, tmpl, out); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func writeInspect(g *globals, tmpl *template.Template, out []imageInspect) error {
+	if tmpl == nil {
+		if out == nil {
+			out = []imageInspect{}
+		}
+		b, err := json.MarshalIndent(out, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(g.stdio.Out, "%s\n", b)
+		return err
+	}
+	for _, ii := range out {
+		if err := tmpl.Execute(g.stdio.Out, ii); err != nil {
+			return fmt.Errorf("executing --format: %w", err)
+		}
+		fmt.Fprintln(g.stdio.Out)
+	}
+	return nil
+}
+
+func inspectImage(ctx context.Context, s *store.Store, ref string) (imageInspect, error) {
+	h, img, err := loadImage(ctx, s, ref)
+	if err != nil {
+		return imageInspect{}, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return imageInspect{}, err
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return imageInspect{}, err
+	}
+	tags, err := tagsOf(ctx, s, h)
+	if err != nil {
+		return imageInspect{}, err
+	}
+	size, err := layersSize(img)
+	if err != nil {
+		return imageInspect{}, err
+	}
+	ii := imageInspect{
+		ID: h.String(), RepoTags: nonNil(tags), RepoDigests: []string{},
+		Created: cf.Created.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"), Author: cf.Author,
+		Config: cf.Config, Architecture: cf.Architecture, Variant: cf.Variant, Os: cf.OS, OsVersion: cf.OSVersion,
+		Size: size, RootFS: rootFS{Type: cf.RootFS.Type, Layers: []string{}}, ConfigDigest: cfgName.String(),
+	}
+	if n := len(cf.History); n > 0 {
+		ii.Comment = cf.History[n-1].Comment
+	}
+	for _, d := range cf.RootFS.DiffIDs {
+		ii.RootFS.Layers = append(ii.RootFS.Layers, d.String())
+	}
+	return ii, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/store"
+)
+
+func newPullCmd(g *globals) *cobra.Command {
+	var platform string
+	cmd := &cobra.Command{
+		Use:   "pull NAME[:TAG|@DIGEST]",
+		Short: "Pull an image from a registry into the store",
+		Args:  argsRange(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPull(cmd.Context(), g, platform, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "platform to pull from a multi-platform image (default linux/amd64)")
+	return cmd
+}
+
+func runPull(ctx context.Context, g *globals, platform, ref string) error {
+	full, err := store.NormalizeRef(ref)
+	if err != nil {
+		return usageError{err}
+	}
+	img, err := g.registryClient(platform).Pull(ctx, ref)
+	if err != nil {
+		return err
+	}
+	s, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	h, err := s.WriteImage(ctx, img)
+	if err != nil {
+		return fmt.Errorf("pulling %q: %w", ref, err)
+	}
+	if !strings.Contains(full, "@") {
+		if err := s.Tag(ctx, full, h); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(g.stdio.Out, "Digest: %s\n%s\n", h, full)
+	return nil
+}

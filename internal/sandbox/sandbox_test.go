@@ -229,6 +229,7 @@ func TestRun(t *testing.T) {
 	}{
 		{name: "echo", script: "echo hello", want: "hello\n", checkFn: upperIs()},
 		{name: "exit code", script: "echo out; exit 3", want: "out\n", code: 3},
+		{name: "stdin", script: "cat", tweak: func(s *Step) { s.Stdin = strings.NewReader("in\n") }, want: "in\n"},
 		{name: "stderr", script: "echo oops >&2", checkFn: func(t *testing.T, r result) {
 			if r.stderr != "oops\n" {
 				t.Errorf("stderr = %q, want %q", r.stderr, "oops\n")

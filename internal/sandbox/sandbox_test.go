@@ -24,7 +24,11 @@ import (
 
 func TestMain(m *testing.M) {
 	Init()
-	os.Exit(m.Run())
+	code := m.Run()
+	if busybox.dir != "" {
+		os.RemoveAll(busybox.dir)
+	}
+	os.Exit(code)
 }
 
 // backend is a Runner under test.

@@ -12,7 +12,7 @@ func newRunner(isolation string) (sandbox.Runner, error) {
 	case "builtin":
 		return sandbox.NewBuiltin(sandbox.Options{}), nil
 	case "oci":
-		return nil, fmt.Errorf("--isolation=oci is not available yet")
+		return sandbox.NewOCI("", sandbox.Options{}), nil
 	}
 	return nil, fmt.Errorf("invalid --isolation %q: use builtin or oci", isolation)
 }

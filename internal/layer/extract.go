@@ -67,6 +67,9 @@ func extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 		if err != nil {
 			return fmt.Errorf("extracting layer: %w", err)
 		}
+		if opts.Owner != nil {
+			hdr.Uid, hdr.Gid = opts.Owner(hdr.Uid, hdr.Gid)
+		}
 		if err := x.apply(hdr, tr); err != nil {
 			return fmt.Errorf("extracting layer: %q: %w", hdr.Name, err)
 		}
@@ -114,17 +117,17 @@ func (x *extractor) apply(hdr *tar.Header, r io.Reader) error {
 	if rel == "." {
 		dirRel, base = ".", "."
 	}
-	if base == opaqueMarker {
+	if base == opaqueMarker && !x.opts.Archive {
 		return x.markOpaque(dirRel)
 	}
 	parent, err := x.parent(dirRel)
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(base, whiteoutMetaPrefix) {
+	if strings.HasPrefix(base, whiteoutMetaPrefix) && !x.opts.Archive {
 		return nil // aufs bookkeeping (.wh..wh.plnk and friends), as Docker skips it
 	}
-	if name, ok := strings.CutPrefix(base, whiteoutPrefix); ok {
+	if name, ok := strings.CutPrefix(base, whiteoutPrefix); ok && !x.opts.Archive {
 		return x.whiteout(parent, dirRel, name, hdr.ModTime)
 	}
 	if base == "." {

@@ -51,6 +51,11 @@ func WriteCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOpt
 type ExtractOptions struct {
 	// Devices allows character and block device nodes (root only).
 	Devices bool
+	// Archive extracts an ordinary tar (ADD of a local archive) rather than
+	// a layer: ".wh." entries are plain files, not whiteouts.
+	Archive bool
+	// Owner, when set, maps each entry's uid and gid (ADD --chown).
+	Owner func(uid, gid int) (int, int)
 }
 
 // Extract reads an uncompressed layer tar from r into dir in overlay format:

@@ -6,10 +6,13 @@
 // Overlay format: a directory tree as overlayfs uses it for lower and upper
 // dirs. A whiteout is a character device 0/0; an opaque directory carries the
 // xattr trusted.overlay.opaque="y".
+//
+// It must not import build, plan or sandbox.
 package rootfs
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"time"
 )
@@ -31,10 +34,6 @@ type User struct {
 	Groups   []int  // supplementary groups
 	Home     string // from passwd; "/" when unknown
 }
-
-// LookupUser resolves spec ("name", "uid", "name:group", "uid:gid") in the
-// stack's /etc/passwd and /etc/group, as Docker does.
-func LookupUser(s Stack, spec string) (User, error) { panic("unimplemented") }
 
 // Source is where COPY reads from: a build context directory (optionally
 // filtered by .dockerignore) or another stage's Stack.
@@ -64,11 +63,27 @@ type CopyOptions struct {
 // rules, writing the result into layerDir (an empty overlay-format dir that
 // will become the new top layer of under).
 func Copy(ctx context.Context, src Source, srcs []string, under Stack, dst string, layerDir string, opts CopyOptions) error {
-	panic("unimplemented")
+	c, err := newCopier(ctx, src, under, layerDir, opts)
+	if err != nil {
+		return err
+	}
+	return c.run(srcs, dst)
 }
 
 // MkdirAll creates dir (absolute) in layerDir over under with owner, as
-// WORKDIR does; existing directories in under are left as they are.
+// WORKDIR does; existing directories in under are left as they are (copied
+// up into layerDir only as parents of what is created).
 func MkdirAll(ctx context.Context, under Stack, layerDir string, dir string, owner Owner) error {
-	panic("unimplemented")
+	c, err := newCopier(ctx, &Dir{root: layerDir}, under, layerDir, CopyOptions{Chown: &owner, Mkdir: 0o755})
+	if err != nil {
+		return err
+	}
+	p, err := resolve(c.view, cleanAbs(dir), true)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := c.ensureDir(p); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return c.finish()
 }

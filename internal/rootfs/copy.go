@@ -76,6 +76,7 @@ func newCopier(ctx context.Context, src Source, under Stack, layerDir string, op
 // item is one source to copy: its path as matched (before following it)
 // and, for --parents, the part of it kept under the destination.
 type item struct {
+	orig string // the pattern as written, for errors
 	path string
 	rel  string // path relative to the wildcard base (for --exclude) or the --parents pivot
 }
@@ -126,7 +127,11 @@ func (c *copier) expand(s string) ([]item, error) {
 		if _, err := c.src.Lstat(full); err != nil {
 			return nil, c.notFound(s, err)
 		}
-		return []item{{path: full, rel: c.relTo(base, full)}}, nil
+		it := item{orig: s, path: full}
+		if c.opts.Parents {
+			it.rel = c.relTo(base, full)
+		}
+		return []item{it}, nil
 	}
 	if _, err := c.src.Lstat(fixed); err != nil {
 		return nil, c.notFound(s, err)
@@ -137,7 +142,7 @@ func (c *copier) expand(s string) ([]item, error) {
 		if !c.opts.Parents {
 			rel = c.relTo(fixed, p)
 		}
-		out = append(out, item{path: p, rel: rel})
+		out = append(out, item{orig: s, path: p, rel: rel})
 	})
 	return out, err
 }
@@ -214,7 +219,10 @@ func (c *copier) copyItem(it item, dst string, dstIsDir bool) error {
 	}
 	fi, err := c.src.Lstat(srcPath)
 	if err != nil {
-		return c.notFound(it.path, err)
+		return c.notFound(it.orig, err)
+	}
+	if ex, err := c.excluded(it.rel, fi.IsDir()); err != nil || ex {
+		return err
 	}
 	host, err := c.src.RealPath(srcPath)
 	if err != nil {

@@ -9,6 +9,20 @@ import (
 	"github.com/strata-build/strata/internal/layer"
 )
 
+// layerDir makes a fresh, empty layer directory. Its own mode is what the
+// root directory gets when overlayfs uses it as the upper dir: 0755.
+func (r *run) layerDir(ctx context.Context) (string, error) {
+	dir, err := r.b.store.TempDir(ctx, "layer")
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("making layer dir: %w", err)
+	}
+	return dir, nil
+}
+
 // commitLayer turns an overlay-format directory into the state's next layer:
 // the compressed blob goes to the store and the directory itself is adopted
 // as the layer's extracted form. An empty directory adds no layer, only history.

@@ -96,7 +96,7 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 	}
 	opts.Extract = cs.add && (cs.unpack == nil || *cs.unpack) && cs.from == ""
 	dest := destPath(st.img.Config.WorkingDir, cs.sd.DestPath)
-	layerDir, err := r.b.store.TempDir(ctx, "layer")
+	layerDir, err := r.layerDir(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 			return nil, err
 		}
 	}
-	upper, err := r.b.store.TempDir(ctx, "layer")
+	upper, err := r.layerDir(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (r *run) dispatchWorkdir(ctx context.Context, st *state, c *instructions.Wo
 		}
 		owner = rootfs.Owner{UID: usr.UID, GID: usr.GID}
 	}
-	dir, err := r.b.store.TempDir(ctx, "layer")
+	dir, err := r.layerDir(ctx)
 	if err != nil {
 		return nil, err
 	}

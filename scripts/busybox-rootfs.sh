@@ -6,6 +6,7 @@ set -euo pipefail
 bb=/bin/busybox
 [ -x "$bb" ] || { echo "busybox-static is not installed (apt-get install busybox-static)" >&2; exit 1; }
 dir=$(mktemp -d)
+chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir"/{bin,etc,home/app,root,tmp,usr/bin,var}
 cp "$bb" "$dir/bin/busybox"

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -62,6 +63,14 @@ func (s *Step) check() error {
 		return errors.New("checking step: no upper or work dir")
 	case s.Network != "" && s.Network != "host" && s.Network != "default" && s.Network != "none":
 		return fmt.Errorf("checking step: unsupported network mode %q", s.Network)
+	}
+	// overlayfs shows the upper dir's own mode and owner as "/": make it
+	// what a container's root is (0755 root:root), whatever made the dir.
+	if err := os.Chmod(s.Upper, 0o755); err != nil {
+		return fmt.Errorf("checking step: %w", err)
+	}
+	if err := os.Chown(s.Upper, 0, 0); err != nil {
+		return fmt.Errorf("checking step: %w", err)
 	}
 	return nil
 }

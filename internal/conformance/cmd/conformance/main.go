@@ -1,0 +1,136 @@
+// Command conformance runs the conformance corpus: every case is built by
+// strata and by docker (cached), compared, and printed as one line, then
+// "N passed, M failed". scripts/conformance.sh prepares what it needs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-build/strata/internal/conformance"
+)
+
+type options struct {
+	corpus, strata, docker, root, work, salt, run string
+	mirrors                                       []string
+	jobs, maxDiffs                                int
+	timeout                                       time.Duration
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var o options
+	var mirrors string
+	flag.StringVar(&o.corpus, "corpus", "test/conformance", "corpus directory")
+	flag.StringVar(&o.strata, "strata", "bin/strata", "strata binary")
+	flag.StringVar(&o.docker, "docker", "/usr/bin/docker", "docker 20.10 client")
+	flag.StringVar(&o.root, "root", "/var/tmp/strata-conformance/root", "strata store")
+	flag.StringVar(&o.work, "work", "/var/tmp/strata-conformance", "logs, outputs and the docker result cache")
+	flag.StringVar(&mirrors, "registry-mirror", "127.0.0.1:5000", "strata's docker.io mirrors, comma-separated")
+	flag.StringVar(&o.salt, "salt", "", "what else keys the docker cache (docker version, base image IDs)")
+	flag.StringVar(&o.run, "run", "", "only cases whose name matches this regexp")
+	flag.IntVar(&o.jobs, "jobs", 2, "cases built at once")
+	flag.IntVar(&o.maxDiffs, "max-diffs", 3, "differences shown per failing case")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "time limit per case")
+	flag.Parse()
+	if mirrors != "" {
+		o.mirrors = strings.Split(mirrors, ",")
+	}
+	failed, err := runCorpus(ctx, o, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+		os.Exit(2)
+	}
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+
+// runCorpus runs the cases and prints their lines in name order; it
+// returns how many failed.
+func runCorpus(ctx context.Context, o options, w io.Writer) (int, error) {
+	cases, err := conformance.LoadCorpus(o.corpus)
+	if err != nil {
+		return 0, err
+	}
+	if o.run != "" {
+		re, err := regexp.Compile(o.run)
+		if err != nil {
+			return 0, fmt.Errorf("parsing -run: %w", err)
+		}
+		var keep []conformance.Case
+		for _, c := range cases {
+			if re.MatchString(c.Name) {
+				keep = append(keep, c)
+			}
+		}
+		cases = keep
+	}
+	for _, d := range []string{"logs", "out", "results"} {
+		if err := os.MkdirAll(filepath.Join(o.work, d), 0o755); err != nil {
+			return 0, fmt.Errorf("creating work directory: %w", err)
+		}
+	}
+	strata := conformance.Strata{Bin: o.strata, Root: o.root, Mirrors: o.mirrors, Work: o.work}
+	docker := conformance.Cached{
+		Builder: conformance.Docker{Bin: o.docker, Work: o.work},
+		Dir:     filepath.Join(o.work, "docker-cache"),
+		Salt:    o.salt,
+	}
+	done := make([]chan conformance.Result, len(cases))
+	for i := range done {
+		done[i] = make(chan conformance.Result, 1)
+	}
+	var g errgroup.Group
+	g.SetLimit(o.jobs)
+	go func() { // owns the case goroutines; results go out through done
+		for i, c := range cases {
+			g.Go(func() error {
+				cctx, cancel := context.WithTimeout(ctx, o.timeout)
+				defer cancel()
+				done[i] <- conformance.RunCase(cctx, c, strata, docker)
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}()
+	passed, failed := 0, 0
+	for i := range cases {
+		r := <-done[i]
+		fmt.Fprintln(w, r.Line(o.maxDiffs))
+		if err := writeResult(o.work, r); err != nil {
+			return 0, err
+		}
+		if r.Pass {
+			passed++
+		} else {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "%d passed, %d failed\n", passed, failed)
+	return failed, nil
+}
+
+// writeResult keeps every difference of a case in WORK/results/CASE.txt.
+func writeResult(work string, r conformance.Result) error {
+	file := filepath.Join(work, "results", r.Case+".txt")
+	body := "PASS\n"
+	if !r.Pass {
+		body = "FAIL\n" + strings.Join(r.Differences, "\n") + "\n"
+	}
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("writing result: %w", err)
+	}
+	return nil
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/store"
 	"github.com/strata-build/strata/internal/testenv"
 )
@@ -28,6 +29,21 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, testRunner(t, "builtin"))
+}
+
+// forEachIsolation runs fn once per sandbox backend (builtin, and oci when
+// runc or crun is installed): the RUN suite must pass under both.
+func forEachIsolation(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for _, iso := range []string{"builtin", "oci"} {
+		t.Run(iso, func(t *testing.T) {
+			fn(t, newFixtureWith(t, testRunner(t, iso)))
+		})
+	}
+}
+
+func newFixtureWith(t *testing.T, runner sandbox.Runner) *fixture {
 	t.Helper()
 	testenv.RequireRoot(t)
 	ctx := context.Background()
@@ -42,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := st.Tag(ctx, "busybox:latest", h); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, store: st, b: New(st, nil, testRunner(t), nil)}
+	return &fixture{t: t, store: st, b: New(st, nil, runner, nil)}
 }
 
 // buildCase is one build: a Dockerfile, its context and options.

@@ -2,6 +2,7 @@ package build
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/strata-build/strata/internal/sandbox"
@@ -12,8 +13,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testRunner is the sandbox RUN steps use in tests.
-func testRunner(t *testing.T) sandbox.Runner {
+// testRunner is the sandbox RUN steps use in tests: "builtin" or "oci"
+// (skipped when neither runc nor crun is installed).
+func testRunner(t *testing.T, isolation string) sandbox.Runner {
 	t.Helper()
+	if isolation == "oci" {
+		if _, err := exec.LookPath("runc"); err != nil {
+			if _, err := exec.LookPath("crun"); err != nil {
+				t.Skip("no OCI runtime (apt-get install runc)")
+			}
+		}
+		return sandbox.NewOCI("", sandbox.Options{TempDir: t.TempDir()})
+	}
 	return sandbox.NewBuiltin(sandbox.Options{TempDir: t.TempDir()})
 }

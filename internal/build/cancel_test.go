@@ -1,0 +1,109 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-build/strata/internal/dockerfile"
+)
+
+// startSignal is a Progress that closes started when a RUN step first
+// writes output.
+type startSignal struct {
+	once    sync.Once
+	started chan struct{}
+}
+
+func (s *startSignal) Step(string, int, int, string) (io.Writer, func(bool, error)) {
+	return s, func(bool, error) {}
+}
+
+func (s *startSignal) Warn(string) {}
+
+func (s *startSignal) Write(p []byte) (int, error) {
+	s.once.Do(func() { close(s.started) })
+	return len(p), nil
+}
+
+func TestCancelledRunLeavesNothing(t *testing.T) {
+	forEachIsolation(t, func(t *testing.T, f *fixture) {
+		before := mountinfo(t)
+		file, err := dockerfile.Parse("Dockerfile", []byte("FROM busybox\nRUN echo started && sleep 100 && touch /never\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		sig := &startSignal{started: make(chan struct{})}
+		done := make(chan error, 1)
+		go func() {
+			_, err := f.b.Build(ctx, Options{File: file, ContextDir: t.TempDir(), Progress: sig})
+			done <- err
+		}()
+		select {
+		case <-sig.started:
+		case err := <-done:
+			t.Fatalf("Build() ended before the step started: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the RUN step did not start")
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Build() after cancel = %v, want context.Canceled", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Build() did not return after cancel")
+		}
+		if after := mountinfo(t); after != before {
+			t.Errorf("mounts changed by a cancelled build:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if pids := processesRunning(t, "sleep 100"); len(pids) > 0 {
+			t.Errorf("processes of the cancelled step still run: %v", pids)
+		}
+		// The store stays usable: the next build works.
+		f.mustBuild(buildCase{dockerfile: "FROM busybox\nRUN echo ok > /ok\n"})
+	})
+}
+
+// mountinfo is this process's mount table, without the mount IDs that the
+// kernel may renumber.
+func mountinfo(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if fields := strings.Fields(l); len(fields) > 4 {
+			lines = append(lines, strings.Join(fields[3:5], " "))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// processesRunning lists the pids whose command line contains cmd.
+func processesRunning(t *testing.T, cmd string) []string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var pids []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), cmd) {
+			pids = append(pids, filepath.Base(d))
+		}
+	}
+	return pids
+}

@@ -369,3 +369,31 @@ func TestMkdirAll(t *testing.T) {
 		t.Errorf("MkdirAll layer =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestCopyFromStageConfined copies through symlinks that would leave the
+// stage root on the host: they resolve inside the stage, never on the host.
+func TestCopyFromStageConfined(t *testing.T) {
+	needRoot(t)
+	stage := Stack{Dirs: []string{build(t, t.TempDir(), "etc/hostname=stage", "abs->/etc/hostname", "dotdot->../../../../../../etc/hostname", "shadow->/etc/shadow", "dir/host->/etc")}}
+	tests := []struct {
+		src, want, wantErr string
+	}{
+		{src: "/abs", want: "abs 100644 0:0 =stage"},
+		{src: "/dotdot", want: "dotdot 100644 0:0 =stage"},
+		{src: "/shadow", wantErr: `"/shadow" not found`},
+		{src: "/dir", want: "host 120777 0:0 ->/etc"},
+	}
+	for _, tt := range tests {
+		layerDir := t.TempDir()
+		err := Copy(context.Background(), stage, []string{tt.src}, Stack{}, "/", layerDir, CopyOptions{})
+		if tt.wantErr != "" || err != nil {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("Copy(%s) error = %v, want %q", tt.src, err, tt.wantErr)
+			}
+			continue
+		}
+		if got := tree(t, layerDir); got != tt.want {
+			t.Errorf("Copy(%s) layer =\n%s\nwant\n%s", tt.src, got, tt.want)
+		}
+	}
+}

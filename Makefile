@@ -25,3 +25,9 @@ fuzz:
 
 demo: build
 	./scripts/demo.sh
+
+# Conformance with Docker: every case of test/conformance built by strata and
+# by docker build must give the same files and config (scripts/conformance.sh).
+.PHONY: conformance
+conformance:
+	./scripts/conformance.sh

@@ -30,6 +30,7 @@ type copier struct {
 	exclude  *patternmatcher.PatternMatcher
 	newTime  time.Time          // mtime of directories created for the destination
 	links    map[fileKey]string // source inode -> first destination path
+	fresh    map[string]bool    // directories new in layerDir: nothing below them in under
 	dirTimes []dirTime          // applied last, deepest first
 }
 
@@ -54,6 +55,7 @@ func newCopier(ctx context.Context, src Source, under Stack, layerDir string, op
 		chmod:    chmod,
 		newTime:  time.Now(),
 		links:    map[fileKey]string{},
+		fresh:    map[string]bool{},
 	}
 	_, c.isCtx = src.(*Dir)
 	if opts.Clamp != nil && c.newTime.After(*opts.Clamp) {
@@ -107,8 +109,18 @@ func (c *copier) run(srcs []string, dst string) error {
 }
 
 func (c *copier) isDirInView(p string) bool {
+	fi, err := c.existing(p)
+	return err == nil && fi.IsDir()
+}
+
+// existing describes what is at the canonical path p in the view; under a
+// directory new in layerDir only layerDir needs a look.
+func (c *copier) existing(p string) (fs.FileInfo, error) {
+	if c.fresh[path.Dir(p)] {
+		return os.Lstat(c.layerPath(p))
+	}
 	h, err := c.view.find(p)
-	return err == nil && h.fi.IsDir()
+	return h.fi, err
 }
 
 // expand turns one source pattern into items: a plain path must exist; a
@@ -370,9 +382,12 @@ func (c *copier) prepare(dst string) error {
 }
 
 func (c *copier) writeDir(dst string, fi fs.FileInfo, host string) error {
-	h, err := c.view.find(dst)
-	if err == nil && !h.fi.IsDir() {
+	fi0, err := c.existing(dst)
+	if err == nil && !fi0.IsDir() {
 		return fmt.Errorf("cannot copy to non-directory: %s", dst)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		c.fresh[dst] = true
 	}
 	if err := c.ensureDir(path.Dir(dst)); err != nil {
 		return err

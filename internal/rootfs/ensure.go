@@ -17,6 +17,9 @@ import (
 // so the layer tar is complete); missing ones are created with the Mkdir
 // mode, owned by Chown (or root), as BuildKit's copy does.
 func (c *copier) ensureDir(p string) error {
+	if fi, err := os.Lstat(c.layerPath(p)); err == nil && fi.IsDir() {
+		return nil // its parents are there too
+	}
 	cur := "/"
 	for _, seg := range splitPath(p) {
 		cur = path.Join(cur, seg)
@@ -39,6 +42,7 @@ func (c *copier) ensureDir(p string) error {
 			if err := c.mkdirNew(lp); err != nil {
 				return err
 			}
+			c.fresh[cur] = true
 		default:
 			return err
 		}

@@ -1,0 +1,117 @@
+package lint
+
+import (
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+)
+
+// installs are the package installs of a RUN: the simple commands that run
+// an OS package manager's install subcommand, with their package names.
+type install struct {
+	Manager  string // apt-get, apt, apk, yum, dnf, microdnf, zypper
+	Cmd      simpleCommand
+	Packages []string
+}
+
+func osInstalls(sh shellScript) []install {
+	var out []install
+	for _, c := range sh.Commands {
+		for _, m := range []struct{ prog, sub string }{
+			{"apt-get", "install"}, {"apt", "install"}, {"apk", "add"}, {"yum", "install"},
+			{"dnf", "install"}, {"microdnf", "install"}, {"zypper", "install"},
+		} {
+			if c.is(m.prog, m.sub) {
+				out = append(out, install{Manager: m.prog, Cmd: c, Packages: c.packages(m.sub)})
+			}
+		}
+	}
+	return out
+}
+
+// removesPackages reports whether sh uninstalls packages again (a virtual
+// build-deps group, apt-get purge), which makes installing build tools in
+// the same RUN fine.
+func removesPackages(sh shellScript) bool {
+	for _, c := range sh.Commands {
+		if c.is("apk", "del") || c.is("apt-get", "purge") || c.is("apt-get", "remove") || c.is("apt-get", "autoremove") ||
+			c.is("apt", "purge") || c.is("apt", "remove") || c.is("yum", "remove") || c.is("dnf", "remove") {
+			return true
+		}
+	}
+	return false
+}
+
+// packageName strips a version pin from a package operand.
+func packageName(p string) string {
+	if i := strings.IndexAny(p, "=<>~"); i > 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// isBuildTool reports whether an OS package is a compiler, build system,
+// VCS or development headers: what a runtime image does not need.
+func isBuildTool(pkg string) bool {
+	pkg = packageName(pkg)
+	switch pkg {
+	case "build-essential", "build-base", "gcc", "g++", "gcc-c++", "clang", "llvm", "make", "cmake", "ninja-build",
+		"autoconf", "automake", "libtool", "pkg-config", "pkgconf", "git", "mercurial", "subversion",
+		"golang", "golang-go", "go", "rustc", "cargo", "default-jdk", "maven", "gradle", "musl-dev", "linux-headers",
+		"nodejs-dev", "python3-dev", "python-dev":
+		return true
+	}
+	return strings.HasSuffix(pkg, "-dev") || strings.HasSuffix(pkg, "-devel") ||
+		(strings.HasPrefix(pkg, "openjdk-") && strings.HasSuffix(pkg, "-jdk")) || strings.HasPrefix(pkg, "gcc-")
+}
+
+// langInstall reports whether c installs language dependencies or builds
+// with a language tool that keeps a download cache.
+func langInstall(c simpleCommand) bool {
+	switch {
+	case c.is("npm", "ci"), c.is("npm", "install"), c.is("npm", "i"), c.is("yarn", "install"), c.is("pnpm", "install"),
+		c.is("pip", "install"), c.is("pip3", "install"), c.is("poetry", "install"), c.is("pipenv", "install"),
+		c.is("uv", "sync"), c.is("uv", "pip", "install"),
+		c.is("go", "mod", "download"), c.is("go", "build"), c.is("go", "install"),
+		c.is("cargo", "build"), c.is("cargo", "fetch"), c.is("cargo", "install"),
+		c.is("mvn", "package"), c.is("mvn", "install"), c.is("mvn", "verify"), c.is("mvn", "dependency:go-offline"),
+		c.is("gradle", "build"), c.is("./gradlew", "build"), c.is("gradlew", "build"),
+		c.is("bundle", "install"), c.is("composer", "install"):
+		return true
+	}
+	return len(c.Args) == 1 && base(c.Args[0]) == "yarn"
+}
+
+// isManifest reports whether a path names a dependency manifest or lock file.
+func isManifest(p string) bool {
+	switch base(strings.TrimSuffix(p, "/")) {
+	case "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
+		"Pipfile", "Pipfile.lock", "pyproject.toml", "poetry.lock", "uv.lock", "setup.py", "setup.cfg",
+		"go.mod", "go.sum", "Gemfile", "Gemfile.lock", "composer.json", "composer.lock",
+		"pom.xml", "build.gradle", "build.gradle.kts", "settings.gradle", "Cargo.toml", "Cargo.lock":
+		return true
+	}
+	b := base(p)
+	return strings.HasPrefix(b, "requirements") && strings.HasSuffix(b, ".txt")
+}
+
+// contextCopy reports whether c copies from the build context (COPY
+// without --from, or ADD) and returns its sources.
+func contextCopy(c instructions.Command) ([]string, bool) {
+	switch c := c.(type) {
+	case *instructions.CopyCommand:
+		return c.SourcePaths, c.From == ""
+	case *instructions.AddCommand:
+		return c.SourcePaths, true
+	}
+	return nil, false
+}
+
+// isWholeContext reports whether a source path is the context root.
+func isWholeContext(src string) bool {
+	switch src {
+	case ".", "./", "/", "./.", "*":
+		return true
+	}
+	return false
+}

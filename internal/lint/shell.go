@@ -1,0 +1,193 @@
+package lint
+
+import "strings"
+
+// simpleCommand is one command of a RUN's shell text: its words after
+// leading VAR=value assignments (kept in Env) and "sudo".
+type simpleCommand struct {
+	Args []string
+	Env  map[string]string
+}
+
+// shellScript is a RUN's shell text split into simple commands.
+type shellScript struct {
+	Commands []simpleCommand
+	Pipe     bool // an unquoted "|" joins two commands
+}
+
+// parseShell splits s into simple commands at unquoted &&, ||, ;, |, &,
+// parentheses and newlines. It is a word splitter, not a shell: enough to
+// recognise package managers and their flags.
+func parseShell(s string) shellScript {
+	var (
+		out   shellScript
+		words []string
+		word  strings.Builder
+		inW   bool
+		quote byte
+	)
+	endWord := func() {
+		if inW {
+			words = append(words, word.String())
+			word.Reset()
+			inW = false
+		}
+	}
+	endCmd := func() {
+		endWord()
+		if c := newSimpleCommand(words); len(c.Args) > 0 {
+			out.Commands = append(out.Commands, c)
+		}
+		words = nil
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			} else if ch == '\\' && quote == '"' && i+1 < len(s) {
+				i++
+				word.WriteByte(s[i])
+			} else {
+				word.WriteByte(ch)
+			}
+		case ch == '\'' || ch == '"':
+			quote, inW = ch, true
+		case ch == '\\' && i+1 < len(s):
+			i++
+			if s[i] != '\n' {
+				word.WriteByte(s[i])
+				inW = true
+			}
+		case ch == '#' && !inW:
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+			endCmd()
+		case ch == ' ' || ch == '\t' || ch == '\r':
+			endWord()
+		case ch == '|':
+			if i+1 < len(s) && s[i+1] == '|' {
+				i++
+			} else {
+				out.Pipe = true
+			}
+			endCmd()
+		case ch == '&' || ch == ';' || ch == '\n' || ch == '(' || ch == ')' || ch == '`':
+			if ch == '&' && i+1 < len(s) && s[i+1] == '>' {
+				word.WriteByte(ch)
+				inW = true
+				continue
+			}
+			endCmd()
+		default:
+			word.WriteByte(ch)
+			inW = true
+		}
+	}
+	endCmd()
+	return out
+}
+
+func newSimpleCommand(words []string) simpleCommand {
+	c := simpleCommand{Env: map[string]string{}}
+	for len(words) > 0 {
+		w := words[0]
+		if k, v, ok := strings.Cut(w, "="); ok && isName(k) {
+			c.Env[k] = v
+		} else if w != "sudo" && w != "exec" && w != "then" && w != "do" && w != "else" {
+			break
+		}
+		words = words[1:]
+	}
+	c.Args = words
+	return c
+}
+
+func isName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r != '_' && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// is reports whether c runs prog with the given leading subcommand words,
+// flags skipped (e.g. is("apt-get", "install") matches
+// "apt-get -y install x").
+func (c simpleCommand) is(prog string, sub ...string) bool {
+	if len(c.Args) == 0 || base(c.Args[0]) != prog {
+		return false
+	}
+	rest := c.operands()
+	for i, s := range sub {
+		if i >= len(rest) || rest[i] != s {
+			return false
+		}
+	}
+	return true
+}
+
+// operands are the words after the program that are not flags.
+func (c simpleCommand) operands() []string {
+	var out []string
+	skip := false
+	for _, a := range c.Args[1:] {
+		switch {
+		case skip:
+			skip = false
+		case takesValue(a):
+			skip = true
+		case !strings.HasPrefix(a, "-"):
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// has reports whether c has one of the flags.
+func (c simpleCommand) has(flags ...string) bool {
+	for _, a := range c.Args[1:] {
+		for _, f := range flags {
+			if a == f || strings.HasPrefix(a, f+"=") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// takesValue reports whether a package-manager flag takes the next word
+// as its value.
+func takesValue(flag string) bool {
+	switch flag {
+	case "-o", "--option", "-t", "--target-release", "--virtual", "--repository",
+		"-X", "-c", "-r", "--requirement", "-i", "--index-url":
+		return true
+	}
+	return false
+}
+
+func base(p string) string {
+	if i := strings.LastIndex(p, "/"); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// packages are the operands of an install command after its subcommand,
+// e.g. the packages of "apt-get install -y curl git".
+func (c simpleCommand) packages(sub string) []string {
+	ops := c.operands()
+	for i, o := range ops {
+		if o == sub {
+			return ops[i+1:]
+		}
+	}
+	return nil
+}

@@ -94,7 +94,8 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 	if err != nil {
 		return nil, err
 	}
-	opts.Extract = cs.add && (cs.unpack == nil || *cs.unpack) && cs.from == ""
+	// ADD extracts local archives of the context, never downloads.
+	opts.Extract = cs.add && (cs.unpack == nil || *cs.unpack) && cs.from == "" && !hasURL(cs.sd.SourcePaths)
 	dest := destPath(st.img.Config.WorkingDir, cs.sd.DestPath)
 	layerDir, err := r.layerDir(ctx)
 	if err != nil {

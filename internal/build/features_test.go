@@ -48,6 +48,10 @@ func TestAddLocalArchiveAndURL(t *testing.T) {
 	sum := sha256.Sum256([]byte(payload))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		if strings.HasSuffix(r.URL.Path, ".tgz") {
+			w.Write(archive)
+			return
+		}
 		io.WriteString(w, payload)
 	}))
 	defer srv.Close()

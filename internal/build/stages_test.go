@@ -237,3 +237,17 @@ func TestErrorsNamePositions(t *testing.T) {
 		t.Errorf("Parse(unknown instruction) = %v, want Dockerfile:2", err)
 	}
 }
+
+func TestWorkdirExistingAddsNoLayer(t *testing.T) {
+	f := newFixture(t)
+	base := f.mustBuild(buildCase{dockerfile: "FROM busybox\n"})
+	res := f.mustBuild(buildCase{dockerfile: "FROM busybox\nWORKDIR /home/app\nWORKDIR /new/dir\n"})
+	before, _ := base.Image.Layers()
+	after, _ := res.Image.Layers()
+	if len(after) != len(before)+1 {
+		t.Errorf("layers = %d, want %d: WORKDIR of an existing directory adds none, of a new one adds one", len(after), len(before)+1)
+	}
+	if c := config(t, res.Image); c.Config.WorkingDir != "/new/dir" {
+		t.Errorf("WorkingDir = %q, want /new/dir", c.Config.WorkingDir)
+	}
+}

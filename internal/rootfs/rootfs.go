@@ -82,6 +82,9 @@ func MkdirAll(ctx context.Context, under Stack, layerDir string, dir string, own
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
+	if h, err := c.view.find(p); err == nil && h.fi.IsDir() {
+		return nil // exists: WORKDIR changes nothing, so the layer stays empty
+	}
 	if err := c.ensureDir(p); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}

@@ -58,7 +58,8 @@ func TestAddLocalArchiveAndURL(t *testing.T) {
 	df := "FROM scratch\n" +
 		"ADD app.tgz /opt/\n" +
 		"COPY app.tgz /copied/\n" +
-		"ADD --checksum=sha256:" + hex.EncodeToString(sum[:]) + " " + srv.URL + "/dl/file.txt /downloads/\n"
+		"ADD --checksum=sha256:" + hex.EncodeToString(sum[:]) + " " + srv.URL + "/dl/file.txt /downloads/\n" +
+		"ADD " + srv.URL + "/dl/remote.tgz /remote/\n"
 	res := f.mustBuild(buildCase{dockerfile: df, files: map[string]string{"app.tgz": string(archive)}})
 	fs := flatten(t, res.Image)
 	if got := fs["/opt/pkg/a.txt"].body; got != "from tar" {
@@ -69,6 +70,9 @@ func TestAddLocalArchiveAndURL(t *testing.T) {
 	}
 	if e := fs["/downloads/file.txt"]; e.body != payload || e.mode != 0o600 {
 		t.Errorf("/downloads/file.txt = %q mode %o, want the payload with mode 600", e.body, e.mode)
+	}
+	if e, ok := fs["/remote/remote.tgz"]; !ok || e.body != string(archive) {
+		t.Errorf("/remote/remote.tgz missing or changed: ADD of a URL never extracts")
 	}
 	bad := "FROM scratch\nADD --checksum=sha256:" + strings.Repeat("0", 64) + " " + srv.URL + "/x /x\n"
 	if _, err := f.build(buildCase{dockerfile: bad}); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {

@@ -100,6 +100,7 @@ func commands(g *globals) []*cobra.Command {
 		newImportCmd(g),
 		newInspectCmd(g),
 		newHistoryCmd(g),
+		newLintCmd(g),
 	}
 }
 

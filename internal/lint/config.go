@@ -22,7 +22,11 @@ import (
 func ParseConfig(src []byte) (Config, error) {
 	cfg := Config{Severity: map[string]Severity{}}
 	var section string // "ignore" or "severity"
-	lintIndent, nested := -1, !bytes.Contains(src, []byte("lint:"))
+	hasLint := false
+	for _, l := range strings.Split(string(src), "\n") {
+		hasLint = hasLint || strings.TrimRight(l, " \r") == "lint:"
+	}
+	inLint := !hasLint
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	for n := 1; sc.Scan(); n++ {
 		raw := sc.Text()
@@ -33,16 +37,12 @@ func ParseConfig(src []byte) (Config, error) {
 		if text == "" || strings.HasPrefix(text, "#") || text == "---" {
 			continue
 		}
-		indent := len(raw) - len(strings.TrimLeft(raw, " "))
-		if text == "lint:" {
-			lintIndent, nested = indent, true
+		if hasLint && raw[0] != ' ' && raw[0] != '\t' {
+			inLint = text == "lint:"
 			continue
 		}
-		if !nested || (lintIndent >= 0 && indent <= lintIndent) {
-			nested = lintIndent < 0
-			if lintIndent >= 0 {
-				continue // another top-level section
-			}
+		if !inLint {
+			continue
 		}
 		if err := cfg.line(text, &section); err != nil {
 			return Config{}, fmt.Errorf(".strata.yaml:%d: %w", n, err)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -21,10 +22,10 @@ import (
 )
 
 type options struct {
-	corpus, strata, docker, root, work, salt, run string
-	mirrors                                       []string
-	jobs, maxDiffs                                int
-	timeout                                       time.Duration
+	corpus, strata, docker, root, work, salt, run, show string
+	mirrors                                             []string
+	jobs, maxDiffs                                      int
+	timeout                                             time.Duration
 }
 
 func main() {
@@ -43,7 +44,15 @@ func main() {
 	flag.IntVar(&o.jobs, "jobs", 2, "cases built at once")
 	flag.IntVar(&o.maxDiffs, "max-diffs", 3, "differences shown per failing case")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "time limit per case")
+	flag.StringVar(&o.show, "show", "", "only print the report of this image (OCI layout dir or docker save tar) as JSON")
 	flag.Parse()
+	if o.show != "" {
+		if err := show(o.show, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "conformance: %v\n", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if mirrors != "" {
 		o.mirrors = strings.Split(mirrors, ",")
 	}
@@ -76,6 +85,11 @@ func runCorpus(ctx context.Context, o options, w io.Writer) (int, error) {
 			}
 		}
 		cases = keep
+	}
+	if o.run == "" { // a full run: drop results of cases that are gone
+		if err := os.RemoveAll(filepath.Join(o.work, "results")); err != nil {
+			return 0, fmt.Errorf("cleaning results: %w", err)
+		}
 	}
 	for _, d := range []string{"logs", "out", "results"} {
 		if err := os.MkdirAll(filepath.Join(o.work, d), 0o755); err != nil {
@@ -133,4 +147,15 @@ func writeResult(work string, r conformance.Result) error {
 		return fmt.Errorf("writing result: %w", err)
 	}
 	return nil
+}
+
+// show prints the report of the image at p.
+func show(p string, w io.Writer) error {
+	r, err := conformance.ReadReport(p)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(r)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/strata-build/strata/internal/plan"
 )
@@ -136,7 +137,7 @@ func script(c *instructions.RunCommand) string {
 // cacheMounted reports whether c has a cache mount whose target starts
 // with one of prefixes (any cache mount when none are given).
 func cacheMounted(c *instructions.RunCommand, prefixes ...string) bool {
-	for _, m := range instructions.GetMounts(c) {
+	for _, m := range mounts(c) {
 		if m.Type != instructions.MountTypeCache {
 			continue
 		}
@@ -182,7 +183,7 @@ func (in *Input) fromRefs(j int) (froms []string, cmds []instructions.Command) {
 				froms, cmds = append(froms, c.From), append(cmds, c)
 			}
 		case *instructions.RunCommand:
-			for _, m := range instructions.GetMounts(c) {
+			for _, m := range mounts(c) {
 				if m.From != "" {
 					froms, cmds = append(froms, m.From), append(cmds, c)
 				}
@@ -214,4 +215,27 @@ func (in *Input) resolveFrom(from string, j int) int {
 		return -1
 	}
 	return in.stageIndex(from, j)
+}
+
+// mounts are the --mount flags of c, as written. BuildKit fills them in
+// when a RUN is expanded, which mutates it (and the plan may have expanded
+// it with its own expander), so a fresh copy parsed from c's text is
+// expanded without variables instead.
+func mounts(c *instructions.RunCommand) []*instructions.Mount {
+	if len(c.FlagsUsed) == 0 {
+		return nil
+	}
+	res, err := parser.Parse(strings.NewReader(c.String()))
+	if err != nil || len(res.AST.Children) != 1 {
+		return nil
+	}
+	cmd, err := instructions.ParseCommand(res.AST.Children[0])
+	if err != nil {
+		return nil
+	}
+	fresh, ok := cmd.(*instructions.RunCommand)
+	if !ok || fresh.Expand(func(w string) (string, error) { return w, nil }) != nil {
+		return nil
+	}
+	return instructions.GetMounts(fresh)
 }

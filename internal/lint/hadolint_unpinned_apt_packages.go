@@ -33,5 +33,6 @@ func unpinned(sh shellScript, manager, want string) string {
 	if len(pkgs) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Pin versions in %s. Instead of `%s` use `%s` (%s)", manager, strings.Replace(want, "=<version>", "", 1), want, strings.Join(pkgs, ", "))
+	inst := strings.TrimSuffix(want, " <package>=<version>")
+	return fmt.Sprintf("Pin versions in %s. Instead of `%s <package>` use `%s` (%s)", inst, inst, want, strings.Join(pkgs, ", "))
 }

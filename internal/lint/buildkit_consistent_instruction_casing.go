@@ -54,4 +54,3 @@ func checkInstructionCasing(in *Input) []Problem {
 	}
 	return out
 }
-

@@ -18,7 +18,7 @@ func eachRun(in *Input, stages func(i int) bool, check func(r *instructions.RunC
 			continue
 		}
 		for _, r := range in.runs(i) {
-			if msg := check(r, parseShell(script(r))); msg != "" {
+			if msg := check(r, in.shell(r)); msg != "" {
 				out = append(out, Problem{Line: line(r), Message: msg})
 			}
 		}

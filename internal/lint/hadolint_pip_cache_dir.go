@@ -13,7 +13,7 @@ func pipCacheDir() Rule {
 					if !ok || noCache || cacheMounted(r) {
 						continue
 					}
-					for _, sc := range parseShell(script(r)).Commands {
+					for _, sc := range in.shell(r).Commands {
 						pip := sc.is("pip", "install") || sc.is("pip3", "install") ||
 							(len(sc.Args) > 3 && sc.Args[1] == "-m" && sc.Args[2] == "pip" && sc.Args[3] == "install")
 						if pip && !sc.has("--no-cache-dir") && sc.Env["PIP_NO_CACHE_DIR"] == "" {

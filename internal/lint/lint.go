@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
 	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/plan"
 )
@@ -119,6 +121,22 @@ type Input struct {
 	// images by reference as written after expansion, e.g. from a local
 	// store. Names not listed fall back to a table of well-known images.
 	ImageEnv map[string][]string
+
+	// shells memoises parsed RUN scripts across rules.
+	shells map[*instructions.RunCommand]shellScript
+}
+
+// shell is the parsed shell text of r.
+func (in *Input) shell(r *instructions.RunCommand) shellScript {
+	if sh, ok := in.shells[r]; ok {
+		return sh
+	}
+	if in.shells == nil {
+		in.shells = map[*instructions.RunCommand]shellScript{}
+	}
+	sh := parseShell(script(r))
+	in.shells[r] = sh
+	return sh
 }
 
 // Context is what the linter knows of the build context.

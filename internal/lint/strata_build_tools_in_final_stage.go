@@ -19,12 +19,13 @@ func buildToolsInFinalStage() Rule {
 // that make the final image, unless the same RUN removes packages again.
 func checkBuildTools(in *Input) []Problem {
 	var out []Problem
+	chain := in.finalChain()
 	for i := range in.File.Stages {
-		if !in.finalChain()[i] {
+		if !chain[i] {
 			continue
 		}
 		for _, r := range in.runs(i) {
-			sh := parseShell(script(r))
+			sh := in.shell(r)
 			if removesPackages(sh) {
 				continue
 			}

@@ -25,7 +25,7 @@ func checkDependencyCacheMount(in *Input) []Problem {
 			if cacheMounted(r) {
 				continue
 			}
-			for _, c := range parseShell(script(r)).Commands {
+			for _, c := range in.shell(r).Commands {
 				if langInstall(c) && !c.has("--no-cache-dir") {
 					out = append(out, Problem{Line: line(r), Message: fmt.Sprintf("%q runs without a cache mount; every rebuild downloads again", strings.Join(c.Args, " "))})
 					break

@@ -40,7 +40,7 @@ func checkSourceBeforeManifests(in *Input) []Problem {
 			if !ok || whole == nil || manifest {
 				continue
 			}
-			for _, sc := range parseShell(script(r)).Commands {
+			for _, sc := range in.shell(r).Commands {
 				if langInstall(sc) && !buildOnly(sc) {
 					out = append(out, Problem{Line: line(whole), Message: fmt.Sprintf(
 						"The whole context is copied before %q installs dependencies; any source change invalidates the dependency layer", strings.Join(sc.Args, " "))})

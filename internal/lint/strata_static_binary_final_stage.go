@@ -53,7 +53,7 @@ func (in *Input) buildsStaticGo(k int) bool {
 				}
 			}
 		case *instructions.RunCommand:
-			for _, sc := range parseShell(script(c)).Commands {
+			for _, sc := range in.shell(c).Commands {
 				if (sc.is("go", "build") || sc.is("go", "install")) && (cgoOff || sc.Env["CGO_ENABLED"] == "0") {
 					return true
 				}

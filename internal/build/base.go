@@ -21,7 +21,9 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 	switch s.Base.Kind {
 	case plan.Scratch:
-		return r.emptyState(), nil
+		st := r.emptyState()
+		st.key = baseKey("scratch", r.opts.Platform)
+		return st, nil
 	case plan.StageRef:
 		parent, err := r.futures[s.Base.Stage].wait(ctx)
 		if err != nil {
@@ -35,7 +37,16 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		if err != nil {
 			return nil, r.posErr(s.Line, err)
 		}
-		return r.imageState(img)
+		st, err := r.imageState(img)
+		if err != nil {
+			return nil, err
+		}
+		h, err := img.Digest()
+		if err != nil {
+			return nil, err
+		}
+		st.key = baseKey("image", h.String())
+		return st, nil
 	}
 }
 

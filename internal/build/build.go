@@ -50,6 +50,10 @@ type Options struct {
 	Platform string
 	// Pull re-resolves base images from their registries.
 	Pull bool
+	// NoCache runs every step; NoCacheFilter does so for the named stages.
+	// Results are cached either way.
+	NoCache       bool
+	NoCacheFilter []string
 	// Jobs bounds how many stages run at once (default: number of CPUs).
 	Jobs int
 	// Timestamp is the build time: image "created", history, and the clamp
@@ -128,7 +132,8 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{b: b, opts: opts, plan: p, futures: map[*plan.Stage]*future{}, usedArgs: newArgSet()}
+	r := &run{b: b, opts: opts, plan: p, futures: map[*plan.Stage]*future{}, usedArgs: newArgSet(),
+		stats: loadStatCache(ctx, b.store)}
 	for _, a := range opts.File.MetaArgs {
 		for _, kv := range a.Args {
 			r.usedArgs.markDeclared(kv.Key)
@@ -147,6 +152,8 @@ type run struct {
 	plan     *plan.Plan
 	futures  map[*plan.Stage]*future
 	images   singleflight.Group
+	steps    singleflight.Group
+	stats    *statCache
 	usedArgs *argSet
 }
 
@@ -160,7 +167,11 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if serr := r.stats.save(ctx, r.b.store); serr != nil {
+		r.opts.Progress.Warn(fmt.Sprintf("saving the context stat cache: %v", serr))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return r.finish(ctx)

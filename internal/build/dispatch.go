@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -37,8 +38,8 @@ func (r *run) dispatchStage(ctx context.Context, s *plan.Stage, st *state) (*sta
 		}
 		stp := step{stage: s, cmd: c, line: lineOf(c, s.Line)}
 		out, done := r.opts.Progress.Step(stageName(s), i+1, len(cmds), commandText(c))
-		next, err := r.dispatch(ctx, stp, st, out)
-		done(false, err)
+		next, cached, err := r.dispatch(ctx, stp, st, out)
+		done(cached, err)
 		if err != nil {
 			return nil, r.posErr(stp.line, err)
 		}
@@ -63,8 +64,43 @@ func (r *run) triggers(s *plan.Stage, st *state) ([]instructions.Command, error)
 	return cmds, nil
 }
 
-// dispatch applies one instruction to st and returns the new state.
-func (r *run) dispatch(ctx context.Context, stp step, st *state, out interface{ Write([]byte) (int, error) }) (*state, error) {
+// dispatch applies one instruction to st and returns the new state, and
+// whether it came from the build cache. Instructions that only change the
+// config always run (they cost nothing) and chain their text into the key.
+func (r *run) dispatch(ctx context.Context, stp step, st *state, out io.Writer) (*state, bool, error) {
+	switch stp.cmd.(type) {
+	case *instructions.CopyCommand, *instructions.AddCommand, *instructions.RunCommand, *instructions.WorkdirCommand:
+		return r.dispatchLayer(ctx, stp, st, out)
+	}
+	next, err := r.dispatchMeta(stp, st)
+	if err != nil {
+		return nil, false, err
+	}
+	next.key = metaKey(st.key, commandText(stp.cmd))
+	return next, false, nil
+}
+
+// dispatchLayer runs an instruction that may make a layer.
+func (r *run) dispatchLayer(ctx context.Context, stp step, st *state, out io.Writer) (*state, bool, error) {
+	cmd, err := expand(stp.cmd, st)
+	if err != nil {
+		return nil, false, err
+	}
+	switch c := cmd.(type) {
+	case *instructions.WorkdirCommand:
+		return r.dispatchWorkdir(ctx, stp, st, c)
+	case *instructions.CopyCommand:
+		return r.dispatchCopy(ctx, stp, st, copyFromCopy(c))
+	case *instructions.AddCommand:
+		return r.dispatchCopy(ctx, stp, st, copyFromAdd(c))
+	case *instructions.RunCommand:
+		return r.dispatchRun(ctx, stp, st, c, out)
+	}
+	return nil, false, fmt.Errorf("unsupported instruction %s", strings.ToUpper(stp.cmd.Name()))
+}
+
+// dispatchMeta applies an instruction that changes only the config.
+func (r *run) dispatchMeta(stp step, st *state) (*state, error) {
 	if a, ok := stp.cmd.(*instructions.ArgCommand); ok {
 		return r.dispatchArg(st, a)
 	}
@@ -105,14 +141,6 @@ func (r *run) dispatch(ctx context.Context, stp step, st *state, out interface{ 
 	case *instructions.OnbuildCommand:
 		next.img.Config.OnBuild = append(next.img.Config.OnBuild, c.Expression)
 		next.history("ONBUILD "+c.Expression, false, tm)
-	case *instructions.WorkdirCommand:
-		return r.dispatchWorkdir(ctx, next, c)
-	case *instructions.CopyCommand:
-		return r.dispatchCopy(ctx, stp, next, copyFromCopy(c))
-	case *instructions.AddCommand:
-		return r.dispatchCopy(ctx, stp, next, copyFromAdd(c))
-	case *instructions.RunCommand:
-		return r.dispatchRun(ctx, stp, next, c, out)
 	default:
 		return nil, fmt.Errorf("unsupported instruction %s", strings.ToUpper(stp.cmd.Name()))
 	}

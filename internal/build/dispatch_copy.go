@@ -68,11 +68,31 @@ func (c copySpec) createdBy() string {
 	return b + " " + c.sd.DestPath
 }
 
-// dispatchCopy runs COPY or ADD into a fresh layer.
-func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec) (*state, error) {
+// dispatchCopy runs COPY or ADD into a fresh layer, or takes the layer from
+// the cache when the sources' content and the instruction are unchanged.
+func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec) (*state, bool, error) {
 	if cs.checksum != "" && (len(cs.sd.SourcePaths) != 1 || !isURL(cs.sd.SourcePaths[0])) {
-		return nil, fmt.Errorf("checksum requires a single HTTP(S) source")
+		return nil, false, fmt.Errorf("checksum requires a single HTTP(S) source")
 	}
+	tmp, err := r.b.store.TempDir(ctx, "copy-src")
+	if err != nil {
+		return nil, false, err
+	}
+	defer os.RemoveAll(tmp)
+	src, srcs, content, err := r.copySource(ctx, stp, cs, tmp)
+	if err != nil {
+		return nil, false, err
+	}
+	dest := destPath(st.img.Config.WorkingDir, cs.sd.DestPath)
+	key := fileKey(st, cs.createdBy(), "dest="+dest, "content="+content, "from="+cs.from,
+		fmt.Sprintf("link=%v unpack=%v", cs.link, cs.unpack == nil || *cs.unpack), "exclude="+strings.Join(cs.exclude, "\x00"))
+	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
+		return r.copyInto(ctx, s, cs, src, srcs, dest)
+	})
+}
+
+// copyInto copies srcs from src to dest in a fresh layer on st.
+func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, src rootfs.Source, srcs []string, dest string) (*state, error) {
 	under, err := st.stack(ctx, r.b.store)
 	if err != nil {
 		return nil, err
@@ -85,18 +105,8 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 		}
 		opts.Chown = &o
 	}
-	tmp, err := r.b.store.TempDir(ctx, "copy-src")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	src, srcs, err := r.copySource(ctx, stp, cs, tmp)
-	if err != nil {
-		return nil, err
-	}
 	// ADD extracts local archives of the context, never downloads.
 	opts.Extract = cs.add && (cs.unpack == nil || *cs.unpack) && cs.from == "" && !hasURL(cs.sd.SourcePaths)
-	dest := destPath(st.img.Config.WorkingDir, cs.sd.DestPath)
 	layerDir, err := r.layerDir(ctx)
 	if err != nil {
 		return nil, err
@@ -125,29 +135,40 @@ func destPath(workdir, dest string) string {
 	return dest
 }
 
-// copySource returns where COPY reads from and the source patterns.
-// Heredoc contents and ADD URLs are materialised in tmp first.
-func (r *run) copySource(ctx context.Context, stp step, cs copySpec, tmp string) (rootfs.Source, []string, error) {
-	if len(cs.sd.SourceContents) > 0 {
-		srcs, err := writeHeredocs(tmp, cs.sd.SourceContents)
+// copySource returns where COPY reads from, the source patterns, and an
+// identity of the content they select (for the cache key). Heredoc contents
+// and ADD URLs are materialised in tmp first.
+func (r *run) copySource(ctx context.Context, stp step, cs copySpec, tmp string) (rootfs.Source, []string, string, error) {
+	var src rootfs.Source
+	srcs := cs.sd.SourcePaths
+	var err error
+	sc := r.stats
+	switch {
+	case len(cs.sd.SourceContents) > 0:
+		srcs, err = writeHeredocs(tmp, cs.sd.SourceContents)
+		src, sc = rootfs.NewDir(tmp, nil), nil
+	case cs.add && hasURL(cs.sd.SourcePaths):
+		src, srcs, err = r.fetchURLs(ctx, cs, tmp)
+		sc = nil
+	case cs.from == "":
+		src, err = r.mainContext()
+	default:
+		var from plan.Source
+		from, err = r.fromSource(stp, cs.from)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
-		return rootfs.NewDir(tmp, nil), srcs, nil
+		var id string
+		src, id, err = r.sourceFS(ctx, from)
+		if err != nil || id != "" {
+			return src, srcs, id, err
+		}
 	}
-	if cs.add && hasURL(cs.sd.SourcePaths) {
-		return r.fetchURLs(ctx, cs, tmp)
-	}
-	if cs.from == "" {
-		src, err := r.mainContext()
-		return src, cs.sd.SourcePaths, err
-	}
-	from, err := r.fromSource(stp, cs.from)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	src, err := r.sourceFS(ctx, from)
-	return src, cs.sd.SourcePaths, err
+	id, err := contentKey(ctx, src, srcs, sc)
+	return src, srcs, id, err
 }
 
 // fromSource finds the resolved --from of the current instruction in the
@@ -170,31 +191,42 @@ func (r *run) fromSource(stp step, from string) (plan.Source, error) {
 	return src, nil
 }
 
-// sourceFS opens a --from source as a filesystem.
-func (r *run) sourceFS(ctx context.Context, src plan.Source) (rootfs.Source, error) {
+// sourceFS opens a --from source as a filesystem. For stages and images it
+// also returns the identity of their filesystem; for a directory context
+// the id is "" (the caller hashes what it reads).
+func (r *run) sourceFS(ctx context.Context, src plan.Source) (rootfs.Source, string, error) {
+	var st *state
+	var err error
 	switch src.Kind {
 	case plan.StageRef:
-		st, err := r.futures[src.Stage].wait(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return st.stack(ctx, r.b.store)
+		st, err = r.futures[src.Stage].wait(ctx)
 	case plan.ContextRef:
 		if dir, ok := r.contextDir(src.Ref); ok {
-			return rootfs.NewDir(dir, nil), nil
+			return rootfs.NewDir(dir, nil), "", nil
 		}
+		st, err = r.imageSource(ctx, src)
 	case plan.Scratch:
-		return rootfs.Stack{}, nil
+		return rootfs.Stack{}, "scratch", nil
+	default:
+		st, err = r.imageSource(ctx, src)
 	}
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := st.fsDigest()
+	if err != nil {
+		return nil, "", err
+	}
+	stack, err := st.stack(ctx, r.b.store)
+	return stack, id, err
+}
+
+func (r *run) imageSource(ctx context.Context, src plan.Source) (*state, error) {
 	img, err := r.resolveSource(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	st, err := r.imageState(img)
-	if err != nil {
-		return nil, err
-	}
-	return st.stack(ctx, r.b.store)
+	return r.imageState(img)
 }
 
 // mainContext is the build context filtered by .dockerignore.

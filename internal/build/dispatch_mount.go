@@ -192,7 +192,7 @@ func (r *run) bindMount(ctx context.Context, stp step, rm *runMounts, m *instruc
 		var from plan.Source
 		from, err = r.mountSource(stp, m.From)
 		if err == nil {
-			src, err = r.sourceFS(ctx, from)
+			src, _, err = r.sourceFS(ctx, from)
 		}
 	}
 	if err != nil {
@@ -316,4 +316,53 @@ func (r *run) sshMount(rm *runMounts, m *instructions.Mount, target string) (str
 	rm.specs = append(rm.specs, specs.Mount{Destination: target, Type: "bind", Source: sock, Options: []string{"rbind"}})
 	rm.env = append(rm.env, "SSH_AUTH_SOCK="+target)
 	return target, nil
+}
+
+// mountsKey describes a RUN's mounts for the cache key: every option, and for
+// bind mounts the content of the source. Secret values never enter it.
+func (r *run) mountsKey(ctx context.Context, stp step, c *instructions.RunCommand) (string, error) {
+	k := newKeyer("mounts")
+	for _, m := range instructions.GetMounts(c) {
+		k.add(string(m.Type), m.Target, m.Source, m.From, m.CacheID, string(m.CacheSharing),
+			fmt.Sprint(m.ReadOnly, m.Required, m.SizeLimit), optUint(m.Mode), optUint(m.UID), optUint(m.GID), optString(m.Env))
+		if m.Type != instructions.MountTypeBind {
+			continue
+		}
+		var src rootfs.Source
+		id := ""
+		var err error
+		if m.From == "" {
+			src, err = r.mainContext()
+		} else {
+			var from plan.Source
+			if from, err = r.mountSource(stp, m.From); err == nil {
+				src, id, err = r.sourceFS(ctx, from)
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		if id == "" {
+			sc := r.stats
+			if id, err = contentKey(ctx, src, []string{m.Source}, sc); err != nil {
+				return "", err
+			}
+		}
+		k.add(id)
+	}
+	return k.sum().String(), nil
+}
+
+func optUint(p *uint64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprint(*p)
+}
+
+func optString(p *string) string {
+	if p == nil {
+		return "-"
+	}
+	return *p
 }

@@ -24,10 +24,31 @@ var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy
 
 // dispatchRun runs a command in the sandbox over the stage's layers; the
 // overlay upper dir becomes the new layer.
-func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, out io.Writer) (*state, error) {
+func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, out io.Writer) (*state, bool, error) {
 	if r.b.runner == nil {
-		return nil, errors.New("RUN is not supported yet")
+		return nil, false, errors.New("RUN is not supported yet")
 	}
+	mounts, err := r.mountsKey(ctx, stp, c)
+	if err != nil {
+		return nil, false, err
+	}
+	fields := []string{"RUN", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
+	for _, f := range c.Files {
+		fields = append(fields, "heredoc", f.Name, f.Data, fmt.Sprint(f.Chomp))
+	}
+	for _, k := range proxyArgs {
+		if v, ok := r.opts.BuildArgs[k]; ok {
+			fields = append(fields, k+"="+v)
+		}
+	}
+	key := runKey(st, strings.Join(c.CmdLine, " "), fields...)
+	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
+		return r.execRun(ctx, stp, s, c, out)
+	})
+}
+
+// execRun runs the step in the sandbox and commits its upper dir.
+func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, out io.Writer) (*state, error) {
 	scratch, err := r.b.store.TempDir(ctx, "run")
 	if err != nil {
 		return nil, err

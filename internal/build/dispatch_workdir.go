@@ -12,18 +12,26 @@ import (
 
 // dispatchWorkdir sets the working directory and creates it, owned by the
 // stage's USER as BuildKit does.
-func (r *run) dispatchWorkdir(ctx context.Context, st *state, c *instructions.WorkdirCommand) (*state, error) {
+func (r *run) dispatchWorkdir(ctx context.Context, stp step, st *state, c *instructions.WorkdirCommand) (*state, bool, error) {
 	wd := c.Path
 	if !path.IsAbs(wd) {
 		wd = path.Join("/", st.img.Config.WorkingDir, wd)
 	}
 	wd = path.Clean(wd)
-	st.img.Config.WorkingDir = wd
-	st.workdirSet = true
+	next := st.clone()
+	next.img.Config.WorkingDir = wd
+	next.workdirSet = true
 	if wd == "/" {
-		st.history("WORKDIR "+wd, false, r.opts.Timestamp)
-		return st, nil
+		next.history("WORKDIR "+wd, false, r.opts.Timestamp)
+		next.key = metaKey(st.key, "WORKDIR "+wd)
+		return next, false, nil
 	}
+	return r.cached(ctx, stp, next, fileKey(st, "WORKDIR "+wd), func(s *state) (*state, error) {
+		return r.mkdirWorkdir(ctx, s, wd)
+	})
+}
+
+func (r *run) mkdirWorkdir(ctx context.Context, st *state, wd string) (*state, error) {
 	under, err := st.stack(ctx, r.b.store)
 	if err != nil {
 		return nil, err

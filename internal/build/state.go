@@ -31,8 +31,10 @@ type state struct {
 	cmdSet bool
 	// workdirSet says WORKDIR was set in this stage.
 	workdirSet bool
-	// shlexEscape is the Dockerfile's escape token.
+	// escape is the Dockerfile's escape token.
 	escape rune
+	// key is the build-cache key of this state: everything that made it.
+	key v1.Hash
 }
 
 // layerRef is one layer of a state: a blob in the store and, once needed,

@@ -24,24 +24,25 @@ import (
 
 // buildFlags are the flags of `strata build`.
 type buildFlags struct {
-	file         string
-	tags         []string
-	target       string
-	buildArgs    []string
-	contexts     []string
-	labels       []string
-	platform     string
-	pull         bool
-	noCache      bool
-	outputs      []string
-	push         bool
-	iidfile      string
-	metadataFile string
-	progress     string
-	network      string
-	jobs         int
-	timestamp    string
-	isolation    string
+	file          string
+	tags          []string
+	target        string
+	buildArgs     []string
+	contexts      []string
+	labels        []string
+	platform      string
+	pull          bool
+	noCache       bool
+	noCacheFilter []string
+	outputs       []string
+	push          bool
+	iidfile       string
+	metadataFile  string
+	progress      string
+	network       string
+	jobs          int
+	timestamp     string
+	isolation     string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -69,6 +70,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.platform, "platform", "linux/amd64", "target platform")
 	fl.BoolVar(&f.pull, "pull", false, "always re-resolve base images from their registries")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the build cache")
+	fl.StringSliceVar(&f.noCacheFilter, "no-cache-filter", nil, "do not use the build cache for these stages")
 	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output type=oci|docker|local|tar|registry|image[,dest=PATH]")
 	fl.BoolVar(&f.push, "push", false, "push the tags to their registries (same as --output type=registry)")
 	fl.StringVar(&f.iidfile, "iidfile", "", "write the image digest to this file")
@@ -94,6 +96,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	runner, err := newRunner(f.isolation)
 	if err != nil {
 		return usageError{err}
@@ -171,7 +174,7 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
-		Pull: f.pull, Jobs: f.jobs, Timestamp: ts, Network: f.network,
+		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
 	}, nil
 }
 

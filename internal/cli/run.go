@@ -64,6 +64,7 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	img, err := storedImage(ctx, st, ref)
 	if err != nil {
 		return err

@@ -112,7 +112,7 @@ func (s *Store) TempDir(ctx context.Context, prefix string) (string, error) {
 }
 
 func initLayout(root string) error {
-	for _, d := range []string{"blobs/sha256", "layers", "locks", "tmp"} {
+	for _, d := range []string{"blobs/sha256", "layers", "locks", "tmp", "cache"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return err
 		}

@@ -1,0 +1,152 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/internal/plan"
+)
+
+// cacheRecord is what the build cache keeps for one layer-making
+// instruction: the layer it made (none when nothing changed) and its
+// history text. Everything else of the next state follows from the
+// instruction itself.
+type cacheRecord struct {
+	Layer     *recordLayer `json:"layer,omitempty"`
+	CreatedBy string       `json:"created_by"`
+}
+
+type recordLayer struct {
+	Digest string `json:"digest"`
+	DiffID string `json:"diff_id"`
+	Size   int64  `json:"size"`
+}
+
+// useCache reports whether lookups are allowed for stage s (--no-cache,
+// --no-cache-filter).
+func (r *run) useCache(s *plan.Stage) bool {
+	if r.opts.NoCache {
+		return false
+	}
+	for _, n := range r.opts.NoCacheFilter {
+		if s.Name != "" && s.Name == n || s.DisplayName() == n {
+			return false
+		}
+	}
+	return true
+}
+
+// cached returns the state after a layer-making instruction: from the cache
+// when a record for key exists (and its blob is in the store), else by
+// running exec on a copy of st. Identical work in concurrent stages (the same
+// key) runs once. The bool says whether the result came from the cache.
+func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec func(*state) (*state, error)) (*state, bool, error) {
+	if r.useCache(stp.stage) {
+		if rec, ok := r.lookup(ctx, key); ok {
+			next, err := r.apply(st, rec, key)
+			return next, err == nil, err
+		}
+	}
+	ran := false
+	v, err, _ := r.steps.Do(key.Hex, func() (any, error) {
+		ran = true
+		next, err := exec(st.clone())
+		if err != nil {
+			return nil, err
+		}
+		rec, err := recordOf(next, len(st.layers))
+		if err != nil {
+			return nil, err
+		}
+		if b, err := json.Marshal(rec); err == nil {
+			if err := r.b.store.PutCacheRecord(ctx, key, b); err != nil {
+				r.opts.Progress.Warn(fmt.Sprintf("not caching a step: %v", err))
+			}
+		}
+		return rec, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	next, err := r.apply(st, v.(*cacheRecord), key)
+	return next, !ran && err == nil, err
+}
+
+// lookup reads a usable record: its layer blob must still be in the store.
+func (r *run) lookup(ctx context.Context, key v1.Hash) (*cacheRecord, bool) {
+	b, err := r.b.store.CacheRecord(ctx, key)
+	if err != nil {
+		return nil, false
+	}
+	var rec cacheRecord
+	if json.Unmarshal(b, &rec) != nil {
+		return nil, false
+	}
+	if rec.Layer != nil {
+		h, err := v1.NewHash(rec.Layer.Digest)
+		if err != nil || !r.b.store.HasBlob(ctx, h) {
+			return nil, false
+		}
+	}
+	return &rec, true
+}
+
+// apply adds a record's layer and history to st.
+func (r *run) apply(st *state, rec *cacheRecord, key v1.Hash) (*state, error) {
+	next := st.clone()
+	next.key = key
+	if rec.Layer == nil {
+		next.history(rec.CreatedBy, false, r.opts.Timestamp)
+		return next, nil
+	}
+	digest, err := v1.NewHash(rec.Layer.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading cache record: %w", err)
+	}
+	diffID, err := v1.NewHash(rec.Layer.DiffID)
+	if err != nil {
+		return nil, fmt.Errorf("reading cache record: %w", err)
+	}
+	l := &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: rec.Layer.Size}
+	next.layers = append(next.layers, &layerRef{layer: l})
+	next.history(rec.CreatedBy, true, r.opts.Timestamp)
+	return next, nil
+}
+
+// recordOf describes what an executed instruction added to a state that
+// had base layers.
+func recordOf(next *state, base int) (*cacheRecord, error) {
+	if len(next.img.History) == 0 {
+		return nil, errors.New("recording a step: no history")
+	}
+	h := next.img.History[len(next.img.History)-1]
+	rec := &cacheRecord{CreatedBy: h.CreatedBy}
+	if len(next.layers) == base {
+		return rec, nil
+	}
+	l := next.layers[len(next.layers)-1].layer
+	digest, err := l.Digest()
+	if err != nil {
+		return nil, err
+	}
+	diffID, err := l.DiffID()
+	if err != nil {
+		return nil, err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return nil, err
+	}
+	rec.Layer = &recordLayer{Digest: digest.String(), DiffID: diffID.String(), Size: size}
+	return rec, nil
+}
+
+// baseKey is the cache key of a stage's starting state.
+func baseKey(kind string, ids ...string) v1.Hash {
+	return newKeyer("base").add(kind).add(slices.Clone(ids)...).sum()
+}

@@ -155,13 +155,41 @@ func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if h == m.Config.Digest {
 		return &storeBlob{s: i.s, desc: m.Config}, nil
 	}
-	for _, d := range m.Layers {
+	for n, d := range m.Layers {
 		if d.Digest == h {
-			return &storeBlob{s: i.s, desc: d}, nil
+			return i.layer(n, d), nil
 		}
 	}
 	return nil, fmt.Errorf("finding layer %s in manifest: %w", h, ErrNotFound)
 }
+
+// layer returns the n-th layer, with its diff ID from the config when the
+// config lists one, so that nobody decompresses a layer to learn it.
+func (i *storeImage) layer(n int, d v1.Descriptor) partial.CompressedLayer {
+	b := &storeBlob{s: i.s, desc: d}
+	raw, err := i.RawConfigFile()
+	if err != nil {
+		return b
+	}
+	var cfg struct {
+		RootFS struct {
+			DiffIDs []v1.Hash `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if json.Unmarshal(raw, &cfg) != nil || n >= len(cfg.RootFS.DiffIDs) {
+		return b
+	}
+	return &storeLayer{storeBlob: b, diffID: cfg.RootFS.DiffIDs[n]}
+}
+
+// storeLayer is a stored layer blob whose diff ID the config gives.
+type storeLayer struct {
+	*storeBlob
+	diffID v1.Hash
+}
+
+// DiffID implements partial.WithDiffID.
+func (l *storeLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 // storeBlob is a stored blob described by a manifest descriptor.
 type storeBlob struct {

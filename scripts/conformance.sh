@@ -12,6 +12,7 @@
 #          results/<case>.txt with every difference, docker-cache/ (docker
 #          results keyed by case content, so reruns only build with strata)
 #        PEERS_SCRIPTS (default <repo>/../shared/peers)
+#        STRATA_BIN    use this strata binary instead of building ./cmd/strata
 #   args: passed to the driver, e.g. -run 'from-|copy-' or -jobs 1
 set -euo pipefail
 
@@ -37,8 +38,11 @@ if ! { "$PEERS_SCRIPTS/setup.sh" && NODE=0 "$PEERS_SCRIPTS/bases.sh"; } > "$WORK
 fi
 
 echo "conformance: building strata and the driver" >&2
-(cd "$REPO" && go build -o "$WORK/strata" ./cmd/strata && go build -o "$WORK/conformance-run" ./internal/conformance/cmd/conformance) \
-  || die "building strata failed"
+(cd "$REPO" && go build -o "$WORK/conformance-run" ./internal/conformance/cmd/conformance) || die "building the driver failed"
+STRATA=${STRATA_BIN:-$WORK/strata}
+if [[ -z ${STRATA_BIN:-} ]]; then
+  (cd "$REPO" && go build -o "$WORK/strata" ./cmd/strata) || die "building strata failed"
+fi
 
 # What decides docker's result besides the case: its version and the bases.
 salt="docker $($DOCKER version -f '{{.Server.Version}}')"
@@ -48,5 +52,5 @@ done
 
 echo "conformance: running the corpus (setup took $(( $(date +%s) - start ))s)" >&2
 cd "$REPO"
-exec "$WORK/conformance-run" -corpus test/conformance -strata "$WORK/strata" -docker "$DOCKER" \
+exec "$WORK/conformance-run" -corpus test/conformance -strata "$STRATA" -docker "$DOCKER" \
   -root "$WORK/root" -work "$WORK" -registry-mirror "$REGISTRY" -salt "$salt" "$@"

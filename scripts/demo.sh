@@ -11,11 +11,15 @@ trap 'rm -rf "$out"' EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if ! $S inspect busybox:latest >/dev/null 2>&1; then
-  step "making the busybox base image from busybox-static"
+if ! $S inspect busybox:1.35 >/dev/null 2>&1; then
+  step "making the busybox base image from busybox-static (1.35, Debian 12's)"
   ./scripts/busybox-rootfs.sh | $S import --change 'CMD ["sh"]' \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - busybox:latest
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - busybox:1.35
+  $S tag busybox:1.35 busybox:latest
 fi
+
+step "strata lint examples/sample"
+$S lint examples/sample
 
 step "strata build -t sample:prod --target production examples/sample"
 $S build --progress=plain -t sample:prod --target production examples/sample

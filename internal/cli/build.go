@@ -43,6 +43,9 @@ type buildFlags struct {
 	jobs          int
 	timestamp     string
 	isolation     string
+	check         bool
+	secrets       []string
+	ssh           []string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -80,6 +83,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
 	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
 	fl.StringVar(&f.isolation, "isolation", "builtin", "RUN sandbox: builtin or oci")
+	fl.BoolVar(&f.check, "check", false, "lint the Dockerfile first (strata lint) and fail on errors")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
+	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET] (default $SSH_AUTH_SOCK)")
 	return cmd
 }
 
@@ -87,6 +93,11 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	opts, err := f.options(g, contextArg)
 	if err != nil {
 		return err
+	}
+	if f.check {
+		if err := runBuildCheck(ctx, g, opts.File, opts.ContextDir, g.stdio.Err); err != nil {
+			return err
+		}
 	}
 	outs, err := parseOutputs(f.outputs, f.push)
 	if err != nil {
@@ -168,12 +179,21 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	if err != nil {
 		return opts, usageError{err}
 	}
+	secrets, err := parseSecrets(f.secrets)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	ssh, err := parseSSH(f.ssh)
+	if err != nil {
+		return opts, usageError{err}
+	}
 	if f.network != "host" && f.network != "none" && f.network != "default" {
 		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
 	}
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
+		Secrets: secrets, SSH: ssh,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
 	}, nil
 }
@@ -426,4 +446,54 @@ func writeResultFiles(f *buildFlags, res *build.Result) error {
 		return fmt.Errorf("writing --metadata-file: %w", err)
 	}
 	return nil
+}
+
+// parseSecrets reads --secret id=ID,src=FILE|env=VAR (type=file|env allowed).
+func parseSecrets(in []string) (map[string]build.Secret, error) {
+	out := map[string]build.Secret{}
+	for _, a := range in {
+		var id string
+		var sec build.Secret
+		for _, field := range strings.Split(a, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				sec.File = v
+			case "env":
+				sec.Env = v
+			case "type":
+				if v != "file" && v != "env" {
+					return nil, fmt.Errorf("invalid --secret %q: type must be file or env", a)
+				}
+			default:
+				return nil, fmt.Errorf("invalid --secret %q: unknown key %q", a, k)
+			}
+		}
+		if id == "" {
+			id = sec.Env
+		}
+		if id == "" || (sec.File == "" && sec.Env == "") {
+			return nil, fmt.Errorf("invalid --secret %q: want id=ID,src=FILE or id=ID,env=VAR", a)
+		}
+		out[id] = sec
+	}
+	return out, nil
+}
+
+// parseSSH reads --ssh default|ID[=SOCKET].
+func parseSSH(in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range in {
+		id, sock, ok := strings.Cut(a, "=")
+		if !ok {
+			sock = os.Getenv("SSH_AUTH_SOCK")
+		}
+		if id == "" || sock == "" {
+			return nil, fmt.Errorf("invalid --ssh %q: no agent socket (set SSH_AUTH_SOCK or give ID=SOCKET)", a)
+		}
+		out[id] = sock
+	}
+	return out, nil
 }

@@ -28,14 +28,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// buildRoot is a store holding busybox:latest, imported the way the README does.
+// buildRoot is a store holding busybox:1.35 (and :latest), imported the way the demo does.
 func buildRoot(t *testing.T) string {
 	t.Helper()
 	testenv.RequireRoot(t)
 	root := t.TempDir()
 	mustStrata(t, root, nil, "import", "--change", `CMD ["sh"]`,
 		"--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		testenv.BusyboxTar(t), "busybox:latest")
+		testenv.BusyboxTar(t), "busybox:1.35")
+	mustStrata(t, root, nil, "tag", "busybox:1.35", "busybox:latest")
 	return root
 }
 

@@ -130,7 +130,14 @@ func WriteDockerArchiveMulti(ctx context.Context, w io.Writer, imgs []TaggedImag
 			}
 			refs[ref] = img
 		}
+		// One image value per tag: ggcr groups the tags of one value in map
+		// order, so separate values keep manifest.json sorted by tag and
+		// the archive reproducible (layers are still written once).
 		for _, t := range ti.Tags {
+			img, err := DockerMediaTypes(ti.Image)
+			if err != nil {
+				return err
+			}
 			tag, err := name.NewTag(t)
 			if err != nil {
 				return fmt.Errorf("parsing tag: %w", err)

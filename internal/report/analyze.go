@@ -26,10 +26,10 @@ type Image struct {
 	Layers []Layer `json:"layers"`
 	// LargestFiles and LargestDirs are of the final filesystem, largest
 	// first; a directory's size is the sum of the files under it.
-	LargestFiles []PathSize  `json:"largest_files"`
-	LargestDirs  []PathSize  `json:"largest_dirs"`
-	Efficiency   Efficiency  `json:"efficiency"`
-	Bloat        []Category  `json:"bloat"`
+	LargestFiles []PathSize `json:"largest_files"`
+	LargestDirs  []PathSize `json:"largest_dirs"`
+	Efficiency   Efficiency `json:"efficiency"`
+	Bloat        []Category `json:"bloat"`
 }
 
 // Layer is one layer of an image, bottom first.

@@ -60,7 +60,7 @@ func newEfficiency() *efficiency { return &efficiency{paths: map[string]pathWeig
 // addLayer visits the leaves of one layer; fs is the filesystem of the
 // layers below it.
 func (e *efficiency) addLayer(sc *layerScan, fs *filesystem) {
-	inner := map[string]struct{}{}   // tree nodes with a child in this layer
+	inner := map[string]struct{}{}    // tree nodes with a child in this layer
 	explicit := map[string]struct{}{} // paths with an entry in this layer
 	leaves := map[string]int{}        // leaf key → entry index, last wins
 	wh := map[string]int{}            // whiteout key → entry index

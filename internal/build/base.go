@@ -80,6 +80,10 @@ func (r *run) imageState(img v1.Image) (*state, error) {
 	}
 	st.img.Created = nil
 	st.img.Config.OnBuild = st.img.Config.OnBuild[:len(st.img.Config.OnBuild):len(st.img.Config.OnBuild)]
+	// BuildKit gives every stage a PATH when its base image has none.
+	if _, ok := getEnv(st.img.Config.Env, "PATH"); !ok {
+		st.img.Config.Env = append(st.img.Config.Env, "PATH="+defaultPath)
+	}
 	st.env = append([]string(nil), st.img.Config.Env...)
 	return st, nil
 }

@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/testenv"
 )
 
 func TestARGScoping(t *testing.T) {
@@ -249,5 +252,32 @@ func TestWorkdirExistingAddsNoLayer(t *testing.T) {
 	}
 	if c := config(t, res.Image); c.Config.WorkingDir != "/new/dir" {
 		t.Errorf("WorkingDir = %q, want /new/dir", c.Config.WorkingDir)
+	}
+}
+
+func TestDefaultPathWhenBaseHasNone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	img := testenv.BusyboxImage(t)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Env = nil
+	noPath, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.store.WriteImage(ctx, noPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Tag(ctx, "nopath:1", h); err != nil {
+		t.Fatal(err)
+	}
+	res := f.mustBuild(buildCase{dockerfile: "FROM nopath:1\nENV PATH=/custom:$PATH\n"})
+	if got, _ := envOf(config(t, res.Image), "PATH"); got != "/custom:"+defaultPath {
+		t.Errorf("PATH = %q, want /custom:%s (BuildKit adds a default PATH)", got, defaultPath)
 	}
 }

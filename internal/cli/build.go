@@ -78,7 +78,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.push, "push", false, "push the tags to their registries (same as --output type=registry)")
 	fl.StringVar(&f.iidfile, "iidfile", "", "write the image digest to this file")
 	fl.StringVar(&f.metadataFile, "metadata-file", "", "write build result metadata (JSON) to this file")
-	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, plain, quiet")
+	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, tty, plain, quiet, rawjson")
 	fl.StringVar(&f.network, "network", "host", "network of RUN steps: host or none")
 	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
 	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
@@ -112,7 +112,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err != nil {
 		return usageError{err}
 	}
-	progress, err := newProgress(f.progress, g.stdio.Err)
+	progress, endProgress, err := newProgress(f.progress, g.stdio.Err)
 	if err != nil {
 		return usageError{err}
 	}
@@ -120,6 +120,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	start := time.Now()
 	b := build.New(st, g.registryClient(f.platform), runner, nil)
 	res, err := b.Build(ctx, opts)
+	endProgress()
 	if err != nil {
 		return err
 	}
@@ -132,7 +133,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err := writeResultFiles(f, res); err != nil {
 		return err
 	}
-	return summarize(g.stdio, f.progress, res, f.tags, time.Since(start))
+	return summarize(g.stdio, f.progress, res, f.tags, time.Since(start), progress)
 }
 
 // options turns flags into build options, reading the Dockerfile and .dockerignore.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,15 +11,29 @@ import (
 	"github.com/strata-build/strata/internal/build"
 )
 
-// newProgress returns the build display for --progress.
-func newProgress(mode string, w io.Writer) (build.Progress, error) {
+// newProgress returns the build display for --progress, counting steps for
+// the summary, and a func that ends the display.
+func newProgress(mode string, w io.Writer) (*counting, func(), error) {
+	var p build.Progress
+	end := func() {}
 	switch mode {
-	case "auto", "plain", "tty":
-		return &plainProgress{w: w}, nil
+	case "auto", "tty":
+		if mode == "tty" || isTerminal(w) {
+			t := newTTYProgress(w)
+			p, end = t, t.Close
+		} else {
+			p = &plainProgress{w: w}
+		}
+	case "plain":
+		p = &plainProgress{w: w}
+	case "rawjson":
+		p = &jsonProgress{enc: json.NewEncoder(w)}
 	case "quiet":
-		return build.Discard{}, nil
+		p = build.Discard{}
+	default:
+		return nil, nil, fmt.Errorf("invalid --progress %q: use auto, tty, plain, quiet or rawjson", mode)
 	}
-	return nil, fmt.Errorf("invalid --progress %q: use auto, plain or quiet", mode)
+	return &counting{Progress: p}, end, nil
 }
 
 // plainProgress prints numbered steps like BuildKit's plain output:
@@ -105,16 +120,20 @@ func (w *prefixWriter) line(s string) {
 
 // summarize prints the end-of-build lines: the image digest, tags and size
 // (quiet mode prints only the digest, on stdout).
-func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took time.Duration) error {
+func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took time.Duration, steps *counting) error {
 	if mode == "quiet" {
 		fmt.Fprintln(stdio.Out, res.Digest)
+		return nil
+	}
+	if mode == "rawjson" {
 		return nil
 	}
 	size, err := imageSize(res)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdio.Err, "built %s in %.1fs: %s compressed\n", res.Digest, took.Seconds(), humanSize(size))
+	fmt.Fprintf(stdio.Err, "built %s in %.2fs (%d steps run, %d cached): %s compressed\n",
+		res.Digest, took.Seconds(), steps.ran, steps.cached, humanSize(size))
 	for _, t := range tags {
 		fmt.Fprintf(stdio.Err, "tagged %s\n", t)
 	}

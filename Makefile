@@ -31,3 +31,9 @@ demo: build
 .PHONY: conformance
 conformance:
 	./scripts/conformance.sh
+
+# strata against docker 20.10 BuildKit and buildah on the same Dockerfiles and
+# local bases (needs /work/shared/peers/setup.sh); env PEERS, FILES, RUNS.
+.PHONY: bench-peers
+bench-peers: build
+	./scripts/bench.sh

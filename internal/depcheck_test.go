@@ -28,6 +28,7 @@ var forbidden = map[string][]string{
 	"internal/report":     {"internal/build", "internal/sandbox"},
 	"internal/lint":       {"internal/build", "internal/sandbox", "internal/store", "internal/registry"},
 	"internal/export":     {"internal/build", "internal/plan", "internal/cli"},
+	"internal/cli":        {"internal/conformance"},
 }
 
 // TestMainImportsOnlyCLI holds cmd/strata to importing internal/cli alone.

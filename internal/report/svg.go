@@ -42,7 +42,7 @@ type layout struct {
 	out, in []float64
 	inRank  []int
 	width   float64
-	height float64
+	height  float64
 }
 
 func newLayout(g *Graph) *layout {

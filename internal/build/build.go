@@ -54,6 +54,10 @@ type Options struct {
 	// Results are cached either way.
 	NoCache       bool
 	NoCacheFilter []string
+	// CacheFrom are caches exported by other builds to use; CacheTo where
+	// to export this build's cache.
+	CacheFrom []CacheSpec
+	CacheTo   []CacheSpec
 	// Jobs bounds how many stages run at once (default: number of CPUs).
 	Jobs int
 	// Timestamp is the build time: image "created", history, and the clamp
@@ -154,10 +158,13 @@ type run struct {
 	images   singleflight.Group
 	steps    singleflight.Group
 	stats    *statCache
+	imported importedCaches
+	used     usedKeys
 	usedArgs *argSet
 }
 
 func (r *run) execute(ctx context.Context) (*Result, error) {
+	r.importCaches(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	sem := make(chan struct{}, r.opts.Jobs)
 	for _, s := range r.plan.Order {
@@ -174,7 +181,11 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.finish(ctx)
+	res, err := r.finish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return res, r.exportCaches(ctx)
 }
 
 // finish stores the target image (with --label values) and describes stages.

@@ -47,7 +47,12 @@ func (r *run) useCache(s *plan.Stage) bool {
 // key) runs once. The bool says whether the result came from the cache.
 func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec func(*state) (*state, error)) (*state, bool, error) {
 	if r.useCache(stp.stage) {
-		if rec, ok := r.lookup(ctx, key); ok {
+		rec, ok := r.lookup(ctx, key)
+		if !ok {
+			rec, ok = r.lookupImported(ctx, key)
+		}
+		if ok {
+			r.used.add(key, rec, stp.stage)
 			next, err := r.apply(st, rec, key)
 			return next, err == nil, err
 		}
@@ -73,6 +78,7 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 	if err != nil {
 		return nil, false, err
 	}
+	r.used.add(key, v.(*cacheRecord), stp.stage)
 	next, err := r.apply(st, v.(*cacheRecord), key)
 	return next, !ran && err == nil, err
 }
@@ -88,8 +94,13 @@ func (r *run) lookup(ctx context.Context, key v1.Hash) (*cacheRecord, bool) {
 		return nil, false
 	}
 	if rec.Layer != nil {
+		// The blob must be there, whole: a truncated or missing blob makes
+		// the record useless, and the step runs again.
 		h, err := v1.NewHash(rec.Layer.Digest)
-		if err != nil || !r.b.store.HasBlob(ctx, h) {
+		if err != nil {
+			return nil, false
+		}
+		if size, err := r.b.store.BlobSize(ctx, h); err != nil || size != rec.Layer.Size {
 			return nil, false
 		}
 	}

@@ -61,8 +61,7 @@ func (c *cacheCtx) write(name, body string) {
 	}
 }
 
-// build builds the context's Dockerfile and returns which layer steps ran.
-func (c *cacheCtx) build(opts Options) (*Result, *stepLog) {
+func (c *cacheCtx) parse() *dockerfile.File {
 	c.t.Helper()
 	src, err := os.ReadFile(filepath.Join(c.dir, "Dockerfile"))
 	if err != nil {
@@ -72,6 +71,13 @@ func (c *cacheCtx) build(opts Options) (*Result, *stepLog) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	return file
+}
+
+// build builds the context's Dockerfile and returns which layer steps ran.
+func (c *cacheCtx) build(opts Options) (*Result, *stepLog) {
+	c.t.Helper()
+	file := c.parse()
 	log := &stepLog{}
 	opts.File, opts.ContextDir, opts.Progress = file, c.dir, log
 	if opts.Ignore == nil {

@@ -44,6 +44,8 @@ type buildFlags struct {
 	timestamp     string
 	isolation     string
 	check         bool
+	cacheFrom     []string
+	cacheTo       []string
 	secrets       []string
 	ssh           []string
 }
@@ -83,6 +85,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
 	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
 	fl.StringVar(&f.isolation, "isolation", "builtin", "RUN sandbox: builtin or oci")
+	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "cache to use: type=registry,ref=R | type=local,src=DIR (or just R)")
+	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=R[,mode=min|max] | type=local,dest=DIR")
 	fl.BoolVar(&f.check, "check", false, "lint the Dockerfile first (strata lint) and fail on errors")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
 	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET] (default $SSH_AUTH_SOCK)")
@@ -188,13 +192,21 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	if err != nil {
 		return opts, usageError{err}
 	}
+	cacheFrom, err := parseCacheSpecs("--cache-from", f.cacheFrom)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	cacheTo, err := parseCacheSpecs("--cache-to", f.cacheTo)
+	if err != nil {
+		return opts, usageError{err}
+	}
 	if f.network != "host" && f.network != "none" && f.network != "default" {
 		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
 	}
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
-		Secrets: secrets, SSH: ssh,
+		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
 	}, nil
 }
@@ -495,6 +507,48 @@ func parseSSH(in []string) (map[string]string, error) {
 			return nil, fmt.Errorf("invalid --ssh %q: no agent socket (set SSH_AUTH_SOCK or give ID=SOCKET)", a)
 		}
 		out[id] = sock
+	}
+	return out, nil
+}
+
+// parseCacheSpecs reads --cache-from/--cache-to values.
+func parseCacheSpecs(flag string, in []string) ([]build.CacheSpec, error) {
+	var out []build.CacheSpec
+	for _, a := range in {
+		spec := build.CacheSpec{Type: "registry", Mode: "max"}
+		if !strings.Contains(a, "=") {
+			spec.Ref = a
+			out = append(out, spec)
+			continue
+		}
+		for _, field := range strings.Split(a, ",") {
+			k, v, _ := strings.Cut(field, "=")
+			switch k {
+			case "type":
+				spec.Type = v
+			case "ref":
+				spec.Ref = v
+			case "src", "dest":
+				spec.Dir = v
+			case "mode":
+				if v != "min" && v != "max" {
+					return nil, fmt.Errorf("invalid %s %q: mode is min or max", flag, a)
+				}
+				spec.Mode = v
+			case "oci-mediatypes", "compression", "ignore-error", "image-manifest":
+			default:
+				return nil, fmt.Errorf("invalid %s %q: unknown key %q", flag, a, k)
+			}
+		}
+		switch {
+		case spec.Type == "registry" && spec.Ref == "":
+			return nil, fmt.Errorf("invalid %s %q: type=registry needs ref=REF", flag, a)
+		case spec.Type == "local" && spec.Dir == "":
+			return nil, fmt.Errorf("invalid %s %q: type=local needs src=DIR or dest=DIR", flag, a)
+		case spec.Type != "registry" && spec.Type != "local":
+			return nil, fmt.Errorf("invalid %s %q: type is registry or local", flag, a)
+		}
+		out = append(out, spec)
 	}
 	return out, nil
 }

@@ -115,3 +115,21 @@ func (w *hashWriter) Write(p []byte) (int, error) {
 	w.n += int64(n)
 	return n, err
 }
+
+// PutBlob stores what fn writes as the blob want, verifying its digest: on a
+// mismatch nothing is stored and an error returned.
+func (s *Store) PutBlob(ctx context.Context, want v1.Hash, fn func(w io.Writer) error) error {
+	if err := s.writeBlobVerified(ctx, want, fn); err != nil {
+		return fmt.Errorf("writing blob %s: %w", want, err)
+	}
+	return nil
+}
+
+// BlobSize returns the size of a stored blob, or ErrNotFound.
+func (s *Store) BlobSize(ctx context.Context, h v1.Hash) (int64, error) {
+	fi, err := os.Stat(s.blobPath(h))
+	if err != nil {
+		return 0, ErrNotFound
+	}
+	return fi.Size(), nil
+}

@@ -8,8 +8,8 @@
 #   runtrue  FROM debian:bookworm-slim + 20x `RUN true`: per-step overhead
 #   multi    the peers' Go app, golang:1.26 -> scratch: dominated by `go build` (add it to FILES)
 # Scenarios: cold = built image removed and all build cache pruned (bases stay
-# local); warm = the same build again. strata has no build cache yet, so its
-# warm build is a cold one.
+# local; strata: `--no-cache`, which runs every step); warm = the same build
+# again, nothing changed (cache hits everywhere).
 #
 #   env: PEERS (default "strata docker-buildkit buildah-chroot"; also strata-oci, buildah-oci)
 #        FILES (default "steps runtrue"; also multi)   RUNS (default 3)
@@ -17,7 +17,7 @@
 #        PEERS_SCRIPTS (default /work/shared/peers): setup.sh and bases.sh, run when a base is missing
 #        STRATA (default ./bin/strata, built by make bench-peers)
 # Pruning docker/buildah build cache is global: a peer is skipped while a
-# conformance run (pgrep -f conformance) may be using it.
+# conformance run (pgrep -f '[c]onformance') may be using it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +36,7 @@ BASES="busybox:latest debian:bookworm-slim"
 
 log() { printf '[bench %(%T)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-busy() { pgrep -f conformance >/dev/null; }
+busy() { pgrep -f '[c]onformance' >/dev/null; }
 mkdir -p "$OUT/logs" "$APP"
 ln -sfn "$OUT" "$BENCH_DIR/latest"
 [[ -x $STRATA ]] || die "no strata binary at $STRATA (make build)"
@@ -136,21 +136,22 @@ EOF
 printf 'Dockerfile.*\n' > "$APP/.dockerignore"
 
 # ------------------------------------------------------------------ per-peer commands
-build_cmd() { # peer file tag
-  local f="-f Dockerfile.$2 -t $3 ."
+build_cmd() { # peer file tag scenario
+  local f="-f Dockerfile.$2 -t $3 ." nc=""
+  [[ $4 == cold ]] && nc="--no-cache "
   case $1 in
-    strata)          echo "$STRATA --root $ROOT build --progress=quiet $f" ;;
-    strata-oci)      echo "$STRATA --root $ROOT build --progress=quiet --isolation oci $f" ;;
+    strata)          echo "$STRATA --root $ROOT build --progress=quiet $nc$f" ;;
+    strata-oci)      echo "$STRATA --root $ROOT build --progress=quiet --isolation oci $nc$f" ;;
     docker-buildkit) echo "DOCKER_BUILDKIT=1 $DOCKER build $f" ;;
     buildah-oci)     echo "buildah bud --layers --pull=false --isolation oci $f" ;;
     buildah-chroot)  echo "buildah bud --layers --pull=false --isolation chroot $f" ;;
     *) die "unknown peer $1" ;;
   esac
 }
-guard='if pgrep -f conformance >/dev/null; then echo "conformance running: not pruning" >&2; exit 1; fi'
+guard='if pgrep -f "[c]onformance" >/dev/null; then echo "a [c]onformance run is active: not pruning" >&2; exit 1; fi'
 reset_cmd() { # peer tag
   case $1 in
-    strata*)  echo "$STRATA --root $ROOT rmi $2 >/dev/null 2>&1; true" ;; # no build cache yet
+    strata*)  echo "$STRATA --root $ROOT rmi $2 >/dev/null 2>&1; true" ;; # and build --no-cache
     docker-*) echo "$guard; $DOCKER rmi -f $2 >/dev/null 2>&1; $DOCKER image prune -f >/dev/null; $DOCKER builder prune -af >/dev/null" ;;
     *)        echo "$guard; buildah rmi -f localhost/$2 >/dev/null 2>&1; buildah rmi --prune >/dev/null 2>&1; true" ;;
   esac
@@ -186,15 +187,14 @@ for f in $FILES; do
       log "$peer $f: skipped, a conformance run may be using the build cache"
       printf '%s\t%s\t%s\tskip\tskip\n' "$f" "$peer" "$RUNS" >> "$OUT/results.tsv"; continue
     fi
-    build=$(build_cmd "$peer" "$f" "$tag")
     L=$OUT/logs/$f-$peer
-    wrapped="cd $APP && $build >> $L.build.log 2>&1"
-    log "$peer $f: $build"
+    wrap() { echo "cd $APP && $1 >> $L.build.log 2>&1"; }
+    log "$peer $f: $(build_cmd "$peer" "$f" "$tag" cold)"
     # strata: one untimed build first extracts the base layers, which the peers keep too
     prewarm=0; [[ $peer == strata* ]] && prewarm=1
-    cold=$(timed "$wrapped" "$(reset_cmd "$peer" "$tag")" "$L.cold.json" $prewarm) || { log "  cold FAILED: $(tail -5 "$L.build.log")"; cold=FAIL; }
+    cold=$(timed "$(wrap "$(build_cmd "$peer" "$f" "$tag" cold)")" "$(reset_cmd "$peer" "$tag")" "$L.cold.json" $prewarm) || { log "  cold FAILED: $(tail -3 "$L.cold.txt" 2>/dev/null; tail -5 "$L.build.log" 2>/dev/null)"; cold=FAIL; }
     warm=FAIL
-    [[ $cold != FAIL ]] && { warm=$(timed "$wrapped" "" "$L.warm.json" 1) || log "  warm FAILED"; }
+    [[ $cold != FAIL ]] && { warm=$(timed "$(wrap "$(build_cmd "$peer" "$f" "$tag" warm)")" "" "$L.warm.json" 1) || log "  warm FAILED"; }
     log "  cold $cold s, warm $warm s"
     printf '%s\t%s\t%s\t%s\t%s\n' "$f" "$peer" "$RUNS" "$cold" "$warm" >> "$OUT/results.tsv"
   done
@@ -205,7 +205,7 @@ done
   echo "# $(date -u +%FT%TZ)  $(nproc) cores  $(uname -r)  runs=$RUNS  medians of wall time ($(command -v hyperfine >/dev/null && hyperfine --version || echo loop))"
   rev=$(go version -m "$STRATA" 2>/dev/null | awk '$2 == "vcs.revision" {print substr($3, 1, 7)}')
   echo "# strata ${rev:-(unknown revision)} | docker $($DOCKER version -f '{{.Server.Version}}') BuildKit | $(buildah --version 2>/dev/null | cut -d' ' -f1-3)"
-  echo "# strata has no build cache yet: its warm build is a cold one"
+  echo "# cold: build cache pruned (strata: --no-cache); warm: nothing changed; ratio = builder / strata"
   awk -F'\t' '
     function r(a, b) { return (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) ? sprintf("%.1fx", a / b) : "-" }
     function s(a) { return (a ~ /^[0-9.]+$/) ? sprintf("%.2f", a) : a }

@@ -22,8 +22,9 @@ import (
 	"github.com/strata-build/strata/internal/testenv"
 )
 
-// There is no build cache yet: every build below runs every step (cold).
-// Base layers are extracted once per store, in the warm-up build.
+// Builds below run with NoCache: every step runs (a cold build) unless a
+// benchmark says otherwise. Base layers are extracted once per store, in the
+// warm-up build, as a peer keeps its bases extracted.
 
 // benchBuild is one Dockerfile and context, ready to build repeatedly.
 type benchBuild struct {
@@ -32,6 +33,11 @@ type benchBuild struct {
 }
 
 func newBenchBuild(b *testing.B, imgs map[string]v1.Image, df string, files map[string]string) *benchBuild {
+	return newBenchBuildCached(b, imgs, df, files, false)
+}
+
+// newBenchBuildCached is newBenchBuild with the build cache in use when cached.
+func newBenchBuildCached(b *testing.B, imgs map[string]v1.Image, df string, files map[string]string, cached bool) *benchBuild {
 	b.Helper()
 	st := openStore(b, imgs)
 	dir := b.TempDir()
@@ -46,7 +52,7 @@ func newBenchBuild(b *testing.B, imgs map[string]v1.Image, df string, files map[
 	}
 	bb := &benchBuild{
 		b:    New(st, nil, sandbox.NewBuiltin(sandbox.Options{TempDir: b.TempDir()}), nil),
-		opts: Options{File: file, ContextDir: dir, Timestamp: time.Unix(0, 0).UTC()},
+		opts: Options{File: file, ContextDir: dir, Timestamp: time.Unix(0, 0).UTC(), NoCache: !cached},
 	}
 	bb.run(b) // warm-up: extracts the base layers
 	return bb
@@ -199,14 +205,21 @@ COPY --from=base /greeting /greeting
 `
 
 // BenchmarkBusybox4Stage builds peers/bench.sh's "steps" Dockerfile on the
-// busybox base, cold.
+// busybox base: cold (every step runs) and no-op (everything cached).
 func BenchmarkBusybox4Stage(b *testing.B) {
 	files := map[string]string{
 		"go.mod":  "module example.com/hello\n\ngo 1.26\n",
 		"main.go": "package main\n\nimport \"fmt\"\n\nconst edit = \"0\"\n\nfunc main() { fmt.Println(\"hello\", edit) }\n",
 	}
-	bb := newBenchBuild(b, map[string]v1.Image{"busybox:latest": testenv.BusyboxImage(b)}, stepsDockerfile, files)
-	for b.Loop() {
-		bb.run(b)
+	for _, sc := range []struct {
+		name   string
+		cached bool
+	}{{"cold", false}, {"noop", true}} {
+		b.Run(sc.name, func(b *testing.B) {
+			bb := newBenchBuildCached(b, map[string]v1.Image{"busybox:latest": testenv.BusyboxImage(b)}, stepsDockerfile, files, sc.cached)
+			for b.Loop() {
+				bb.run(b)
+			}
+		})
 	}
 }

@@ -193,3 +193,35 @@ func TestCacheDeduplicatesIdenticalStages(t *testing.T) {
 		t.Errorf("identical RUN in two stages ran %d times, want once (steps run %q, cached %q)", runs, log.ran, log.cached)
 	}
 }
+
+func TestConcurrentBuildsShareAStore(t *testing.T) {
+	c := &cacheCtx{t: t, f: newFixture(t), dir: t.TempDir()}
+	c.write("Dockerfile", cacheDockerfile)
+	c.write("manifest.txt", "dep v1")
+	c.write("src/a.go", "package a")
+	file := c.parse()
+	var wg sync.WaitGroup
+	results := make([]*Result, 2)
+	errs := make([]error, 2)
+	for i := range results {
+		b := New(c.f.store, nil, testRunner(t, "builtin"), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = b.Build(context.Background(), Options{File: file, ContextDir: c.dir})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("build %d = %v", i, err)
+		}
+	}
+	if results[0].Digest != results[1].Digest {
+		t.Errorf("concurrent builds gave %s and %s, want one digest", results[0].Digest, results[1].Digest)
+	}
+	fs := flatten(t, results[1].Image)
+	if fs["/app/files"].body != "a.go\n" || fs["/app/deps"].body != "dep v1" {
+		t.Errorf("concurrent build result: /app/files %q, /app/deps %q", fs["/app/files"].body, fs["/app/deps"].body)
+	}
+}

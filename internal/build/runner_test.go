@@ -27,3 +27,9 @@ func testRunner(t *testing.T, isolation string) sandbox.Runner {
 	}
 	return sandbox.NewBuiltin(sandbox.Options{TempDir: t.TempDir()})
 }
+
+// benchRunner is the builtin sandbox for benchmarks.
+func benchRunner(b *testing.B) sandbox.Runner {
+	b.Helper()
+	return sandbox.NewBuiltin(sandbox.Options{TempDir: b.TempDir()})
+}

@@ -101,6 +101,10 @@ func commands(g *globals) []*cobra.Command {
 		newInspectCmd(g),
 		newHistoryCmd(g),
 		newLintCmd(g),
+		newSizeCmd(g),
+		newCompareCmd(g),
+		newGraphCmd(g),
+		newReportCmd(g),
 	}
 }
 

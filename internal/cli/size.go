@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/internal/export"
+	"github.com/strata-build/strata/internal/report"
+)
+
+// sizeFlags are the flags of the commands that analyse images.
+type sizeFlags struct {
+	format string
+	remote bool
+	top    int
+}
+
+func (f *sizeFlags) register(cmd *cobra.Command, formats string) {
+	cmd.Flags().StringVar(&f.format, "format", "table", "output format: "+formats)
+	cmd.Flags().BoolVar(&f.remote, "remote", false, "read IMAGE from its registry instead of the store")
+	cmd.Flags().IntVar(&f.top, "top", 10, "how many largest files, directories and wasted paths to list")
+}
+
+func newSizeCmd(g *globals) *cobra.Command {
+	f := &sizeFlags{}
+	cmd := &cobra.Command{
+		Use:   "size IMAGE",
+		Short: "Show what an image weighs and why: layers, largest files, waste, bloat",
+		Long: `Show what an image weighs and why: compressed and uncompressed totals, one row
+per layer (size, files, the instruction that made it), the largest files and
+directories, wasted bytes and the efficiency score as dive computes them, and
+the bloat finder (compilers and SDKs, package-manager caches, dev dependencies,
+sources next to binaries, docs).
+
+IMAGE is an image in the store, oci:DIR[:TAG], oci-archive:FILE[:TAG],
+docker-archive:FILE[:REF], or with --remote a registry reference.`,
+		Args: argsRange(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.format != "table" && f.format != "json" {
+				return usageError{fmt.Errorf("unknown --format %q (want table or json)", f.format)}
+			}
+			rep, err := analyzeImage(cmd.Context(), g, f, args[0])
+			if err != nil {
+				return err
+			}
+			if f.format == "json" {
+				return report.WriteJSON(g.stdio.Out, rep)
+			}
+			return report.WriteSizeTable(g.stdio.Out, rep)
+		},
+	}
+	f.register(cmd, "table|json")
+	return cmd
+}
+
+// analyzeImage opens ref and reports its sizes.
+func analyzeImage(ctx context.Context, g *globals, f *sizeFlags, ref string) (*report.Image, error) {
+	img, done, err := openImage(ctx, g, ref, f.remote)
+	if err != nil {
+		return nil, fmt.Errorf("analyzing %q: %w", ref, err)
+	}
+	defer done()
+	rep, err := report.Analyze(ctx, img, report.Options{Top: f.top})
+	if err != nil {
+		return nil, fmt.Errorf("analyzing %q: %w", ref, err)
+	}
+	rep.Name = ref
+	return rep, nil
+}
+
+// openImage finds ref: an OCI layout or archive, a docker archive, a
+// registry reference (remote) or an image in the store. done releases what
+// reading the image needs (the store, an unpacked archive).
+func openImage(ctx context.Context, g *globals, ref string, remote bool) (v1.Image, func(), error) {
+	nop := func() {}
+	switch transport, rest, _ := strings.Cut(ref, ":"); transport {
+	case "oci":
+		dir, tag := splitTransportRef(rest)
+		img, err := layoutImage(dir, tag)
+		return img, nop, err
+	case "oci-archive":
+		file, tag := splitTransportRef(rest)
+		tmp, err := os.MkdirTemp("", "strata-oci-archive-")
+		if err != nil {
+			return nil, nop, err
+		}
+		done := func() { os.RemoveAll(tmp) }
+		if err := untarLayout(file, tmp); err != nil {
+			done()
+			return nil, nop, fmt.Errorf("unpacking %s: %w", file, err)
+		}
+		img, err := layoutImage(tmp, tag)
+		if err != nil {
+			done()
+			return nil, nop, err
+		}
+		return img, done, nil
+	case "docker-archive":
+		file, tag := splitTransportRef(rest)
+		var sel *name.Tag
+		if tag != "" {
+			t, err := name.NewTag(tag)
+			if err != nil {
+				return nil, nop, usageError{fmt.Errorf("parsing %q: %w", tag, err)}
+			}
+			sel = &t
+		}
+		img, err := tarball.ImageFromPath(file, sel)
+		return img, nop, err
+	}
+	if remote {
+		img, err := g.registryClient("").Pull(ctx, ref)
+		return img, nop, err
+	}
+	s, err := g.openStore(ctx)
+	if err != nil {
+		return nil, nop, err
+	}
+	_, img, err := loadImage(ctx, s, ref)
+	if err != nil {
+		s.Close()
+		return nil, nop, err
+	}
+	return img, func() { s.Close() }, nil
+}
+
+// splitTransportRef splits "PATH[:TAG]"; a colon inside a path component
+// with a slash after it is part of the path.
+func splitTransportRef(s string) (path, tag string) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 || strings.Contains(s[i:], "/") {
+		return s, ""
+	}
+	if _, err := os.Stat(s); err == nil { // a file whose name has a colon
+		return s, ""
+	}
+	return s[:i], s[i+1:]
+}
+
+// layoutImage returns the image of an OCI layout: the one it holds, or
+// the one whose ref name or image name is tag.
+func layoutImage(dir, tag string) (v1.Image, error) {
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	var picked []v1.Descriptor
+	for _, d := range im.Manifests {
+		if tag == "" || d.Annotations[export.RefNameAnnotation] == tag || strings.HasSuffix(d.Annotations[export.ImageNameAnnotation], ":"+tag) {
+			picked = append(picked, d)
+		}
+	}
+	switch {
+	case len(picked) == 0 && tag != "":
+		return nil, fmt.Errorf("OCI layout %s has no image tagged %q", dir, tag)
+	case len(picked) == 0:
+		return nil, errors.New("OCI layout " + dir + " holds no image")
+	case len(picked) > 1:
+		return nil, fmt.Errorf("OCI layout %s holds %d images: name one as oci:%s:TAG", dir, len(picked), dir)
+	}
+	return ociImage(idx, picked[0])
+}

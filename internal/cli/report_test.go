@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/dockerfile"
@@ -174,6 +179,17 @@ func TestSizeCompareReport(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil || r.Files != rep2Files(t, root) {
 			t.Errorf("size %s: files %d, %v; want the store's figure", ref, r.Files, err)
 		}
+	}
+
+	// And from a registry, with --remote.
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	remoteRef := strings.TrimPrefix(srv.URL, "http://") + "/app:multi"
+	mustStrata(t, root, nil, "push", "app:multi", remoteRef)
+	out = mustStrata(t, t.TempDir(), nil, "size", "--remote", "--format", "json", remoteRef)
+	var r report.Image
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Files != rep2Files(t, root) || r.Digest != multi.Digest.String() {
+		t.Errorf("size --remote %s = files %d digest %s, %v; want the store's", remoteRef, r.Files, r.Digest, err)
 	}
 
 	html := filepath.Join(t.TempDir(), "out.html")

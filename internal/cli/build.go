@@ -19,6 +19,7 @@ import (
 	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/export"
+	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/store"
 )
 
@@ -44,6 +45,8 @@ type buildFlags struct {
 	timestamp     string
 	isolation     string
 	check         bool
+	report        string
+	reportHTML    string
 	cacheFrom     []string
 	cacheTo       []string
 	secrets       []string
@@ -85,6 +88,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
 	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
 	fl.StringVar(&f.isolation, "isolation", "builtin", "RUN sandbox: builtin or oci")
+	fl.StringVar(&f.report, "report", "", "write the size report of the build (JSON) to this file")
+	fl.StringVar(&f.reportHTML, "report-html", "", "write a self-contained HTML report of the build to this file")
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "cache to use: type=registry,ref=R | type=local,src=DIR (or just R)")
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=R[,mode=min|max] | type=local,dest=DIR")
 	fl.BoolVar(&f.check, "check", false, "lint the Dockerfile first (strata lint) and fail on errors")
@@ -137,7 +142,16 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err := writeResultFiles(f, res); err != nil {
 		return err
 	}
-	return summarize(g.stdio, f.progress, res, f.tags, time.Since(start), progress)
+	if err := f.writeReports(ctx, res, opts); err != nil {
+		return err
+	}
+	if err := summarize(g.stdio, f.progress, res, f.tags, time.Since(start), progress); err != nil {
+		return err
+	}
+	if f.progress == "quiet" || f.progress == "rawjson" {
+		return nil
+	}
+	return printBuildReport(ctx, g.stdio.Err, res)
 }
 
 // options turns flags into build options, reading the Dockerfile and .dockerignore.
@@ -551,4 +565,20 @@ func parseCacheSpecs(flag string, in []string) ([]build.CacheSpec, error) {
 		out = append(out, spec)
 	}
 	return out, nil
+}
+
+// writeReports writes --report and --report-html.
+func (f *buildFlags) writeReports(ctx context.Context, res *build.Result, opts build.Options) error {
+	if f.report != "" {
+		if err := writeBuildReport(f.report, res); err != nil {
+			return fmt.Errorf("writing --report: %w", err)
+		}
+	}
+	if f.reportHTML != "" {
+		popts := plan.Options{Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platform}
+		if err := writeBuildReportHTML(ctx, f.reportHTML, res, opts.File, popts); err != nil {
+			return fmt.Errorf("writing --report-html: %w", err)
+		}
+	}
+	return nil
 }

@@ -207,7 +207,8 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
-// counting wraps a Progress and counts steps run and cached, for the summary.
+// counting wraps a Progress and counts the steps that make layers (RUN,
+// COPY, ADD, WORKDIR) run and cached, for the summary.
 type counting struct {
 	build.Progress
 	mu          sync.Mutex
@@ -218,6 +219,12 @@ var _ build.Progress = (*counting)(nil)
 
 func (c *counting) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
 	out, done := c.Progress.Step(stage, index, total, text)
+	word, _, _ := strings.Cut(strings.TrimSpace(text), " ")
+	switch strings.ToUpper(word) {
+	case "RUN", "COPY", "ADD", "WORKDIR":
+	default:
+		return out, done
+	}
 	return out, func(cached bool, err error) {
 		c.mu.Lock()
 		if cached {

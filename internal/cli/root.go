@@ -101,6 +101,8 @@ func commands(g *globals) []*cobra.Command {
 		newInspectCmd(g),
 		newHistoryCmd(g),
 		newLintCmd(g),
+		newDfCmd(g),
+		newPruneCmd(g),
 		newSizeCmd(g),
 		newCompareCmd(g),
 		newGraphCmd(g),

@@ -147,16 +147,25 @@ func (r *run) dispatchMeta(stp step, st *state) (*state, error) {
 	return next, nil
 }
 
-// expand returns a copy of cmd with variables expanded in the words Docker
-// expands, using the state's environment. The parsed command is not changed.
-func expand(cmd instructions.Command, st *state) (instructions.Command, error) {
+// wordExpander expands one word with the state's environment, as BuildKit.
+func wordExpander(st *state) func(string) (string, error) {
 	lex := shell.NewLex(st.escape)
 	envs := shell.EnvsFromSlice(st.env)
-	word := func(w string) (string, error) {
+	return func(w string) (string, error) {
 		out, _, err := lex.ProcessWord(w, envs)
 		return out, err
 	}
+}
+
+// expand returns a copy of cmd with variables expanded in the words Docker
+// expands, using the state's environment. The parsed command is not changed.
+func expand(cmd instructions.Command, st *state) (instructions.Command, error) {
+	envs := shell.EnvsFromSlice(st.env)
+	word := wordExpander(st)
 	c := cloneCommand(cmd)
+	if _, ok := c.(*instructions.RunCommand); ok {
+		return c, nil // its mounts are expanded from a fresh copy (dockerfile.Mounts)
+	}
 	if ex, ok := c.(instructions.SupportsSingleWordExpansion); ok {
 		if err := ex.Expand(word); err != nil {
 			return nil, err
@@ -212,8 +221,7 @@ func cloneCommand(cmd instructions.Command) instructions.Command {
 		n := *c
 		return &n
 	case *instructions.RunCommand:
-		// RUN's Expand parses --mount flags into the command's own state.
-		return c
+		return c // never expanded in place
 	}
 	return cmd
 }

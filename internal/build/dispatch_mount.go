@@ -40,9 +40,9 @@ func (m *runMounts) cleanup() {
 }
 
 // prepareMounts turns RUN --mount flags into sandbox mounts.
-func (r *run) prepareMounts(ctx context.Context, stp step, st *state, c *instructions.RunCommand, scratch string) (*runMounts, error) {
+func (r *run) prepareMounts(ctx context.Context, stp step, st *state, ms []*instructions.Mount, scratch string) (*runMounts, error) {
 	rm := &runMounts{}
-	for i, m := range instructions.GetMounts(c) {
+	for i, m := range ms {
 		target := m.Target
 		if target != "" && !path.IsAbs(target) {
 			target = path.Join(st.img.Config.WorkingDir, target)
@@ -320,9 +320,9 @@ func (r *run) sshMount(rm *runMounts, m *instructions.Mount, target string) (str
 
 // mountsKey describes a RUN's mounts for the cache key: every option, and for
 // bind mounts the content of the source. Secret values never enter it.
-func (r *run) mountsKey(ctx context.Context, stp step, c *instructions.RunCommand) (string, error) {
+func (r *run) mountsKey(ctx context.Context, stp step, ms []*instructions.Mount) (string, error) {
 	k := newKeyer("mounts")
-	for _, m := range instructions.GetMounts(c) {
+	for _, m := range ms {
 		k.add(string(m.Type), m.Target, m.Source, m.From, m.CacheID, string(m.CacheSharing),
 			fmt.Sprint(m.ReadOnly, m.Required, m.SizeLimit), optUint(m.Mode), optUint(m.UID), optUint(m.GID), optString(m.Env))
 		if m.Type != instructions.MountTypeBind {

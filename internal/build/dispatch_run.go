@@ -14,6 +14,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/rootfs"
 	"github.com/strata-build/strata/internal/sandbox"
 )
@@ -28,7 +29,11 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 	if r.b.runner == nil {
 		return nil, false, errors.New("RUN is not supported yet")
 	}
-	mounts, err := r.mountsKey(ctx, stp, c)
+	ms, err := dockerfile.Mounts(c, wordExpander(st))
+	if err != nil {
+		return nil, false, err
+	}
+	mounts, err := r.mountsKey(ctx, stp, ms)
 	if err != nil {
 		return nil, false, err
 	}
@@ -43,12 +48,12 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 	}
 	key := runKey(st, strings.Join(c.CmdLine, " "), fields...)
 	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
-		return r.execRun(ctx, stp, s, c, out)
+		return r.execRun(ctx, stp, s, c, ms, out)
 	})
 }
 
 // execRun runs the step in the sandbox and commits its upper dir.
-func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, out io.Writer) (*state, error) {
+func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, ms []*instructions.Mount, out io.Writer) (*state, error) {
 	scratch, err := r.b.store.TempDir(ctx, "run")
 	if err != nil {
 		return nil, err
@@ -78,7 +83,7 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	rm, err := r.prepareMounts(ctx, stp, st, c, scratch)
+	rm, err := r.prepareMounts(ctx, stp, st, ms, scratch)
 	if err != nil {
 		os.RemoveAll(upper)
 		return nil, err

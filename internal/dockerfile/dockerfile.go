@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
@@ -214,4 +215,36 @@ func unlocated(err error) error {
 		return le
 	}
 	return err
+}
+
+// Mounts returns the --mount flags of run with their values expanded by
+// expand (nil keeps them as written). BuildKit fills mounts in by expanding
+// the command in place; this parses a fresh copy from run's text instead, so
+// the parsed Dockerfile is never changed.
+func Mounts(run *instructions.RunCommand, expand func(string) (string, error)) ([]*instructions.Mount, error) {
+	if len(run.FlagsUsed) == 0 {
+		return nil, nil
+	}
+	res, err := parser.Parse(strings.NewReader(run.String()))
+	if err != nil {
+		return nil, fmt.Errorf("parsing RUN --mount: %w", err)
+	}
+	if len(res.AST.Children) != 1 {
+		return nil, errors.New("parsing RUN --mount: not one instruction")
+	}
+	cmd, err := instructions.ParseCommand(res.AST.Children[0])
+	if err != nil {
+		return nil, fmt.Errorf("parsing RUN --mount: %w", err)
+	}
+	fresh, ok := cmd.(*instructions.RunCommand)
+	if !ok {
+		return nil, errors.New("parsing RUN --mount: not a RUN")
+	}
+	if expand == nil {
+		expand = func(w string) (string, error) { return w, nil }
+	}
+	if err := fresh.Expand(expand); err != nil {
+		return nil, err
+	}
+	return instructions.GetMounts(fresh), nil
 }

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
+	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/plan"
 )
 
@@ -217,25 +217,8 @@ func (in *Input) resolveFrom(from string, j int) int {
 	return in.stageIndex(from, j)
 }
 
-// mounts are the --mount flags of c, as written. BuildKit fills them in
-// when a RUN is expanded, which mutates it (and the plan may have expanded
-// it with its own expander), so a fresh copy parsed from c's text is
-// expanded without variables instead.
+// mounts are the --mount flags of c, as written.
 func mounts(c *instructions.RunCommand) []*instructions.Mount {
-	if len(c.FlagsUsed) == 0 {
-		return nil
-	}
-	res, err := parser.Parse(strings.NewReader(c.String()))
-	if err != nil || len(res.AST.Children) != 1 {
-		return nil
-	}
-	cmd, err := instructions.ParseCommand(res.AST.Children[0])
-	if err != nil {
-		return nil
-	}
-	fresh, ok := cmd.(*instructions.RunCommand)
-	if !ok || fresh.Expand(func(w string) (string, error) { return w, nil }) != nil {
-		return nil
-	}
-	return instructions.GetMounts(fresh)
+	ms, _ := dockerfile.Mounts(c, nil)
+	return ms
 }

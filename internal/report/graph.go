@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
+	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/plan"
 )
 
@@ -165,22 +165,8 @@ func edgePaths(e plan.Edge) []string {
 // in only when a RUN is expanded, so a fresh copy parsed from c's text is
 // expanded without variables (as internal/lint does).
 func mountsOf(c *instructions.RunCommand) []*instructions.Mount {
-	if len(c.FlagsUsed) == 0 {
-		return nil
-	}
-	res, err := parser.Parse(strings.NewReader(c.String()))
-	if err != nil || len(res.AST.Children) != 1 {
-		return nil
-	}
-	cmd, err := instructions.ParseCommand(res.AST.Children[0])
-	if err != nil {
-		return nil
-	}
-	fresh, ok := cmd.(*instructions.RunCommand)
-	if !ok || fresh.Expand(func(w string) (string, error) { return w, nil }) != nil {
-		return nil
-	}
-	return instructions.GetMounts(fresh)
+	ms, _ := dockerfile.Mounts(c, nil)
+	return ms
 }
 
 // node returns the node with id.

@@ -89,7 +89,10 @@ func parseSize(s string) (int64, error) {
 	if m[3] != "" {
 		base = 1024
 	}
-	exp := strings.Index("kmgtp", strings.ToLower(m[2])) + 1 // 0 for no unit
+	exp := 0
+	if m[2] != "" {
+		exp = strings.Index("kmgtp", strings.ToLower(m[2])) + 1
+	}
 	v := n * math.Pow(base, float64(exp))
 	if v >= math.MaxInt64 {
 		return 0, fmt.Errorf("parsing size %q: too large", s)

@@ -790,7 +790,8 @@ func (inv *inventory) mark(marked map[v1.Hash]bool, hs []v1.Hash) {
 	}
 }
 
-// plan decides what Prune removes with opts at time now. It is pure.
+// plan decides what Prune removes with opts at time now. Its only I/O is
+// measuring cache mounts when both All and Until are set.
 func (inv *inventory) plan(opts PruneOptions, now time.Time) *gcPlan {
 	old := func(t time.Time) bool { return opts.Until <= 0 || t.Before(now.Add(-opts.Until)) }
 	marked := inv.reach(inv.roots)

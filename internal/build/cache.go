@@ -48,6 +48,9 @@ func (r *run) useCache(s *plan.Stage) bool {
 func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec func(*state) (*state, error)) (*state, bool, error) {
 	if r.useCache(stp.stage) {
 		rec, ok := r.lookup(ctx, key)
+		if ok {
+			_ = r.b.store.TouchCacheRecord(ctx, key) // best effort: LRU order for prune
+		}
 		if !ok {
 			rec, ok = r.lookupImported(ctx, key)
 		}

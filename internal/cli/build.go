@@ -112,11 +112,11 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err != nil {
 		return usageError{err}
 	}
-	st, err := g.openStore(ctx)
+	st, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer done()
 	runner, err := newRunner(f.isolation)
 	if err != nil {
 		return usageError{err}

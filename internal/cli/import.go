@@ -59,11 +59,11 @@ func runImport(ctx context.Context, g *globals, f *importFlags, args []string) e
 			return usageError{err}
 		}
 	}
-	s, err := g.openStore(ctx)
+	s, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	h, err := importRootfs(ctx, g, s, args[0], f.message, cfg)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", args[0], err)

@@ -36,11 +36,11 @@ func newLoadCmd(g *globals) *cobra.Command {
 }
 
 func runLoad(ctx context.Context, g *globals, input string) error {
-	s, err := g.openStore(ctx)
+	s, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	tmp, err := s.TempDir(ctx, "load")
 	if err != nil {
 		return err

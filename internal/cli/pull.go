@@ -33,11 +33,11 @@ func runPull(ctx context.Context, g *globals, platform, ref string) error {
 	if err != nil {
 		return err
 	}
-	s, err := g.openStore(ctx)
+	s, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	h, err := s.WriteImage(ctx, img)
 	if err != nil {
 		return fmt.Errorf("pulling %q: %w", ref, err)

@@ -129,6 +129,22 @@ func (g *globals) openStore(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, g.root)
 }
 
+// openStoreLeased opens the store with a build lease, so that a concurrent
+// prune waits until what this command writes and tags is reachable. done
+// releases the lease and closes the store.
+func (g *globals) openStoreLeased(ctx context.Context) (*store.Store, func(), error) {
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := st.BuildLease(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, func() { release(); st.Close() }, nil
+}
+
 // registryClient returns a registry client configured from the global flags.
 func (g *globals) registryClient(platform string) *registry.Client {
 	return registry.New(registry.Options{Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform, ConfigFile: registry.DefaultConfigFile()})

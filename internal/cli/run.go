@@ -60,11 +60,11 @@ func newRunCmd(g *globals) *cobra.Command {
 }
 
 func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args []string) error {
-	st, err := g.openStore(ctx)
+	st, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer done()
 	img, err := storedImage(ctx, st, ref)
 	if err != nil {
 		return err

@@ -24,11 +24,11 @@ func runTag(ctx context.Context, g *globals, src, dst string) error {
 	if _, err := store.NormalizeRef(dst); err != nil {
 		return usageError{err}
 	}
-	s, err := g.openStore(ctx)
+	s, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer done()
 	h, err := s.Resolve(ctx, src)
 	if err != nil {
 		return fmt.Errorf("no such image: %w", err)

@@ -19,7 +19,7 @@
 //	                            file flocked for the Store's lifetime
 //
 // Images written with WriteImage but never tagged are kept as blobs only;
-// index.json holds tags, so it is the set of roots a future GC keeps.
+// index.json holds tags: the roots GC keeps (see gc.go).
 //
 // A Store is safe for concurrent use by goroutines and by processes.
 package store

@@ -107,3 +107,20 @@ func processesRunning(t *testing.T, cmd string) []string {
 	}
 	return pids
 }
+
+// TestFirstFailureCancelsOtherStages: a failing stage stops a slow
+// independent one, and the error is the failure, not the cancellation.
+func TestFirstFailureCancelsOtherStages(t *testing.T) {
+	f := newFixture(t)
+	start := time.Now()
+	_, err := f.build(buildCase{dockerfile: "FROM busybox AS slow\nRUN sleep 100\nFROM busybox AS broken\nRUN exit 9\nFROM scratch\nCOPY --from=slow /bin/sh /a\nCOPY --from=broken /bin/sh /b\n"})
+	if err == nil || !strings.Contains(err.Error(), "exit code 9") {
+		t.Errorf("Build() = %v, want the failing stage's exit code 9", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("Build() took %v: the slow stage was not cancelled", took)
+	}
+	if pids := processesRunning(t, "sleep 100"); len(pids) > 0 {
+		t.Errorf("the slow stage's processes still run: %v", pids)
+	}
+}

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/strata-build/strata/internal/dockerfile"
 )
 
@@ -223,5 +226,38 @@ func TestConcurrentBuildsShareAStore(t *testing.T) {
 	fs := flatten(t, results[1].Image)
 	if fs["/app/files"].body != "a.go\n" || fs["/app/deps"].body != "dep v1" {
 		t.Errorf("concurrent build result: /app/files %q, /app/deps %q", fs["/app/files"].body, fs["/app/deps"].body)
+	}
+}
+
+// TestCacheChangedBaseInvalidates: when the base reference points at another
+// image (as after --pull of a new digest), every step runs again.
+func TestCacheChangedBaseInvalidates(t *testing.T) {
+	c := &cacheCtx{t: t, f: newFixture(t), dir: t.TempDir()}
+	c.write("Dockerfile", "FROM busybox\nCOPY a /a\nRUN cp /a /b\n")
+	c.write("a", "1")
+	c.build(Options{})
+	ctx := context.Background()
+	base, err := c.f.store.Resolve(ctx, "busybox:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.f.store.Image(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := mutate.Config(img, v1.Config{Env: []string{"PATH=/bin", "NEW=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.f.store.WriteImage(ctx, newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.f.store.Tag(ctx, "busybox:latest", h); err != nil {
+		t.Fatal(err)
+	}
+	_, log := c.build(Options{})
+	if !sameSteps(log.ran, []string{"COPY a", "RUN cp"}) {
+		t.Errorf("after the base changed, steps run = %q, want all", log.ran)
 	}
 }

@@ -56,7 +56,7 @@ func (r *run) prepareMounts(ctx context.Context, stp step, st *state, ms []*inst
 			}
 			rm.specs = append(rm.specs, specs.Mount{Destination: target, Type: "tmpfs", Source: "tmpfs", Options: opts})
 		case instructions.MountTypeCache:
-			err = r.cacheMount(ctx, rm, m, target)
+			err = r.cacheMount(ctx, stp, rm, m, target)
 		case instructions.MountTypeBind:
 			err = r.bindMount(ctx, stp, rm, m, target, filepath.Join(scratch, fmt.Sprintf("bind%d", i)))
 		case instructions.MountTypeSecret:
@@ -76,7 +76,7 @@ func (r *run) prepareMounts(ctx context.Context, stp step, st *state, ms []*inst
 
 // cacheMount mounts a directory kept in the store across builds, keyed by
 // id (default: the target).
-func (r *run) cacheMount(ctx context.Context, rm *runMounts, m *instructions.Mount, target string) error {
+func (r *run) cacheMount(ctx context.Context, stp step, rm *runMounts, m *instructions.Mount, target string) error {
 	id := m.CacheID
 	if id == "" {
 		id = target
@@ -84,7 +84,7 @@ func (r *run) cacheMount(ctx context.Context, rm *runMounts, m *instructions.Mou
 	sum := sha256.Sum256([]byte(id))
 	dir := filepath.Join(r.b.store.Root(), "cache-mounts", hex.EncodeToString(sum[:16]))
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := newCacheDir(dir, m); err != nil {
+		if err := newCacheDir(dir, m, r.cacheSeed(ctx, stp, m)); err != nil {
 			return err
 		}
 	}
@@ -117,8 +117,28 @@ func (r *run) cacheMount(ctx context.Context, rm *runMounts, m *instructions.Mou
 	return nil
 }
 
-// newCacheDir creates a cache mount directory with the mount's mode and owner.
-func newCacheDir(dir string, m *instructions.Mount) error {
+// cacheSeed returns what fills a new cache mount: with from= the source
+// path (default "/") of that stage or image, else nothing.
+func (r *run) cacheSeed(ctx context.Context, stp step, m *instructions.Mount) func(root string) error {
+	if m.From == "" {
+		return func(string) error { return nil }
+	}
+	return func(root string) error {
+		from, err := r.mountSource(stp, m.From)
+		if err != nil {
+			return err
+		}
+		src, _, err := r.sourceFS(ctx, from)
+		if err != nil {
+			return err
+		}
+		return rootfs.Copy(ctx, src, []string{path.Join("/", m.Source)}, rootfs.Stack{}, "/data/", root, rootfs.CopyOptions{Mkdir: 0o755})
+	}
+}
+
+// newCacheDir creates a cache mount directory with the mount's mode and
+// owner, filled by seed.
+func newCacheDir(dir string, m *instructions.Mount, seed func(root string) error) error {
 	tmp := dir + ".tmp"
 	os.RemoveAll(tmp)
 	mode := os.FileMode(0o755)
@@ -127,6 +147,10 @@ func newCacheDir(dir string, m *instructions.Mount) error {
 	}
 	if err := os.MkdirAll(filepath.Join(tmp, "data"), 0o755); err != nil {
 		return fmt.Errorf("creating cache mount: %w", err)
+	}
+	if err := seed(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("filling cache mount from %s: %w", m.From, err)
 	}
 	data := filepath.Join(tmp, "data")
 	uid, gid := 0, 0

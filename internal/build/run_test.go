@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,4 +222,48 @@ func tarHeaders(t *testing.T, r io.Reader) map[string]entry {
 		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
 		out[name] = entry{typ: h.Typeflag, mode: h.Mode, link: strings.TrimPrefix(h.Linkname, "./")}
 	}
+}
+
+func TestRunCacheMountFromStage(t *testing.T) {
+	f := newFixture(t)
+	const df = "FROM busybox AS seed\nRUN mkdir -p /seed && echo seeded > /seed/s\n" +
+		"FROM busybox\nRUN --mount=type=cache,id=seeded,target=/c,from=seed,source=/seed cat /c/s > /got\n"
+	res := f.mustBuild(buildCase{dockerfile: df})
+	if got := flatten(t, res.Image)["/got"].body; got != "seeded\n" {
+		t.Errorf("/got = %q, want seeded (a new cache mount starts from its from= source)", got)
+	}
+}
+
+func TestRunSSHMount(t *testing.T) {
+	f := newFixture(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	file, err := dockerfile.Parse("Dockerfile", []byte("FROM busybox\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /sock\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.b.Build(context.Background(), Options{File: file, ContextDir: t.TempDir(), SSH: map[string]string{"default": sock}})
+	if err != nil {
+		t.Fatalf("Build() = %v", err)
+	}
+	if got := flatten(t, res.Image)["/sock"].body; got != "/run/buildkit/ssh_agent.0\n" {
+		t.Errorf("/sock = %q, want the forwarded agent socket path", got)
+	}
+	_, err = f.b.Build(context.Background(), Options{File: mustParse(t, "FROM busybox\nRUN --mount=type=ssh,required true\n"), ContextDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "required") {
+		t.Errorf("Build(required ssh, none given) = %v, want an error naming the missing agent", err)
+	}
+}
+
+func mustParse(t *testing.T, df string) *dockerfile.File {
+	t.Helper()
+	file, err := dockerfile.Parse("Dockerfile", []byte(df))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

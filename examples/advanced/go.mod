@@ -1,0 +1,3 @@
+module example.com/strata-examples/advanced
+
+go 1.26

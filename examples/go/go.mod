@@ -1,0 +1,3 @@
+module example.com/strata-examples/go
+
+go 1.26

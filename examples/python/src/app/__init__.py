@@ -1,0 +1,1 @@
+"""The Python example's HTTP service (standard library only)."""

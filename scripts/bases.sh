@@ -6,6 +6,8 @@
 #   debian:bookworm-slim                  debootstrap --variant=minbase, slimmed like the official image, strata import
 #   golang:1.26-bookworm                  bases/golang      (host /usr/local/go through --build-context goroot=)
 #   node:18-bookworm-slim                 bases/node        (Debian's nodejs 18 + npm)
+#     both also trust this machine's own CAs (/usr/local/share/ca-certificates,
+#     --build-context hostca=): an egress proxy here re-signs TLS
 #   python:3.11-slim-bookworm             bases/python      (Debian's python3.11, venv, pip)
 #   maven:3-eclipse-temurin-17            bases/maven       (Debian's openjdk-17-jdk-headless + maven + plugins)
 #   eclipse-temurin:17-jre                bases/jre         (Debian's openjdk-17-jre-headless)
@@ -19,7 +21,7 @@
 # Build with `strata --registry-mirror 127.0.0.1:5001 build ...`: docker.io
 # names come through the mirror. Mirrors serve docker.io only, so when
 # STRATA_ROOT is set the gcr.io images are also pulled into that store and
-# tagged with their gcr.io names.
+# tagged with their gcr.io names (and stale copies of the others refreshed).
 #
 # Idempotent: images already in the registry are rebuilt only when their
 # store is here (a cached no-op) and pushed only when they changed.
@@ -198,11 +200,17 @@ fi
 # the build is rerun with plain progress to show the log
 BB=(bs --registry-mirror "$REG" build "--progress=${PROGRESS:-quiet}")
 
+# this machine's own CAs: an egress proxy may re-sign TLS (npm, the Go proxy)
+HOSTCA=$BASES_DIR/hostca
+mkdir -p "$HOSTCA"
+find "$HOSTCA" -mindepth 1 -delete
+find /usr/local/share/ca-certificates -maxdepth 1 -name '*.crt' -exec cp {} "$HOSTCA/" \; 2>/dev/null || true
+
 [ -x "$GOROOT_HOST/bin/go" ] || die "no Go toolchain at $GOROOT_HOST"
 GOVER=$("$GOROOT_HOST/bin/go" env GOVERSION)
 publish golang:1.26-bookworm library/golang 1.26-bookworm \
-  "${BB[@]}" --build-context "goroot=$GOROOT_HOST" --build-arg "GOLANG_VERSION=${GOVER#go}" -t golang:1.26-bookworm bases/golang
-publish node:18-bookworm-slim library/node 18-bookworm-slim "${BB[@]}" -t node:18-bookworm-slim bases/node
+  "${BB[@]}" --build-context "goroot=$GOROOT_HOST" --build-context "hostca=$HOSTCA" --build-arg "GOLANG_VERSION=${GOVER#go}" -t golang:1.26-bookworm bases/golang
+publish node:18-bookworm-slim library/node 18-bookworm-slim "${BB[@]}" --build-context "hostca=$HOSTCA" -t node:18-bookworm-slim bases/node
 publish python:3.11-slim-bookworm library/python 3.11-slim-bookworm "${BB[@]}" -t python:3.11-slim-bookworm bases/python
 publish maven:3-eclipse-temurin-17 library/maven 3-eclipse-temurin-17 "${BB[@]}" -t maven:3-eclipse-temurin-17 bases/maven
 publish eclipse-temurin:17-jre library/eclipse-temurin 17-jre "${BB[@]}" -t eclipse-temurin:17-jre bases/jre
@@ -211,15 +219,27 @@ publish gcr.io/distroless/static-debian12:nonroot distroless/static-debian12 non
 publish gcr.io/distroless/nodejs18-debian12:nonroot distroless/nodejs18-debian12 nonroot \
   "${BB[@]}" --target nodejs18 -t gcr.io/distroless/nodejs18-debian12:nonroot bases/distroless
 
-# ------------------------------------------------------------ gcr.io names into the caller's store
+# ------------------------------------------------------------ the caller's store
+# gcr.io names are pulled into $STRATA_ROOT and tagged (mirrors serve docker.io
+# only); docker.io names it already has are refreshed when the registry's differ
+# (the store comes first when resolving FROM)
 if [ -n "${STRATA_ROOT:-}" ] && [ "$STRATA_ROOT" != "$BROOT" ]; then
-  for img in distroless/static-debian12:nonroot distroless/nodejs18-debian12:nonroot; do
-    want=$(remote_config "${img%%:*}" "${img#*:}")
-    got=$("$S" inspect "gcr.io/$img" 2>/dev/null | jq -r '.[0].ConfigDigest // empty' 2>/dev/null || true)
+  for pair in gcr.io/distroless/static-debian12:nonroot=distroless/static-debian12:nonroot \
+              gcr.io/distroless/nodejs18-debian12:nonroot=distroless/nodejs18-debian12:nonroot \
+              debian:$SUITE-slim=library/debian:$SUITE-slim \
+              golang:1.26-bookworm=library/golang:1.26-bookworm \
+              node:18-bookworm-slim=library/node:18-bookworm-slim \
+              python:3.11-slim-bookworm=library/python:3.11-slim-bookworm \
+              maven:3-eclipse-temurin-17=library/maven:3-eclipse-temurin-17 \
+              eclipse-temurin:17-jre=library/eclipse-temurin:17-jre; do
+    name=${pair%%=*} remote=${pair#*=}
+    got=$("$S" inspect "$name" 2>/dev/null | jq -r '.[0].ConfigDigest // empty' 2>/dev/null || true)
+    [ -n "$got" ] || [ "${name#gcr.io/}" != "$name" ] || continue
+    want=$(remote_config "${remote%%:*}" "${remote#*:}")
     if [ "$want" != "$got" ]; then
-      log "pulling gcr.io/$img into $STRATA_ROOT (from $REG)"
-      "$S" pull "$REG/$img" >/dev/null
-      "$S" tag "$REG/$img" "gcr.io/$img"
+      log "pulling $name into $STRATA_ROOT (from $REG)"
+      "$S" pull "$REG/$remote" >/dev/null
+      "$S" tag "$REG/$remote" "$name"
     fi
   done
 fi

@@ -1,5 +1,5 @@
 // The Node.js example's HTTP service: GET /api/info answers JSON about the
-// service, GET /healthz answers {"status":"ok"}. HOST (default 127.0.0.1)
+// service, GET /healthz answers {"status":"ok"}. HOST (default 0.0.0.0)
 // and PORT (default 8080) choose the address.
 'use strict';
 
@@ -25,7 +25,7 @@ function createApp() {
 }
 
 if (require.main === module) {
-  const host = process.env.HOST || '127.0.0.1';
+  const host = process.env.HOST || '0.0.0.0';
   const port = Number(process.env.PORT || 8080);
   const server = createApp().listen(port, host, () =>
     console.log(`node-example listening on ${host}:${port}`),

@@ -1,8 +1,7 @@
 // Command server is the Go example's HTTP service: GET /api/info answers
 // JSON about the service, GET /healthz answers {"status":"ok"}. It listens
-// on 127.0.0.1:$PORT by default (HOST overrides the address, PORT defaults
-// to 8080). With -healthcheck it checks a running server instead, so the
-// image needs no curl for its HEALTHCHECK.
+// on $HOST:$PORT, 0.0.0.0:8080 by default. With -healthcheck it checks a
+// running server instead, so the image needs no curl for its HEALTHCHECK.
 package main
 
 import (
@@ -26,8 +25,12 @@ var started = time.Now()
 func main() {
 	check := flag.Bool("healthcheck", false, "GET /healthz of the running server and exit 0 if it answers 200")
 	flag.Parse()
-	addr := net.JoinHostPort(env("HOST", "127.0.0.1"), env("PORT", "8080"))
+	host := env("HOST", "0.0.0.0")
+	addr := net.JoinHostPort(host, env("PORT", "8080"))
 	if *check {
+		if host == "0.0.0.0" {
+			addr = net.JoinHostPort("127.0.0.1", env("PORT", "8080"))
+		}
 		if err := healthcheck(addr); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

@@ -1,6 +1,6 @@
 """GET /api/info answers JSON about the service, GET /healthz {"status": "ok"}.
 
-HOST (default 127.0.0.1) and PORT (default 8080) choose the address.
+HOST (default 0.0.0.0) and PORT (default 8080) choose the address.
 """
 
 import json
@@ -45,7 +45,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    host = os.environ.get("HOST", "127.0.0.1")
+    host = os.environ.get("HOST", "0.0.0.0")
     port = int(os.environ.get("PORT", "8080"))
     httpd = ThreadingHTTPServer((host, port), Handler)
 

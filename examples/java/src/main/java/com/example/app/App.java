@@ -12,7 +12,7 @@ import java.util.concurrent.Executors;
 
 /**
  * The Java example's HTTP service: GET /api/info answers JSON about the
- * service, GET /healthz answers {"status":"ok"}. HOST (default 127.0.0.1)
+ * service, GET /healthz answers {"status":"ok"}. HOST (default 0.0.0.0)
  * and PORT (default 8080) choose the address. With the argument
  * "healthcheck" it checks a running server instead (the image's HEALTHCHECK).
  */
@@ -22,7 +22,7 @@ public final class App {
     private App() {}
 
     public static void main(String[] args) throws IOException {
-        String host = env("HOST", "127.0.0.1");
+        String host = env("HOST", "0.0.0.0");
         int port = Integer.parseInt(env("PORT", "8080"));
         if (args.length > 0 && args[0].equals("healthcheck")) {
             System.exit(healthcheck(host.equals("0.0.0.0") ? "127.0.0.1" : host, port));

@@ -1,7 +1,8 @@
 // Package testenv makes the base images strata's tests build on, locally:
-// a busybox image from Debian's busybox-static. Images are made once and
-// cached on disk between test runs (under $STRATA_TEST_CACHE, default
-// /var/tmp/strata-test), keyed by the content of their inputs.
+// a busybox image from Debian's busybox-static (most tests) and a Debian
+// bookworm image from debootstrap against the host's mirror (apt-get in RUN).
+// Images are made once and cached on disk between test runs (under
+// $STRATA_TEST_CACHE, default /var/tmp/strata-test), keyed by their inputs.
 package testenv
 
 import (

@@ -67,7 +67,9 @@ func scanLayer(ctx context.Context, l v1.Layer) (*layerScan, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc}
+	ahead := newAheadReader(rc) // decompression on a core of its own
+	defer ahead.Close()
+	cr := &countingReader{r: ahead}
 	sc := &layerScan{packages: map[string]packageJSON{}}
 	tr := tar.NewReader(cr)
 	for n := 0; ; n++ {

@@ -90,7 +90,7 @@ publish() {
     log "$REG/$repo:$tag present"
     return 0
   fi
-  log "building $name (cached steps are instant)"
+  log "building $name"
   local t0=$SECONDS
   local logf=$BASES_DIR/logs/${repo//\//_}.log
   if ! "$@" > "$logf" 2>&1; then
@@ -176,15 +176,19 @@ EOF
     : > etc/machine-id
     rm -f etc/hostname etc/resolv.conf etc/hosts .debootstrap-ok )
   mv "$ROOTFS.tmp" "$ROOTFS"
+  date +%s > "$ROOTFS.epoch"
 }
 start_registry
 
 import_debian() {
-  # an import is stamped with the time it runs: keep the one we have
+  # keep the image we have (downstream caches key on it)
   [ "$FORCE" != 1 ] && [ -n "$(local_config "debian:$SUITE-slim")" ] && return 0
   if [ "$FORCE" = 1 ] || [ ! -d "$ROOTFS" ]; then make_rootfs; fi
+  # stamped with the time of the debootstrap, so re-importing the same tree
+  # gives the same image
+  [ -f "$ROOTFS.epoch" ] || date +%s > "$ROOTFS.epoch"
   tar -C "$ROOTFS" --numeric-owner --sort=name --mtime=@0 -cf - . \
-    | bs import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    | SOURCE_DATE_EPOCH=$(cat "$ROOTFS.epoch") bs import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' \
         --change 'LABEL org.opencontainers.image.title="debian:bookworm-slim (local stand-in)" dev.strata.stand-in="true"' \
         - "debian:$SUITE-slim"

@@ -1,10 +1,14 @@
 package lint
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 
+	"github.com/moby/buildkit/frontend/dockerfile/command"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/buildkit/util/suggest"
 )
@@ -19,7 +23,7 @@ func undefinedVar() Rule {
 // ImageEnv, or a table of well-known images), then its ARGs and ENVs in order.
 func checkUndefinedVar(in *Input) []Problem {
 	// Expand mutates commands: work on a fresh parse of the AST.
-	stages, _, err := instructions.Parse(in.File.AST, nil)
+	stages, err := expandableStages(in.File.AST)
 	if err != nil || len(stages) != len(in.File.Stages) {
 		return nil
 	}
@@ -67,6 +71,38 @@ func checkUndefinedVar(in *Input) []Problem {
 		envs[i] = env
 	}
 	return out
+}
+
+// expandableStages parses ast again as instructions.Parse does, leaving
+// out the RUNs without flags: they have nothing to expand (the shell expands
+// their text), and parsing them is most of the work on a long Dockerfile.
+func expandableStages(ast *parser.Node) ([]instructions.Stage, error) {
+	var stages []instructions.Stage
+	for _, n := range ast.Children {
+		if strings.EqualFold(n.Value, command.Run) && len(n.Flags) == 0 {
+			continue
+		}
+		cmd, err := instructions.ParseInstruction(n)
+		if err != nil {
+			return nil, fmt.Errorf("parsing line %d: %w", n.StartLine, err)
+		}
+		switch c := cmd.(type) {
+		case *instructions.Stage:
+			stages = append(stages, *c)
+		case *instructions.ArgCommand:
+			if len(stages) > 0 { // before the first FROM: a meta ARG
+				stages[len(stages)-1].AddCommand(c)
+			}
+		case instructions.Command:
+			if len(stages) == 0 {
+				return nil, fmt.Errorf("line %d: %s before the first FROM", n.StartLine, n.Value)
+			}
+			stages[len(stages)-1].AddCommand(c)
+		default:
+			return nil, fmt.Errorf("line %d: %T is not a command", n.StartLine, cmd)
+		}
+	}
+	return stages, nil
 }
 
 func undefinedProblems(c instructions.Command, unmatched, args map[string]bool, env envMap) []Problem {

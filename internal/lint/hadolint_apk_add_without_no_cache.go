@@ -6,7 +6,7 @@ func apkAddWithoutNoCache() Rule {
 	return hadolintRule("ApkAddWithoutNoCache", "DL3019", Info, "Use the --no-cache switch with apk add",
 		"apk add --no-cache <package>", func(in *Input) []Problem {
 			return eachRun(in, nil, func(r *instructions.RunCommand, sh shellScript) string {
-				if cacheMounted(r, "/var/cache/apk", "/etc/apk/cache") {
+				if in.cacheMounted(r, "/var/cache/apk", "/etc/apk/cache") {
 					return ""
 				}
 				for _, ins := range osInstalls(sh) {

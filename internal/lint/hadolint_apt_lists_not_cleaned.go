@@ -11,7 +11,7 @@ func aptListsNotCleaned() Rule {
 		"end the RUN with && rm -rf /var/lib/apt/lists/*, or use a cache mount on /var/lib/apt", func(in *Input) []Problem {
 			chain := in.finalChain()
 			return eachRun(in, func(i int) bool { return chain[i] }, func(r *instructions.RunCommand, sh shellScript) string {
-				if cacheMounted(r, "/var/lib/apt", "/var/cache/apt") {
+				if in.cacheMounted(r, "/var/lib/apt", "/var/cache/apt") {
 					return ""
 				}
 				update, clean := false, false

@@ -14,7 +14,7 @@ func consecutiveRuns() Rule {
 				var prev *instructions.RunCommand
 				for _, c := range st.Commands {
 					r, ok := c.(*instructions.RunCommand)
-					if ok && prev != nil && slices.Equal(prev.FlagsUsed, r.FlagsUsed) && len(mounts(r)) == 0 && len(mounts(prev)) == 0 {
+					if ok && prev != nil && slices.Equal(prev.FlagsUsed, r.FlagsUsed) && len(in.mounts(r)) == 0 && len(in.mounts(prev)) == 0 {
 						out = append(out, Problem{Line: line(r), Message: "Multiple consecutive `RUN` instructions. Consider consolidation."})
 					}
 					prev = r

@@ -10,7 +10,7 @@ func pipCacheDir() Rule {
 				noCache := in.stageEnvSet(i, "PIP_NO_CACHE_DIR")
 				for _, c := range st.Commands {
 					r, ok := c.(*instructions.RunCommand)
-					if !ok || noCache || cacheMounted(r) {
+					if !ok || noCache || in.cacheMounted(r) {
 						continue
 					}
 					for _, sc := range in.shell(r).Commands {

@@ -18,7 +18,7 @@ func pipeWithoutPipefail() Rule {
 						ok = pipefailShell(c.Shell)
 					case *instructions.RunCommand:
 						s := script(c)
-						if !ok && c.PrependShell && parseShell(s).Pipe && !strings.Contains(s, "pipefail") {
+						if !ok && c.PrependShell && in.shell(c).Pipe && !strings.Contains(s, "pipefail") {
 							out = append(out, Problem{Line: line(c), Message: "Set the SHELL option -o pipefail before RUN with a pipe in it. If you are using /bin/sh in an alpine image or if your shell is symlinked to busybox then consider explicitly setting your SHELL to /bin/ash, or disable this check"})
 						}
 					}

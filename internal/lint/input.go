@@ -136,8 +136,8 @@ func script(c *instructions.RunCommand) string {
 
 // cacheMounted reports whether c has a cache mount whose target starts
 // with one of prefixes (any cache mount when none are given).
-func cacheMounted(c *instructions.RunCommand, prefixes ...string) bool {
-	for _, m := range mounts(c) {
+func (in *Input) cacheMounted(c *instructions.RunCommand, prefixes ...string) bool {
+	for _, m := range in.mounts(c) {
 		if m.Type != instructions.MountTypeCache {
 			continue
 		}
@@ -183,7 +183,7 @@ func (in *Input) fromRefs(j int) (froms []string, cmds []instructions.Command) {
 				froms, cmds = append(froms, c.From), append(cmds, c)
 			}
 		case *instructions.RunCommand:
-			for _, m := range mounts(c) {
+			for _, m := range in.mounts(c) {
 				if m.From != "" {
 					froms, cmds = append(froms, m.From), append(cmds, c)
 				}
@@ -217,8 +217,16 @@ func (in *Input) resolveFrom(from string, j int) int {
 	return in.stageIndex(from, j)
 }
 
-// mounts are the --mount flags of c, as written.
-func mounts(c *instructions.RunCommand) []*instructions.Mount {
+// mounts are the --mount flags of c, as written; memoised, for finding
+// them parses the RUN again.
+func (in *Input) mounts(c *instructions.RunCommand) []*instructions.Mount {
+	if ms, ok := in.runMounts[c]; ok {
+		return ms
+	}
+	if in.runMounts == nil {
+		in.runMounts = map[*instructions.RunCommand][]*instructions.Mount{}
+	}
 	ms, _ := dockerfile.Mounts(c, nil)
+	in.runMounts[c] = ms
 	return ms
 }

@@ -10,9 +10,9 @@
 package lint
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -122,8 +122,10 @@ type Input struct {
 	// store. Names not listed fall back to a table of well-known images.
 	ImageEnv map[string][]string
 
-	// shells memoises parsed RUN scripts across rules.
-	shells map[*instructions.RunCommand]shellScript
+	// shells memoises parsed RUN scripts across rules; runMounts their
+	// --mount flags.
+	shells    map[*instructions.RunCommand]shellScript
+	runMounts map[*instructions.RunCommand][]*instructions.Mount
 }
 
 // shell is the parsed shell text of r.
@@ -182,12 +184,30 @@ func Run(in *Input, rules []Rule, cfg Config) []Finding {
 			out = append(out, newFinding(in.File.Name, lines, r, sev, p))
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Line != out[j].Line {
-			return out[i].Line < out[j].Line
+	return sortFindings(out)
+}
+
+// sortFindings orders fs by line, then rule, keeping the order of
+// findings equal in both. It sorts indices: a Finding is large, and a
+// stable sort moves elements many times.
+func sortFindings(fs []Finding) []Finding {
+	idx := make([]int, len(fs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(i, j int) int {
+		if c := cmp.Compare(fs[i].Line, fs[j].Line); c != 0 {
+			return c
 		}
-		return out[i].Rule < out[j].Rule
+		if c := strings.Compare(fs[i].Rule, fs[j].Rule); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
 	})
+	out := make([]Finding, len(fs))
+	for k, i := range idx {
+		out[k] = fs[i]
+	}
 	return out
 }
 

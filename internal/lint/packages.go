@@ -17,16 +17,28 @@ type install struct {
 func osInstalls(sh shellScript) []install {
 	var out []install
 	for _, c := range sh.Commands {
-		for _, m := range []struct{ prog, sub string }{
-			{"apt-get", "install"}, {"apt", "install"}, {"apk", "add"}, {"yum", "install"},
-			{"dnf", "install"}, {"microdnf", "install"}, {"zypper", "install"},
-		} {
-			if c.is(m.prog, m.sub) {
-				out = append(out, install{Manager: m.prog, Cmd: c, Packages: c.packages(m.sub)})
-			}
+		if len(c.Args) == 0 {
+			continue
+		}
+		prog := base(c.Args[0])
+		sub := installSubcommand(prog)
+		if sub != "" && c.is(prog, sub) {
+			out = append(out, install{Manager: prog, Cmd: c, Packages: c.packages(sub)})
 		}
 	}
 	return out
+}
+
+// installSubcommand is the install subcommand of an OS package manager
+// ("" for any other program).
+func installSubcommand(prog string) string {
+	switch prog {
+	case "apt-get", "apt", "yum", "dnf", "microdnf", "zypper":
+		return "install"
+	case "apk":
+		return "add"
+	}
+	return ""
 }
 
 // removesPackages reports whether sh uninstalls packages again (a virtual

@@ -91,10 +91,13 @@ func parseShell(s string) shellScript {
 }
 
 func newSimpleCommand(words []string) simpleCommand {
-	c := simpleCommand{Env: map[string]string{}}
+	var c simpleCommand // Env stays nil without assignments: most commands have none
 	for len(words) > 0 {
 		w := words[0]
 		if k, v, ok := strings.Cut(w, "="); ok && isName(k) {
+			if c.Env == nil {
+				c.Env = map[string]string{}
+			}
 			c.Env[k] = v
 		} else if w != "sudo" && w != "exec" && w != "then" && w != "do" && w != "else" {
 			break
@@ -124,18 +127,31 @@ func (c simpleCommand) is(prog string, sub ...string) bool {
 	if len(c.Args) == 0 || base(c.Args[0]) != prog {
 		return false
 	}
-	rest := c.operands()
-	for i, s := range sub {
-		if i >= len(rest) || rest[i] != s {
+	i := 0
+	for op := range c.eachOperand {
+		if i == len(sub) {
+			break
+		}
+		if op != sub[i] {
 			return false
 		}
+		i++
 	}
-	return true
+	return i == len(sub)
 }
 
 // operands are the words after the program that are not flags.
 func (c simpleCommand) operands() []string {
 	var out []string
+	for op := range c.eachOperand {
+		out = append(out, op)
+	}
+	return out
+}
+
+// eachOperand yields the operands in order, without collecting them (is
+// runs for every command of every RUN, for many programs).
+func (c simpleCommand) eachOperand(yield func(string) bool) {
 	skip := false
 	for _, a := range c.Args[1:] {
 		switch {
@@ -144,10 +160,11 @@ func (c simpleCommand) operands() []string {
 		case takesValue(a):
 			skip = true
 		case !strings.HasPrefix(a, "-"):
-			out = append(out, a)
+			if !yield(a) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // has reports whether c has one of the flags.

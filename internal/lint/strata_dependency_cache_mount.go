@@ -22,7 +22,7 @@ func checkDependencyCacheMount(in *Input) []Problem {
 	var out []Problem
 	for i := range in.File.Stages {
 		for _, r := range in.runs(i) {
-			if cacheMounted(r) {
+			if in.cacheMounted(r) {
 				continue
 			}
 			for _, c := range in.shell(r).Commands {

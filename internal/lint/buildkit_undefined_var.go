@@ -74,12 +74,14 @@ func checkUndefinedVar(in *Input) []Problem {
 }
 
 // expandableStages parses ast again as instructions.Parse does, leaving
-// out the RUNs without flags: they have nothing to expand (the shell expands
-// their text), and parsing them is most of the work on a long Dockerfile.
+// out the instructions with nothing to expand: RUNs without flags (the
+// shell expands their text), CMD, ENTRYPOINT and the others that do not
+// implement SupportsSingleWordExpansion. Parsing RUNs is most of the work
+// on a long Dockerfile.
 func expandableStages(ast *parser.Node) ([]instructions.Stage, error) {
 	var stages []instructions.Stage
 	for _, n := range ast.Children {
-		if strings.EqualFold(n.Value, command.Run) && len(n.Flags) == 0 {
+		if !expands(n) {
 			continue
 		}
 		cmd, err := instructions.ParseInstruction(n)
@@ -103,6 +105,19 @@ func expandableStages(ast *parser.Node) ([]instructions.Stage, error) {
 		}
 	}
 	return stages, nil
+}
+
+// expands reports whether the instruction of n may expand variables in
+// checkUndefinedVar: its command implements SupportsSingleWordExpansion
+// (a RUN only through its flags), or it is ARG, ENV or FROM.
+func expands(n *parser.Node) bool {
+	switch strings.ToLower(n.Value) {
+	case command.Run:
+		return len(n.Flags) > 0
+	case command.Cmd, command.Entrypoint, command.Expose, command.Healthcheck, command.Shell, command.Maintainer, command.Onbuild:
+		return false
+	}
+	return true
 }
 
 func undefinedProblems(c instructions.Command, unmatched, args map[string]bool, env envMap) []Problem {

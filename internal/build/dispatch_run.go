@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -91,6 +92,9 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 	defer rm.cleanup()
 	mounts := append(rm.specs, heredocMounts...)
 	tail := &tailBuffer{max: 4096}
+	// stdout and stderr are copied by two goroutines: one lock keeps lines
+	// whole for the display and the error tail.
+	output := &lockedWriter{w: io.MultiWriter(out, tail)}
 	s := &sandbox.Step{
 		Lower: under.Dirs, Upper: upper, Work: work,
 		Spec: &specs.Spec{
@@ -106,8 +110,8 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 		},
 		Network: r.runNetwork(c),
 		Stdin:   bytes.NewReader(nil),
-		Stdout:  io.MultiWriter(out, tail),
-		Stderr:  io.MultiWriter(out, tail),
+		Stdout:  output,
+		Stderr:  output,
 	}
 	if err := r.b.runner.Run(ctx, s); err != nil {
 		os.RemoveAll(upper)
@@ -219,6 +223,18 @@ func gids(groups []int) []uint32 {
 		out = append(out, uint32(g))
 	}
 	return out
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailBuffer keeps the last max bytes written to it.

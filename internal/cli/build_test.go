@@ -145,6 +145,9 @@ func TestBuildOutputsAndRun(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "hello, tests (from greeter)") {
 		t.Errorf("strata run sample:prod tests = %d\n%s%s", code, stdout, stderr)
 	}
+	if out, _, _ := strata(t, root, nil, "run", "-e", "PATH=/bin", "--entrypoint", "sh", "sample:prod", "-c", "echo $PATH"); out != "/bin\n" {
+		t.Errorf("strata run -e PATH=/bin ... echo $PATH = %q, want /bin (-e overrides the image's ENV)", out)
+	}
 	if _, _, code := strata(t, root, nil, "run", "--entrypoint", "sh", "sample:prod", "-c", "exit 7"); code != 7 {
 		t.Errorf("strata run ... exit 7 = exit %d, want 7", code)
 	}

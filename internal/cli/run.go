@@ -142,7 +142,7 @@ func (f *runFlags) process(stack rootfs.Stack, cf *v1.ConfigFile, args []string)
 				continue
 			}
 		}
-		env = append(env, k+"="+v)
+		env = setEnvVar(env, k, v)
 	}
 	if !hasEnv(env, "PATH") {
 		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
@@ -203,4 +203,16 @@ func imageStack(ctx context.Context, st *store.Store, img v1.Image) (rootfs.Stac
 		dirs = append(dirs, d)
 	}
 	return rootfs.Stack{Dirs: dirs}, nil
+}
+
+// setEnvVar sets k=v in env, replacing an earlier value (so -e overrides
+// the image's ENV, as in docker run).
+func setEnvVar(env []string, k, v string) []string {
+	for i, e := range env {
+		if strings.HasPrefix(e, k+"=") {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
 }

@@ -1,7 +1,7 @@
 GO ?= /usr/local/go/bin/go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test bench demo setup fuzz
+.PHONY: all build test test-examples bench demo setup fuzz conformance
 
 all: build
 
@@ -16,6 +16,11 @@ test:
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Benchmarks (never timed tests): parse+plan, layer write, store import, RUN steps.
+# The examples end to end: builds the Go example both ways and the advanced
+# example's two targets on locally made bases, runs them, checks endpoints.
+test-examples:
+	STRATA_EXAMPLES=1 $(GO) test -count=1 -timeout 30m ./internal/examples/
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./internal/...
 

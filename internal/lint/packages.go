@@ -79,19 +79,31 @@ func isBuildTool(pkg string) bool {
 
 // langInstall reports whether c installs language dependencies or builds
 // with a language tool that keeps a download cache.
+// The program is looked at once ("./gradlew" is "gradlew": is compares
+// base names).
 func langInstall(c simpleCommand) bool {
-	switch {
-	case c.is("npm", "ci"), c.is("npm", "install"), c.is("npm", "i"), c.is("yarn", "install"), c.is("pnpm", "install"),
-		c.is("pip", "install"), c.is("pip3", "install"), c.is("poetry", "install"), c.is("pipenv", "install"),
-		c.is("uv", "sync"), c.is("uv", "pip", "install"),
-		c.is("go", "mod", "download"), c.is("go", "build"), c.is("go", "install"),
-		c.is("cargo", "build"), c.is("cargo", "fetch"), c.is("cargo", "install"),
-		c.is("mvn", "package"), c.is("mvn", "install"), c.is("mvn", "verify"), c.is("mvn", "dependency:go-offline"),
-		c.is("gradle", "build"), c.is("./gradlew", "build"), c.is("gradlew", "build"),
-		c.is("bundle", "install"), c.is("composer", "install"):
-		return true
+	if len(c.Args) == 0 {
+		return false
 	}
-	return len(c.Args) == 1 && base(c.Args[0]) == "yarn"
+	switch prog := base(c.Args[0]); prog {
+	case "npm":
+		return c.is(prog, "ci") || c.is(prog, "install") || c.is(prog, "i")
+	case "yarn":
+		return c.is(prog, "install") || len(c.Args) == 1
+	case "pnpm", "pip", "pip3", "poetry", "pipenv", "bundle", "composer":
+		return c.is(prog, "install")
+	case "uv":
+		return c.is(prog, "sync") || c.is(prog, "pip", "install")
+	case "go":
+		return c.is(prog, "mod", "download") || c.is(prog, "build") || c.is(prog, "install")
+	case "cargo":
+		return c.is(prog, "build") || c.is(prog, "fetch") || c.is(prog, "install")
+	case "mvn":
+		return c.is(prog, "package") || c.is(prog, "install") || c.is(prog, "verify") || c.is(prog, "dependency:go-offline")
+	case "gradle", "gradlew":
+		return c.is(prog, "build")
+	}
+	return false
 }
 
 // isManifest reports whether a path names a dependency manifest or lock file.

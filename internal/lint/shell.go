@@ -22,14 +22,14 @@ func parseShell(s string) shellScript {
 	var (
 		out   shellScript
 		words []string
-		word  strings.Builder
+		word  []byte // reused: a word costs one allocation, its string
 		inW   bool
 		quote byte
 	)
 	endWord := func() {
 		if inW {
-			words = append(words, word.String())
-			word.Reset()
+			words = append(words, string(word))
+			word = word[:0]
 			inW = false
 		}
 	}
@@ -48,16 +48,16 @@ func parseShell(s string) shellScript {
 				quote = 0
 			} else if ch == '\\' && quote == '"' && i+1 < len(s) {
 				i++
-				word.WriteByte(s[i])
+				word = append(word, s[i])
 			} else {
-				word.WriteByte(ch)
+				word = append(word, ch)
 			}
 		case ch == '\'' || ch == '"':
 			quote, inW = ch, true
 		case ch == '\\' && i+1 < len(s):
 			i++
 			if s[i] != '\n' {
-				word.WriteByte(s[i])
+				word = append(word, s[i])
 				inW = true
 			}
 		case ch == '#' && !inW:
@@ -76,13 +76,13 @@ func parseShell(s string) shellScript {
 			endCmd()
 		case ch == '&' || ch == ';' || ch == '\n' || ch == '(' || ch == ')' || ch == '`':
 			if ch == '&' && i+1 < len(s) && s[i+1] == '>' {
-				word.WriteByte(ch)
+				word = append(word, ch)
 				inW = true
 				continue
 			}
 			endCmd()
 		default:
-			word.WriteByte(ch)
+			word = append(word, ch)
 			inW = true
 		}
 	}

@@ -9,7 +9,7 @@ func apkAddWithoutNoCache() Rule {
 				if in.cacheMounted(r, "/var/cache/apk", "/etc/apk/cache") {
 					return ""
 				}
-				for _, ins := range osInstalls(sh) {
+				for _, ins := range sh.Installs() {
 					if ins.Manager == "apk" && !ins.Cmd.has("--no-cache") {
 						return "Use the `--no-cache` switch to avoid the need to use `--update` and remove `/var/cache/apk/*` when done installing packages"
 					}

@@ -20,7 +20,7 @@ func unpinnedAptPackages() Rule {
 // version, as a message.
 func unpinned(sh shellScript, manager, want string) string {
 	var pkgs []string
-	for _, ins := range osInstalls(sh) {
+	for _, ins := range sh.Installs() {
 		if ins.Manager != manager && !(manager == "apt-get" && ins.Manager == "apt") {
 			continue
 		}

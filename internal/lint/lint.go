@@ -137,6 +137,7 @@ func (in *Input) shell(r *instructions.RunCommand) shellScript {
 		in.shells = map[*instructions.RunCommand]shellScript{}
 	}
 	sh := parseShell(script(r))
+	sh.installs, sh.installsKnown = osInstalls(sh), true // four rules look at them
 	in.shells[r] = sh
 	return sh
 }

@@ -13,6 +13,17 @@ type simpleCommand struct {
 type shellScript struct {
 	Commands []simpleCommand
 	Pipe     bool // an unquoted "|" joins two commands
+	// installs memoises Installs when known (set by Input.shell).
+	installs      []install
+	installsKnown bool
+}
+
+// Installs are the OS package installs of the script.
+func (sh shellScript) Installs() []install {
+	if sh.installsKnown {
+		return sh.installs
+	}
+	return osInstalls(sh)
 }
 
 // parseShell splits s into simple commands at unquoted &&, ||, ;, |, &,

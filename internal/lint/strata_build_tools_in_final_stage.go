@@ -30,7 +30,7 @@ func checkBuildTools(in *Input) []Problem {
 				continue
 			}
 			var tools []string
-			for _, ins := range osInstalls(sh) {
+			for _, ins := range sh.Installs() {
 				for _, p := range ins.Packages {
 					if isBuildTool(p) {
 						tools = append(tools, packageName(p))

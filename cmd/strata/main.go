@@ -1,4 +1,6 @@
-// Command strata builds container images from Dockerfiles without a daemon.
+// Package main is the strata command: it builds container images from
+// Dockerfiles without a daemon. Everything but the signal-aware context
+// lives in internal/cli.
 package main
 
 import (

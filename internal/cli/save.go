@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -45,7 +42,7 @@ func runSave(ctx context.Context, g *globals, output string, refs []string) erro
 	if output == "" {
 		return export.WriteDockerArchiveMulti(ctx, g.stdio.Out, imgs)
 	}
-	return writeFileVia(output, func(w io.Writer) error { return export.WriteDockerArchiveMulti(ctx, w, imgs) })
+	return export.DockerArchiveMulti(ctx, output, imgs)
 }
 
 // saveSet groups refs by image: a tag names itself, an ID saves the image
@@ -81,24 +78,4 @@ func saveSet(ctx context.Context, s *store.Store, refs []string) ([]export.Tagge
 		out = append(out, *byID[h])
 	}
 	return out, nil
-}
-
-// writeFileVia writes file through a temp file renamed into place.
-func writeFileVia(file string, fn func(w io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	err = fn(f)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), file)
 }

@@ -233,6 +233,16 @@ func familiarName(tag name.Tag) string {
 	return strings.TrimPrefix(full, "docker.io/")
 }
 
+// DockerArchiveMulti writes several tagged images as one docker-archive
+// file, atomically (docker save of several references).
+func DockerArchiveMulti(ctx context.Context, file string, imgs []TaggedImage) error {
+	err := writeAtomic(file, func(f *os.File) error { return WriteDockerArchiveMulti(ctx, f, imgs) })
+	if err != nil {
+		return fmt.Errorf("writing docker archive %s: %w", file, err)
+	}
+	return nil
+}
+
 // writeAtomic writes file through a temp file in its directory.
 func writeAtomic(file string, fn func(f *os.File) error) error {
 	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp*")

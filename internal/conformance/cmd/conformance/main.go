@@ -1,6 +1,6 @@
-// Package main is the conformance driver. It runs the conformance corpus: every case is built by
-// strata and by docker (cached), compared, and printed as one line, then
-// "N passed, M failed". scripts/conformance.sh prepares what it needs.
+// Package main is the conformance driver. It runs the conformance corpus:
+// every case is built by strata and by docker (cached), compared, and
+// printed as one line, then "N passed, M failed". scripts/conformance.sh prepares what it needs.
 package main
 
 import (

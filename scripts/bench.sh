@@ -9,7 +9,12 @@
 #   multi    the peers' Go app, golang:1.26 -> scratch: dominated by `go build` (add it to FILES)
 # Scenarios: cold = built image removed and all build cache pruned (bases stay
 # local; strata: `--no-cache`, which runs every step); warm = the same build
-# again, nothing changed (cache hits everywhere).
+# again, nothing changed (cache hits everywhere); edit = a one-line source
+# edit: before each run the `const edit = "N"` line of main.go gets a fresh N,
+# so the COPY of main.go misses the cache and the steps after it run again
+# while those before it stay cached. Only for the files that COPY main.go
+# (steps: `COPY go.mod main.go /src/` then 3 RUNs; multi: `COPY *.go` then
+# `go build`); runtrue copies no source, its edit column is "-".
 #
 #   env: PEERS (default "strata docker-buildkit buildah-chroot"; also strata-oci, buildah-oci)
 #        FILES (default "steps runtrue"; also multi)   RUNS (default 3)
@@ -135,6 +140,10 @@ EOF
 { echo "FROM debian:bookworm-slim"; for _ in $(seq 20); do echo "RUN true"; done; } > "$APP/Dockerfile.runtrue"
 printf 'Dockerfile.*\n' > "$APP/.dockerignore"
 
+EDITS=" steps multi " # the Dockerfiles that COPY main.go
+# a fresh value each run (hyperfine --prepare / the loop's prepare step); nothing is pruned
+edit_cmd="sed -i \"s/^const edit = .*/const edit = \\\"\$(date +%s%N)\\\"/\" $APP/main.go"
+
 # ------------------------------------------------------------------ per-peer commands
 build_cmd() { # peer file tag scenario
   local f="-f Dockerfile.$2 -t $3 ." nc=""
@@ -179,13 +188,13 @@ timed() {
 }
 
 # ------------------------------------------------------------------ run
-printf 'file\tpeer\truns\tcold_s\twarm_s\n' > "$OUT/results.tsv"
+printf 'file\tpeer\truns\tcold_s\twarm_s\tedit_s\n' > "$OUT/results.tsv"
 for f in $FILES; do
   for peer in $PEERS; do
     tag=strata-bench/$f:$peer
     if [[ $peer != strata* ]] && busy; then
       log "$peer $f: skipped, a conformance run may be using the build cache"
-      printf '%s\t%s\t%s\tskip\tskip\n' "$f" "$peer" "$RUNS" >> "$OUT/results.tsv"; continue
+      printf '%s\t%s\t%s\tskip\tskip\tskip\n' "$f" "$peer" "$RUNS" >> "$OUT/results.tsv"; continue
     fi
     L=$OUT/logs/$f-$peer
     wrap() { echo "cd $APP && $1 >> $L.build.log 2>&1"; }
@@ -195,8 +204,13 @@ for f in $FILES; do
     cold=$(timed "$(wrap "$(build_cmd "$peer" "$f" "$tag" cold)")" "$(reset_cmd "$peer" "$tag")" "$L.cold.json" $prewarm) || { log "  cold FAILED: $(tail -3 "$L.cold.txt" 2>/dev/null; tail -5 "$L.build.log" 2>/dev/null)"; cold=FAIL; }
     warm=FAIL
     [[ $cold != FAIL ]] && { warm=$(timed "$(wrap "$(build_cmd "$peer" "$f" "$tag" warm)")" "" "$L.warm.json" 1) || log "  warm FAILED"; }
-    log "  cold $cold s, warm $warm s"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$f" "$peer" "$RUNS" "$cold" "$warm" >> "$OUT/results.tsv"
+    edit=-
+    if [[ $EDITS == *" $f "* ]]; then
+      edit=FAIL
+      [[ $warm != FAIL ]] && { edit=$(timed "$(wrap "$(build_cmd "$peer" "$f" "$tag" edit)")" "$edit_cmd" "$L.edit.json" 0) || log "  edit FAILED"; }
+    fi
+    log "  cold $cold s, warm $warm s, edit $edit s"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$f" "$peer" "$RUNS" "$cold" "$warm" "$edit" >> "$OUT/results.tsv"
   done
 done
 
@@ -204,17 +218,21 @@ done
 {
   echo "# $(date -u +%FT%TZ)  $(nproc) cores  $(uname -r)  runs=$RUNS  medians of wall time ($(command -v hyperfine >/dev/null && hyperfine --version || echo loop))"
   rev=$(go version -m "$STRATA" 2>/dev/null | awk '$2 == "vcs.revision" {print substr($3, 1, 7)}')
+  # built with -buildvcs=false (GOFLAGS here): name HEAD, when no commit is newer than the binary
+  if [[ -z $rev ]] && (($(stat -c %Y "$STRATA") >= $(git log -1 --format=%ct 2>/dev/null || echo 9999999999))); then
+    rev="tree at $(git rev-parse --short HEAD)"
+  fi
   echo "# strata ${rev:-(unknown revision)} | docker $($DOCKER version -f '{{.Server.Version}}') BuildKit | $(buildah --version 2>/dev/null | cut -d' ' -f1-3)"
-  echo "# cold: build cache pruned (strata: --no-cache); warm: nothing changed; ratio = builder / strata"
+  echo "# cold: build cache pruned (strata: --no-cache); warm: nothing changed; edit: one line of main.go changed (after the COPY runs again); ratio = builder / strata"
   awk -F'\t' '
     function r(a, b) { return (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) ? sprintf("%.1fx", a / b) : "-" }
     function s(a) { return (a ~ /^[0-9.]+$/) ? sprintf("%.2f", a) : a }
     NR == 1 { next }
-    { n++; F[n] = $1; P[n] = $2; C[n] = $4; W[n] = $5; if ($2 == "strata") { SC[$1] = $4; SW[$1] = $5 } }
+    { n++; F[n] = $1; P[n] = $2; C[n] = $4; W[n] = $5; E[n] = $6; if ($2 == "strata") { SC[$1] = $4; SW[$1] = $5; SE[$1] = $6 } }
     END {
-      printf "%-8s %-16s %8s %8s %12s %12s\n", "file", "builder", "cold_s", "warm_s", "cold/strata", "warm/strata"
+      printf "%-8s %-16s %8s %8s %8s %12s %12s %12s\n", "file", "builder", "cold_s", "warm_s", "edit_s", "cold/strata", "warm/strata", "edit/strata"
       for (i = 1; i <= n; i++)
-        printf "%-8s %-16s %8s %8s %12s %12s\n", F[i], P[i], s(C[i]), s(W[i]), r(C[i], SC[F[i]]), r(W[i], SW[F[i]])
+        printf "%-8s %-16s %8s %8s %8s %12s %12s %12s\n", F[i], P[i], s(C[i]), s(W[i]), s(E[i]), r(C[i], SC[F[i]]), r(W[i], SW[F[i]]), r(E[i], SE[F[i]])
     }' "$OUT/results.tsv"
 } | tee "$OUT/table.txt"
 log "results: $OUT (results.tsv, table.txt, logs/)"

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/store"
 )
@@ -22,7 +23,7 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 	switch s.Base.Kind {
 	case plan.Scratch:
 		st := r.emptyState()
-		st.key = baseKey("scratch", r.opts.Platform)
+		st.key = baseKey("scratch", r.opts.Platform, r.levelKey())
 		return st, nil
 	case plan.StageRef:
 		parent, err := r.futures[s.Base.Stage].wait(ctx)
@@ -45,9 +46,19 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.key = baseKey("image", h.String())
+		st.key = baseKey("image", h.String(), r.levelKey())
 		return st, nil
 	}
+}
+
+// levelKey is the compression level in cache keys: a layer blob made at
+// another level would give another digest.
+func (r *run) levelKey() string {
+	l := r.opts.CompressionLevel
+	if l == 0 {
+		l = layer.DefaultLevel
+	}
+	return fmt.Sprintf("gzip-%d", l)
 }
 
 // emptyState is the state of FROM scratch, as BuildKit makes it.

@@ -63,6 +63,9 @@ type Options struct {
 	// Timestamp is the build time: image "created", history, and the clamp
 	// for file times in new layers.
 	Timestamp time.Time
+	// CompressionLevel is the gzip level of new layers (1-9; 0: the default,
+	// 6, as BuildKit's, so layers are as small as Docker's).
+	CompressionLevel int
 	// Network is the default network of RUN steps: "host" or "none".
 	Network string
 	// Secrets are --secret values by id; SSH maps --ssh ids to agent sockets.

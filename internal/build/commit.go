@@ -40,7 +40,7 @@ func (r *run) commitLayer(ctx context.Context, st *state, dir, createdBy string)
 	var desc layer.Descriptor
 	digest, size, err := r.b.store.WriteBlob(ctx, func(w io.Writer) error {
 		var err error
-		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm})
+		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm, Level: r.opts.CompressionLevel})
 		return err
 	})
 	if err != nil {

@@ -45,6 +45,7 @@ type buildFlags struct {
 	timestamp     string
 	isolation     string
 	check         bool
+	compression   int
 	report        string
 	reportHTML    string
 	cacheFrom     []string
@@ -92,6 +93,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.reportHTML, "report-html", "", "write a self-contained HTML report of the build to this file")
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "cache to use: type=registry,ref=R | type=local,src=DIR (or just R)")
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=R[,mode=min|max] | type=local,dest=DIR")
+	fl.IntVar(&f.compression, "compression-level", 0, "gzip level of new layers, 1 (fastest) to 9; default 6, as Docker's")
 	fl.BoolVar(&f.check, "check", false, "lint the Dockerfile first (strata lint) and fail on errors")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
 	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET] (default $SSH_AUTH_SOCK)")
@@ -214,13 +216,16 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	if err != nil {
 		return opts, usageError{err}
 	}
+	if f.compression < 0 || f.compression > 9 {
+		return opts, usageError{fmt.Errorf("invalid --compression-level %d: use 1 to 9", f.compression)}
+	}
 	if f.network != "host" && f.network != "none" && f.network != "default" {
 		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
 	}
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
-		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo,
+		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo, CompressionLevel: f.compression,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
 	}, nil
 }

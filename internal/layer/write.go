@@ -28,10 +28,9 @@ const (
 	paxXattr           = "SCHILY.xattr."
 )
 
-// Compression parameters are fixed: changing any of them changes every
-// layer digest.
+// Compression parameters are fixed (the level is WriteOptions.Level):
+// changing any of them changes every layer digest.
 const (
-	gzipLevel     = pgzip.BestSpeed
 	gzipBlockSize = 1 << 20
 	copyBufSize   = 1 << 20
 )
@@ -40,7 +39,14 @@ const (
 // and the blob on the way.
 func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
 	blob := &countingHash{h: sha256.New()}
-	gz, err := pgzip.NewWriterLevel(io.MultiWriter(w, blob), gzipLevel)
+	level := opts.Level
+	if level == 0 {
+		level = DefaultLevel
+	}
+	if level < 1 || level > 9 {
+		return Descriptor{}, fmt.Errorf("compressing layer: gzip level %d is not in 1..9", level)
+	}
+	gz, err := pgzip.NewWriterLevel(io.MultiWriter(w, blob), level)
 	if err != nil {
 		return Descriptor{}, fmt.Errorf("creating gzip writer: %w", err)
 	}

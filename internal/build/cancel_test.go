@@ -35,7 +35,7 @@ func (s *startSignal) Write(p []byte) (int, error) {
 func TestCancelledRunLeavesNothing(t *testing.T) {
 	forEachIsolation(t, func(t *testing.T, f *fixture) {
 		before := mountinfo(t)
-		file, err := dockerfile.Parse("Dockerfile", []byte("FROM busybox\nRUN echo started && sleep 100 && touch /never\n"))
+		file, err := dockerfile.Parse("Dockerfile", []byte("FROM busybox\nRUN echo started && sleep 1037 && touch /never\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestCancelledRunLeavesNothing(t *testing.T) {
 		if after := mountinfo(t); after != before {
 			t.Errorf("mounts changed by a cancelled build:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
-		if pids := processesRunning(t, "sleep 100"); len(pids) > 0 {
+		if pids := processesRunning(t, "sleep 1037"); len(pids) > 0 {
 			t.Errorf("processes of the cancelled step still run: %v", pids)
 		}
 		// The store stays usable: the next build works.
@@ -113,14 +113,14 @@ func processesRunning(t *testing.T, cmd string) []string {
 func TestFirstFailureCancelsOtherStages(t *testing.T) {
 	f := newFixture(t)
 	start := time.Now()
-	_, err := f.build(buildCase{dockerfile: "FROM busybox AS slow\nRUN sleep 100\nFROM busybox AS broken\nRUN exit 9\nFROM scratch\nCOPY --from=slow /bin/sh /a\nCOPY --from=broken /bin/sh /b\n"})
+	_, err := f.build(buildCase{dockerfile: "FROM busybox AS slow\nRUN sleep 1038\nFROM busybox AS broken\nRUN exit 9\nFROM scratch\nCOPY --from=slow /bin/sh /a\nCOPY --from=broken /bin/sh /b\n"})
 	if err == nil || !strings.Contains(err.Error(), "exit code 9") {
 		t.Errorf("Build() = %v, want the failing stage's exit code 9", err)
 	}
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("Build() took %v: the slow stage was not cancelled", took)
 	}
-	if pids := processesRunning(t, "sleep 100"); len(pids) > 0 {
+	if pids := processesRunning(t, "sleep 1038"); len(pids) > 0 {
 		t.Errorf("the slow stage's processes still run: %v", pids)
 	}
 }

@@ -34,7 +34,10 @@ func (s *startSignal) Write(p []byte) (int, error) {
 
 func TestCancelledRunLeavesNothing(t *testing.T) {
 	forEachIsolation(t, func(t *testing.T, f *fixture) {
-		before := mountinfo(t)
+		// Only mounts under this test's directories (the store, the
+		// sandbox's scratch): other test processes mount elsewhere.
+		scope := filepath.Dir(t.TempDir())
+		before := mountinfo(t, scope)
 		file, err := dockerfile.Parse("Dockerfile", []byte("FROM busybox\nRUN echo started && sleep 1037 && touch /never\n"))
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +66,7 @@ func TestCancelledRunLeavesNothing(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("Build() did not return after cancel")
 		}
-		if after := mountinfo(t); after != before {
+		if after := mountinfo(t, scope); after != before {
 			t.Errorf("mounts changed by a cancelled build:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 		if pids := processesRunning(t, "sleep 1037"); len(pids) > 0 {
@@ -74,9 +77,9 @@ func TestCancelledRunLeavesNothing(t *testing.T) {
 	})
 }
 
-// mountinfo is this process's mount table, without the mount IDs that the
-// kernel may renumber.
-func mountinfo(t *testing.T) string {
+// mountinfo lists the mounts whose mount point is under scope (mount point
+// and root fields; mount IDs may be renumbered).
+func mountinfo(t *testing.T, scope string) string {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -84,7 +87,7 @@ func mountinfo(t *testing.T) string {
 	}
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if fields := strings.Fields(l); len(fields) > 4 {
+		if fields := strings.Fields(l); len(fields) > 4 && strings.HasPrefix(fields[4], scope) {
 			lines = append(lines, strings.Join(fields[3:5], " "))
 		}
 	}

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -217,8 +219,57 @@ func (r *run) sourceFS(ctx context.Context, src plan.Source) (rootfs.Source, str
 	if err != nil {
 		return nil, "", err
 	}
-	stack, err := st.stack(ctx, r.b.store)
-	return stack, id, err
+	// Extract the source's layers only when something reads them: a cache
+	// hit needs the id alone.
+	return &lazyStack{open: func() (rootfs.Stack, error) { return st.stack(ctx, r.b.store) }}, id, nil
+}
+
+// lazyStack is a stage or image filesystem whose layers are extracted on
+// first use.
+type lazyStack struct {
+	open  func() (rootfs.Stack, error)
+	once  sync.Once
+	stack rootfs.Stack
+	err   error
+}
+
+var _ rootfs.Source = (*lazyStack)(nil)
+
+func (l *lazyStack) get() (rootfs.Stack, error) {
+	l.once.Do(func() { l.stack, l.err = l.open() })
+	return l.stack, l.err
+}
+
+func (l *lazyStack) Lstat(p string) (fs.FileInfo, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Lstat(p)
+}
+
+func (l *lazyStack) ReadDir(p string) ([]fs.DirEntry, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.ReadDir(p)
+}
+
+func (l *lazyStack) Readlink(p string) (string, error) {
+	s, err := l.get()
+	if err != nil {
+		return "", err
+	}
+	return s.Readlink(p)
+}
+
+func (l *lazyStack) RealPath(p string) (string, error) {
+	s, err := l.get()
+	if err != nil {
+		return "", err
+	}
+	return s.RealPath(p)
 }
 
 func (r *run) imageSource(ctx context.Context, src plan.Source) (*state, error) {

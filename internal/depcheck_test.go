@@ -17,17 +17,17 @@ const module = "github.com/strata-build/strata/"
 
 // forbidden lists, per package, what it must not import, directly or not.
 var forbidden = map[string][]string{
-	"internal/dockerfile": {"internal/", "net", "net/http", "os/exec"},
-	"internal/plan":       {"internal/build", "internal/sandbox", "internal/store", "internal/registry", "net", "net/http", "os", "os/exec"},
+	"internal/dockerfile": {"internal/", "net", "net/http", "os", "os/exec"},
+	"internal/plan":       {"internal/build", "internal/sandbox", "internal/store", "internal/registry", "internal/cli", "internal/rootfs", "internal/layer", "internal/export", "net", "net/http", "os", "os/exec"},
 	"internal/build":      {"internal/cli", "internal/lint", "internal/report"},
-	"internal/rootfs":     {"internal/build", "internal/plan", "internal/sandbox"},
-	"internal/layer":      {"internal/build", "internal/plan", "internal/store"},
-	"internal/sandbox":    {"internal/build", "internal/plan", "internal/store"},
-	"internal/store":      {"internal/build", "internal/plan", "internal/sandbox", "internal/cli"},
-	"internal/registry":   {"internal/build", "internal/plan", "internal/cli"},
+	"internal/rootfs":     {"internal/build", "internal/plan", "internal/sandbox", "internal/cli", "internal/store", "internal/registry", "internal/export", "net", "net/http", "os/exec"},
+	"internal/layer":      {"internal/build", "internal/plan", "internal/store", "internal/cli", "internal/sandbox", "internal/rootfs", "internal/registry", "internal/export", "net", "net/http", "os/exec"},
+	"internal/sandbox":    {"internal/build", "internal/plan", "internal/store", "internal/cli"},
+	"internal/store":      {"internal/build", "internal/plan", "internal/sandbox", "internal/cli", "internal/registry"},
+	"internal/registry":   {"internal/build", "internal/plan", "internal/cli", "internal/store", "internal/sandbox"},
 	"internal/report":     {"internal/build", "internal/sandbox"},
 	"internal/lint":       {"internal/build", "internal/sandbox", "internal/store", "internal/registry"},
-	"internal/export":     {"internal/build", "internal/plan", "internal/cli"},
+	"internal/export":     {"internal/build", "internal/plan", "internal/cli", "internal/sandbox"},
 	"internal/cli":        {"internal/conformance"},
 }
 

@@ -8,9 +8,9 @@ import (
 	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/strata-build/strata/internal/export"
 	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/store"
@@ -152,27 +152,12 @@ func (r *run) resolveImage(ctx context.Context, ref string) (v1.Image, error) {
 	return v.(v1.Image), nil
 }
 
-// layoutImage reads the single image of an OCI layout directory and stores it.
+// layoutImage reads the image of an OCI layout directory and stores it.
 func (r *run) layoutImage(ctx context.Context, dir string) (v1.Image, error) {
 	v, err, _ := r.images.Do("oci-layout://"+dir, func() (any, error) {
-		p, err := layout.FromPath(dir)
+		img, err := export.ReadLayout(dir, "")
 		if err != nil {
-			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-		}
-		idx, err := p.ImageIndex()
-		if err != nil {
-			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-		}
-		m, err := idx.IndexManifest()
-		if err != nil {
-			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-		}
-		if len(m.Manifests) == 0 {
-			return nil, fmt.Errorf("reading OCI layout %s: no image in it", dir)
-		}
-		img, err := idx.Image(m.Manifests[0].Digest)
-		if err != nil {
-			return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+			return nil, err
 		}
 		h, err := r.b.store.WriteImage(ctx, img)
 		if err != nil {

@@ -14,9 +14,11 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/strata-build/strata/internal/export"
 	"github.com/strata-build/strata/internal/plan"
 )
 
@@ -89,22 +91,7 @@ func (spec CacheSpec) name() string {
 
 func (r *run) cacheImage(ctx context.Context, spec CacheSpec) (v1.Image, error) {
 	if spec.Type == "local" {
-		p, err := layout.FromPath(spec.Dir)
-		if err != nil {
-			return nil, err
-		}
-		idx, err := p.ImageIndex()
-		if err != nil {
-			return nil, err
-		}
-		m, err := idx.IndexManifest()
-		if err != nil {
-			return nil, err
-		}
-		if len(m.Manifests) == 0 {
-			return nil, errors.New("no cache in the layout")
-		}
-		return idx.Image(m.Manifests[len(m.Manifests)-1].Digest)
+		return export.ReadLayout(spec.Dir, cacheTag)
 	}
 	if r.b.registry == nil {
 		return nil, errors.New("no registry client")
@@ -280,5 +267,9 @@ func writeCacheLayout(dir string, img v1.Image) error {
 			return err
 		}
 	}
-	return p.AppendImage(img)
+	ann := map[string]string{export.RefNameAnnotation: cacheTag}
+	return p.ReplaceImage(img, match.Annotation(export.RefNameAnnotation, cacheTag), layout.WithAnnotations(ann))
 }
+
+// cacheTag names the cache in a local cache layout (replaced on export).
+const cacheTag = "buildcache"

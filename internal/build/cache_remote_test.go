@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/strata-build/strata/internal/registry"
 )
@@ -128,5 +129,30 @@ func TestCacheFromBadSources(t *testing.T) {
 	}
 	if res == nil {
 		t.Fatal("no result")
+	}
+}
+
+func TestLocalCacheExportReplaces(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	c := &cacheCtx{t: t, f: newFixture(t), dir: t.TempDir()}
+	c.write("Dockerfile", remoteDockerfile)
+	c.write("src", "v1")
+	c.build(Options{CacheTo: []CacheSpec{{Type: "local", Dir: dir}}})
+	c.write("src", "v2")
+	c.build(Options{CacheTo: []CacheSpec{{Type: "local", Dir: dir}}})
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 1 {
+		t.Errorf("local cache layout holds %d manifests after two exports, want 1 (replaced)", len(m.Manifests))
 	}
 }

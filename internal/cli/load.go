@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/internal/export"
-	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/store"
 )
 
@@ -197,7 +196,7 @@ func loadOCIArchive(ctx context.Context, file, dir string) ([]loadedImage, error
 	}
 	var out []loadedImage
 	for _, d := range im.Manifests {
-		img, err := ociImage(idx, d)
+		img, err := export.IndexImage(idx, d)
 		if err != nil {
 			return nil, err
 		}
@@ -208,30 +207,6 @@ func loadOCIArchive(ctx context.Context, file, dir string) ([]loadedImage, error
 		out = append(out, li)
 	}
 	return out, nil
-}
-
-func ociImage(idx v1.ImageIndex, d v1.Descriptor) (v1.Image, error) {
-	if d.MediaType.IsImage() {
-		return idx.Image(d.Digest)
-	}
-	if !d.MediaType.IsIndex() {
-		return nil, fmt.Errorf("unsupported media type %s", d.MediaType)
-	}
-	child, err := idx.ImageIndex(d.Digest)
-	if err != nil {
-		return nil, err
-	}
-	cm, err := child.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	want, _ := v1.ParsePlatform(registry.DefaultPlatform)
-	for _, c := range cm.Manifests {
-		if c.Platform != nil && c.Platform.Satisfies(*want) {
-			return child.Image(c.Digest)
-		}
-	}
-	return nil, fmt.Errorf("index %s has no %s image", d.Digest, registry.DefaultPlatform)
 }
 
 // ociRef is the full reference an OCI layout entry names, if any:

@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/spf13/cobra"
 
@@ -85,7 +83,7 @@ func openImage(ctx context.Context, g *globals, ref string, remote bool) (v1.Ima
 	switch transport, rest, _ := strings.Cut(ref, ":"); transport {
 	case "oci":
 		dir, tag := splitTransportRef(rest)
-		img, err := layoutImage(dir, tag)
+		img, err := export.ReadLayout(dir, tag)
 		return img, nop, err
 	case "oci-archive":
 		file, tag := splitTransportRef(rest)
@@ -98,7 +96,7 @@ func openImage(ctx context.Context, g *globals, ref string, remote bool) (v1.Ima
 			done()
 			return nil, nop, fmt.Errorf("unpacking %s: %w", file, err)
 		}
-		img, err := layoutImage(tmp, tag)
+		img, err := export.ReadLayout(tmp, tag)
 		if err != nil {
 			done()
 			return nil, nop, err
@@ -144,36 +142,4 @@ func splitTransportRef(s string) (path, tag string) {
 		return s, ""
 	}
 	return s[:i], s[i+1:]
-}
-
-// layoutImage returns the image of an OCI layout: the one it holds, or
-// the one whose ref name or image name is tag.
-func layoutImage(dir, tag string) (v1.Image, error) {
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
-	}
-	var picked []v1.Descriptor
-	for _, d := range im.Manifests {
-		if tag == "" || d.Annotations[export.RefNameAnnotation] == tag || strings.HasSuffix(d.Annotations[export.ImageNameAnnotation], ":"+tag) {
-			picked = append(picked, d)
-		}
-	}
-	switch {
-	case len(picked) == 0 && tag != "":
-		return nil, fmt.Errorf("OCI layout %s has no image tagged %q", dir, tag)
-	case len(picked) == 0:
-		return nil, errors.New("OCI layout " + dir + " holds no image")
-	case len(picked) > 1:
-		return nil, fmt.Errorf("OCI layout %s holds %d images: name one as oci:%s:TAG", dir, len(picked), dir)
-	}
-	return ociImage(idx, picked[0])
 }

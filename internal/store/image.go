@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -132,6 +133,9 @@ type storeImage struct {
 	s   *Store
 	raw []byte
 	mt  types.MediaType
+
+	diffIDsOnce sync.Once
+	diffIDs     []v1.Hash // from the config, read once
 }
 
 var _ partial.CompressedImageCore = (*storeImage)(nil)
@@ -167,19 +171,24 @@ func (i *storeImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 // config lists one, so that nobody decompresses a layer to learn it.
 func (i *storeImage) layer(n int, d v1.Descriptor) partial.CompressedLayer {
 	b := &storeBlob{s: i.s, desc: d}
-	raw, err := i.RawConfigFile()
-	if err != nil {
+	i.diffIDsOnce.Do(func() {
+		raw, err := i.RawConfigFile()
+		if err != nil {
+			return
+		}
+		var cfg struct {
+			RootFS struct {
+				DiffIDs []v1.Hash `json:"diff_ids"`
+			} `json:"rootfs"`
+		}
+		if json.Unmarshal(raw, &cfg) == nil {
+			i.diffIDs = cfg.RootFS.DiffIDs
+		}
+	})
+	if n >= len(i.diffIDs) {
 		return b
 	}
-	var cfg struct {
-		RootFS struct {
-			DiffIDs []v1.Hash `json:"diff_ids"`
-		} `json:"rootfs"`
-	}
-	if json.Unmarshal(raw, &cfg) != nil || n >= len(cfg.RootFS.DiffIDs) {
-		return b
-	}
-	return &storeLayer{storeBlob: b, diffID: cfg.RootFS.DiffIDs[n]}
+	return &storeLayer{storeBlob: b, diffID: i.diffIDs[n]}
 }
 
 // storeLayer is a stored layer blob whose diff ID the config gives.

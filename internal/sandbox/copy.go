@@ -75,18 +75,24 @@ func withCopiedRoot(step *Step, dir *stepDir, run func(root string) (*stubs, err
 }
 
 // unstub removes the stubs from the copied root and gives the dirs they
-// were made in back their times.
+// were made in back their times. The step wrote root: as in clean, a
+// symlink on the way makes a stub not ours any more.
 func (s *stubs) unstub(root string, base map[string]meta) error {
 	if s == nil {
 		return nil
 	}
+	t, err := openTree(root)
+	if err != nil {
+		return fmt.Errorf("removing mount stubs: %w", err)
+	}
+	defer t.Close()
 	var errs []error
 	for _, p := range slices.Backward(s.Created) {
-		errs = append(errs, removeEmpty(filepath.Join(root, p)))
+		errs = append(errs, t.removeEmpty(p))
 	}
-	for _, t := range s.Touched {
-		if m, ok := base[t.Path]; ok {
-			errs = append(errs, setTimes(filepath.Join(root, t.Path), m.mtime))
+	for _, d := range s.Touched {
+		if m, ok := base[d.Path]; ok {
+			errs = append(errs, t.setTimes(d.Path, m.mtime))
 		}
 	}
 	return errors.Join(errs...)
@@ -214,8 +220,15 @@ func diffInto(upper, root string, base map[string]meta) error {
 }
 
 // whiteouts marks in upper every base entry gone from root whose parent
-// is still a directory there.
+// is still a directory there. root is looked up as a tree: a parent the
+// step replaced by a symlink is not a directory, and neither is anything
+// behind it, so upper only ever gets real dirs of root.
 func whiteouts(upper, root string, base map[string]meta, dirs *[]string) error {
+	t, err := openTree(root)
+	if err != nil {
+		return fmt.Errorf("writing whiteouts: %w", err)
+	}
+	defer t.Close()
 	for _, rel := range slices.Sorted(func(yield func(string) bool) {
 		for p := range base {
 			if !yield(p) {
@@ -223,11 +236,11 @@ func whiteouts(upper, root string, base map[string]meta, dirs *[]string) error {
 			}
 		}
 	}) {
-		if _, err := os.Lstat(filepath.Join(root, rel)); err == nil {
+		if _, err := t.lstat(rel); err == nil {
 			continue
 		}
 		parent := filepath.Dir(rel)
-		if pm, err := metaOf(filepath.Join(root, parent)); err != nil || !pm.isDir() {
+		if pm, err := t.lstat(parent); err != nil || pm.Mode&unix.S_IFMT != unix.S_IFDIR {
 			continue
 		}
 		if bp, ok := base[parent]; parent != "." && (!ok || !bp.isDir()) {
@@ -289,7 +302,7 @@ func copyEntry(src, dst string, m meta) error {
 }
 
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
@@ -353,4 +366,13 @@ func setTimes(path string, mtime unix.Timespec) error {
 		return fmt.Errorf("setting times of %s: %w", path, err)
 	}
 	return nil
+}
+
+func getxattr(path, name string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Lgetxattr(path, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }

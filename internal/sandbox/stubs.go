@@ -88,6 +88,13 @@ type stubs struct {
 // ensure makes sure the mount point for dest exists inside root (a dir, or
 // an empty file when file is true), recording what it creates, and returns
 // the resolved host path to mount on.
+//
+// It works on joined host paths, unlike the cleanup, and that is safe:
+// resolveIn resolved every symlink on the way inside root, and ensure runs
+// before the step's process exists (in the builtin init's own mount
+// namespace, or on the host for runc before the container starts), so
+// nothing can swap a resolved dir for a symlink in between. The same
+// holds for inRoot and mkdirIn.
 func (s *stubs) ensure(root, dest string, file bool) (string, error) {
 	rel, err := resolveIn(root, dest)
 	if err != nil {
@@ -152,58 +159,32 @@ func create(path string, file bool) error {
 // clean removes the stubs from upper, an overlay upper dir that is no
 // longer mounted: stubs still empty, then touched dirs that were only
 // copied up to hold them (empty, not opaque, mode and owner unchanged).
+// The step may have replaced any of them, or a dir above them, by a
+// symlink to a host path: every lookup goes through a tree, so such a
+// stub is skipped, never followed.
 func (s *stubs) clean(upper string) error {
 	if s == nil {
 		return nil
 	}
+	t, err := openTree(upper)
+	if err != nil {
+		return fmt.Errorf("removing mount stubs: %w", err)
+	}
+	defer t.Close()
+	return s.cleanTree(t)
+}
+
+func (s *stubs) cleanTree(t *tree) error {
 	var errs []error
 	for _, p := range slices.Backward(s.Created) {
-		errs = append(errs, removeEmpty(filepath.Join(upper, p)))
+		errs = append(errs, t.removeEmpty(p))
 	}
 	touched := slices.Clone(s.Touched)
 	slices.SortFunc(touched, func(a, b dirMeta) int {
 		return strings.Count(b.Path, "/") - strings.Count(a.Path, "/")
 	})
 	for _, m := range touched {
-		errs = append(errs, removeCopiedUp(filepath.Join(upper, m.Path), m))
+		errs = append(errs, t.removeCopiedUp(m))
 	}
 	return errors.Join(errs...)
-}
-
-// removeEmpty removes path if it is an empty dir or an empty regular file.
-func removeEmpty(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil || !(fi.IsDir() || fi.Mode().IsRegular() && fi.Size() == 0) {
-		return nil
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("removing mount stub: %w", err)
-	}
-	return nil
-}
-
-func removeCopiedUp(path string, m dirMeta) error {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return nil
-	}
-	if st.Mode != m.Mode || st.Uid != m.UID || st.Gid != m.GID {
-		return nil
-	}
-	if v, err := getxattr(path, "trusted.overlay.opaque"); err == nil && v == "y" {
-		return nil
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("removing copied-up dir: %w", err)
-	}
-	return nil
-}
-
-func getxattr(path, name string) (string, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Lgetxattr(path, name, buf)
-	if err != nil {
-		return "", err
-	}
-	return string(buf[:n]), nil
 }

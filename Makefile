@@ -1,5 +1,9 @@
 GO ?= /usr/local/go/bin/go
 export PATH := /usr/local/go/bin:$(PATH)
+# strata is a static binary: the builtin sandbox's init executes itself again
+# after pivot_root, where a dynamic binary's loader is not (see
+# internal/sandbox/init.go). Tests that run RUN steps need the same.
+export CGO_ENABLED := 0
 
 .PHONY: all build test test-examples bench demo setup fuzz conformance
 

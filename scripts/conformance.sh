@@ -38,10 +38,10 @@ if ! { "$PEERS_SCRIPTS/setup.sh" && NODE=0 "$PEERS_SCRIPTS/bases.sh"; } > "$WORK
 fi
 
 echo "conformance: building strata and the driver" >&2
-(cd "$REPO" && go build -o "$WORK/conformance-run" ./internal/conformance/cmd/conformance) || die "building the driver failed"
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/conformance-run" ./internal/conformance/cmd/conformance) || die "building the driver failed"
 STRATA=${STRATA_BIN:-$WORK/strata}
 if [[ -z ${STRATA_BIN:-} ]]; then
-  (cd "$REPO" && go build -o "$WORK/strata" ./cmd/strata) || die "building strata failed"
+  (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/strata" ./cmd/strata) || die "building strata failed"
 fi
 
 # What decides docker's result besides the case: its version and the bases.

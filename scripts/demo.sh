@@ -27,7 +27,7 @@ mkdir -p "$LOGS"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { printf '\n\033[1;31mdemo FAILED: %s\033[0m\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (the RUN sandbox needs it)"
-[ -x "$BIN" ] || { PATH=/usr/local/go/bin:$PATH go build -o "$BIN" ./cmd/strata; }
+[ -x "$BIN" ] || { PATH=/usr/local/go/bin:$PATH CGO_ENABLED=0 go build -o "$BIN" ./cmd/strata; }
 
 step "setup: scripts/setup.sh and scripts/bases.sh"
 ./scripts/setup.sh

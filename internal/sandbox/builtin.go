@@ -54,6 +54,9 @@ func (b *builtin) Run(ctx context.Context, step *Step) error {
 	if err := step.check(); err != nil {
 		return err
 	}
+	if !staticBinary() {
+		return errors.New("running step: the builtin sandbox needs a static binary: build strata with CGO_ENABLED=0 (make build and make test do)")
+	}
 	dir, err := newStepDir(b.opts.TempDir, step.hostname())
 	if err != nil {
 		return err
@@ -64,7 +67,11 @@ func (b *builtin) Run(ctx context.Context, step *Step) error {
 	}
 	if errors.Is(err, errNoOverlay) {
 		err = withCopiedRoot(step, dir, func(root string) (*stubs, error) {
-			cfg := &initConfig{Root: dir.root, CopyRoot: root, Spec: completeSpec(step, "/", dir.etc)}
+			spec, err := completeSpec(step, "/", dir.etc)
+			if err != nil {
+				return nil, err
+			}
+			cfg := &initConfig{Root: dir.root, CopyRoot: root, EtcDir: dir.etcDir, Spec: spec}
 			return b.runInit(ctx, step, cfg)
 		})
 	}
@@ -78,7 +85,11 @@ func (b *builtin) runOverlay(ctx context.Context, step *Step, dir *stepDir) erro
 	if len(lower) == 0 {
 		lower = []string{dir.empty}
 	}
-	cfg := &initConfig{Root: dir.root, Lower: lower, Upper: step.Upper, Work: step.Work, Spec: completeSpec(step, "/", dir.etc)}
+	spec, err := completeSpec(step, "/", dir.etc)
+	if err != nil {
+		return err
+	}
+	cfg := &initConfig{Root: dir.root, Lower: lower, Upper: step.Upper, Work: step.Work, EtcDir: dir.etcDir, Spec: spec}
 	st, err := b.runInit(ctx, step, cfg)
 	if errors.Is(err, errNoOverlay) {
 		return err

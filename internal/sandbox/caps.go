@@ -3,8 +3,11 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -119,4 +122,17 @@ func ambientCaps(c *specs.LinuxCapabilities) ([]uintptr, error) {
 		out = append(out, uintptr(v))
 	}
 	return out, nil
+}
+
+// shedCapabilities clears every capability of every thread of the process
+// once the step runs: PID 1 then only reaps. It needs a binary without cgo
+// (syscall.AllThreadsSyscall; `make build` makes one); with cgo the
+// threads keep the step's bounding set, which the second stage was
+// executed with.
+func shedCapabilities() {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	_, _, _ = syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	runtime.KeepAlive(&hdr)
+	runtime.KeepAlive(&data)
 }

@@ -7,16 +7,37 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-build/strata/internal/seccomp"
 )
 
-// initArg0 is argv[0] of the re-executed binary when it is the sandbox's
-// init. The configuration comes on fd 3, status goes back on fd 4.
-const initArg0 = "strata-sandbox-init"
+// The builtin backend's init runs in two stages, each this binary:
+//
+//   - strata-sandbox-init (initArg0), started by the backend in the new
+//     namespaces with every capability, builds the root (mounts, devices,
+//     pivot_root) and then executes
+//   - strata-sandbox-exec (execArg0) with the step's capabilities and
+//     no_new_privs. Capabilities are per thread and the first stage's Go
+//     runtime has threads that kept the full set; after execve every
+//     thread of the new process holds only what the step holds. It loads
+//     the seccomp filter into all its threads, starts the step's process
+//     and reaps as PID 1, then sheds every capability it can.
+//
+// Both make themselves non-dumpable before anything else, so a step can
+// neither ptrace them nor open their /proc/1/{mem,exe,environ,fd}.
+//
+// The configuration comes on fd 3 (a pipe, then a memfd), status goes back
+// on fd 4.
+const (
+	initArg0 = "strata-sandbox-init"
+	execArg0 = "strata-sandbox-exec"
+)
 
 const (
 	configFD = 3
@@ -32,8 +53,17 @@ type initConfig struct {
 	Lower       []string
 	Upper, Work string
 	CopyRoot    string
+	// EtcDir holds the generated /etc files the spec binds; the init
+	// copies them onto a tmpfs over EtcDir, so no host file is bound.
+	EtcDir string
 	// Spec is complete (see completeSpec); Spec.Root is unused.
 	Spec *specs.Spec
+}
+
+// execConfig is what the first stage hands the second.
+type execConfig struct {
+	Process *specs.Process
+	Seccomp *specs.LinuxSeccomp `json:",omitempty"`
 }
 
 // initStatus is one message from the init: the stubs it created, or why
@@ -49,27 +79,47 @@ type initStatus struct {
 // must call it first thing in main (and in TestMain): the backend
 // re-executes /proc/self/exe as the init of the step's namespaces.
 func Init() {
-	if len(os.Args) == 0 || os.Args[0] != initArg0 {
+	if len(os.Args) == 0 {
+		return
+	}
+	var stage func(*json.Encoder) error
+	switch os.Args[0] {
+	case initArg0:
+		stage = runInit
+	case execArg0:
+		stage = runExec
+	default:
 		return
 	}
 	// Capabilities, no_new_privs and the bounding set are per thread: keep
 	// this goroutine on one thread and start the step's process from it.
 	runtime.LockOSThread()
-	os.Exit(runInit())
+	status := json.NewEncoder(os.NewFile(statusFD, "status"))
+	err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if err == nil {
+		unix.CloseOnExec(configFD)
+		unix.CloseOnExec(statusFD)
+		err = stage(status)
+	}
+	var exit *exitCode
+	if errors.As(err, &exit) {
+		os.Exit(int(*exit))
+	}
+	_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
+	os.Exit(255)
 }
 
-func runInit() int {
-	unix.CloseOnExec(configFD)
-	unix.CloseOnExec(statusFD)
-	status := json.NewEncoder(os.NewFile(statusFD, "status"))
-	fail := func(err error) int {
-		_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
-		return 255
-	}
+// exitCode ends the init with the step's exit code.
+type exitCode int
+
+func (e *exitCode) Error() string { return fmt.Sprintf("exit code %d", int(*e)) }
+
+// runInit is the first stage: it builds the root and executes the second.
+func runInit(status *json.Encoder) error {
 	var cfg initConfig
 	cf := os.NewFile(configFD, "config")
 	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
-		return fail(fmt.Errorf("reading sandbox config: %w", err))
+		return fmt.Errorf("reading sandbox config: %w", err)
 	}
 	cf.Close()
 	var st stubs
@@ -78,13 +128,63 @@ func runInit() int {
 		_ = status.Encode(initStatus{Stubs: &st})
 	}
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	code, err := runProcess(cfg.Spec.Process)
+	return execStep(cfg.Spec)
+}
+
+// execStep executes the second stage with the step's capabilities and
+// no_new_privs, its configuration in a memfd on fd 3. It returns only on
+// failure.
+func execStep(s *specs.Spec) error {
+	b, err := json.Marshal(execConfig{Process: s.Process, Seccomp: s.Linux.Seccomp})
 	if err != nil {
-		return fail(err)
+		return fmt.Errorf("handing over to the step: %w", err)
 	}
-	return code
+	fd, err := unix.MemfdCreate("strata-step", 0)
+	if err != nil {
+		return fmt.Errorf("handing over to the step: %w", err)
+	}
+	if fd != configFD {
+		if err := unix.Dup3(fd, configFD, 0); err != nil {
+			return fmt.Errorf("handing over to the step: %w", err)
+		}
+		unix.Close(fd)
+	}
+	f := os.NewFile(configFD, "config")
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("handing over to the step: %w", err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return fmt.Errorf("handing over to the step: %w", err)
+	}
+	if _, err := unix.FcntlInt(statusFD, unix.F_SETFD, 0); err != nil {
+		return fmt.Errorf("handing over to the step: %w", err)
+	}
+	if err := applyCapabilities(s.Process.Capabilities, s.Process.NoNewPrivileges); err != nil {
+		return err
+	}
+	// The new root's /proc is this PID namespace's: /proc/self/exe is
+	// still this binary.
+	err = unix.Exec("/proc/self/exe", []string{execArg0}, []string{})
+	runtime.KeepAlive(f)
+	return fmt.Errorf("executing the step's launcher: %w", err)
+}
+
+// runExec is the second stage: it starts the step's process and reaps.
+func runExec(status *json.Encoder) error {
+	var cfg execConfig
+	cf := os.NewFile(configFD, "config")
+	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
+		return fmt.Errorf("reading step config: %w", err)
+	}
+	cf.Close()
+	code, err := runProcess(cfg.Process, cfg.Seccomp)
+	if err != nil {
+		return err
+	}
+	exit := exitCode(code)
+	return &exit
 }
 
 // setupRoot builds the step's root inside the new mount namespace and
@@ -94,6 +194,9 @@ func setupRoot(cfg *initConfig, st *stubs) error {
 		return fmt.Errorf("making / private: %w", err)
 	}
 	if err := mountRoot(cfg); err != nil {
+		return err
+	}
+	if err := etcOnTmpfs(cfg.EtcDir); err != nil {
 		return err
 	}
 	root, s := cfg.Root, cfg.Spec
@@ -128,7 +231,7 @@ func setupRoot(cfg *initConfig, st *stubs) error {
 
 func mountRoot(cfg *initConfig) error {
 	if cfg.CopyRoot != "" {
-		if err := unix.Mount(cfg.CopyRoot, cfg.Root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := bindMount(cfg.CopyRoot, cfg.Root, unix.MS_REC|unix.MS_NODEV); err != nil {
 			return fmt.Errorf("binding root: %w", err)
 		}
 		return nil
@@ -136,19 +239,52 @@ func mountRoot(cfg *initConfig) error {
 	return mountOverlay(cfg.Root, cfg.Lower, cfg.Upper, cfg.Work)
 }
 
+// etcOnTmpfs puts the generated /etc files of dir on a tmpfs mounted over
+// it, so what the step's /etc/hosts, /etc/resolv.conf and /etc/hostname
+// are bound from is no host file (through which a file handle could reach
+// the host's filesystem).
+func etcOnTmpfs(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("reading etc files: %w", err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("reading etc files: %w", err)
+		}
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0755"); err != nil {
+		return fmt.Errorf("mounting tmpfs for etc files: %w", err)
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("writing etc files: %w", err)
+		}
+	}
+	return nil
+}
+
 // mountAll performs the spec's mounts in order, making mount points as
-// needed, and fills a tmpfs /dev with devices.
+// needed. /dev is a nodev tmpfs with the host's device nodes bound in.
 func mountAll(root string, s *specs.Spec, st *stubs) error {
 	for _, m := range s.Mounts {
 		target, err := st.ensure(root, m.Destination, !isDirSource(m))
 		if err != nil {
 			return err
 		}
+		dev := cleanDest(m.Destination) == "/dev" && m.Type == "tmpfs"
+		if dev {
+			m.Options = append(slices.Clip(m.Options), "nodev")
+		}
 		if err := mountOne(m, target); err != nil {
 			return err
 		}
-		if cleanDest(m.Destination) == "/dev" && m.Type == "tmpfs" {
-			if err := makeDevices(target, append(defaultDevices(), s.Linux.Devices...)); err != nil {
+		if dev {
+			if err := bindDevices(target, append(defaultDevices(), s.Linux.Devices...)); err != nil {
 				return err
 			}
 		}
@@ -250,9 +386,10 @@ func setProcessLimits(p *specs.Process) error {
 }
 
 // runProcess starts the step's process as p.User with p's capabilities
-// and waits for it, reaping every orphan meanwhile (it is PID 1). It
-// returns the exit code, 128+n for a death by signal n.
-func runProcess(p *specs.Process) (int, error) {
+// under the seccomp profile sc (none when nil) and waits for it, reaping
+// every orphan meanwhile (it is PID 1). It returns the exit code, 128+n
+// for a death by signal n.
+func runProcess(p *specs.Process, sc *specs.LinuxSeccomp) (int, error) {
 	argv0, err := lookPath(p.Args, p.Env)
 	if err != nil {
 		return 0, err
@@ -263,6 +400,15 @@ func runProcess(p *specs.Process) (int, error) {
 	}
 	if err := applyCapabilities(p.Capabilities, p.NoNewPrivileges); err != nil {
 		return 0, err
+	}
+	if sc != nil {
+		prog, err := seccomp.Compile(sc)
+		if err != nil {
+			return 0, err
+		}
+		if err := prog.Load(); err != nil {
+			return 0, err
+		}
 	}
 	groups := make([]uint32, len(p.User.AdditionalGids))
 	copy(groups, p.User.AdditionalGids)
@@ -277,6 +423,7 @@ func runProcess(p *specs.Process) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", p.Args[0], err)
 	}
+	shedCapabilities()
 	return reapUntil(pid)
 }
 

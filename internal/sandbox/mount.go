@@ -17,7 +17,7 @@ import (
 var errNoOverlay = errors.New("overlayfs unavailable")
 
 // mountOverlay mounts an overlay of lower (bottom first), upper and work on
-// target. It uses the new mount API with one "lowerdir+" per layer, so the
+// target, nodev. It uses the new mount API with one "lowerdir+" per layer, so the
 // number of layers is not limited by the page-sized option string of
 // mount(2) (kernel 6.8 or later), and falls back to mount(2) otherwise.
 func mountOverlay(target string, lower []string, upper, work string) error {
@@ -32,7 +32,7 @@ func mountOverlay(target string, lower []string, upper, work string) error {
 	if len(data) >= os.Getpagesize() {
 		return fmt.Errorf("mounting overlay: %w: %w", errNoOverlay, err)
 	}
-	if err2 := unix.Mount("overlay", target, "overlay", 0, data); err2 != nil {
+	if err2 := unix.Mount("overlay", target, "overlay", unix.MS_NODEV, data); err2 != nil {
 		return fmt.Errorf("mounting overlay: %w: %w", errNoOverlay, errors.Join(err, err2))
 	}
 	return nil
@@ -63,7 +63,8 @@ func fsmountOverlay(target string, lower []string, upper, work string) error {
 	if err := unix.FsconfigCreate(fd); err != nil {
 		return fmt.Errorf("creating overlay: %w", err)
 	}
-	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, 0)
+	// nodev: a device node in a layer, or one a step makes, is data.
+	mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NODEV)
 	if err != nil {
 		return fmt.Errorf("mounting overlay: %w", err)
 	}
@@ -198,10 +199,8 @@ func readonlyPath(path string) error {
 
 // defaultDevices are the nodes runc creates in a tmpfs /dev.
 func defaultDevices() []specs.LinuxDevice {
-	mode := os.FileMode(0o666)
-	uid := uint32(0)
 	dev := func(path string, major, minor int64) specs.LinuxDevice {
-		return specs.LinuxDevice{Path: path, Type: "c", Major: major, Minor: minor, FileMode: &mode, UID: &uid, GID: &uid}
+		return specs.LinuxDevice{Path: path, Type: "c", Major: major, Minor: minor}
 	}
 	return []specs.LinuxDevice{
 		dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5), dev("/dev/full", 1, 7),
@@ -209,11 +208,15 @@ func defaultDevices() []specs.LinuxDevice {
 	}
 }
 
-// makeDevices creates device nodes and the usual /dev symlinks in devDir,
-// the host path of the sandbox's tmpfs /dev.
-func makeDevices(devDir string, devices []specs.LinuxDevice) error {
+// bindDevices fills devDir, the host path of the sandbox's nodev tmpfs
+// /dev, with the host's own nodes of devices, each bound read-only (so a
+// step can use them but not chmod or replace the host's), and the usual
+// /dev symlinks. As /dev is nodev, a node a step makes there is never
+// usable: Docker's device policy without a device cgroup, the way rootless
+// runtimes do it.
+func bindDevices(devDir string, devices []specs.LinuxDevice) error {
 	for _, d := range devices {
-		if err := mknod(filepath.Join(devDir, strings.TrimPrefix(filepath.Clean(d.Path), "/dev/")), d); err != nil {
+		if err := bindDevice(filepath.Join(devDir, strings.TrimPrefix(filepath.Clean(d.Path), "/dev/")), d); err != nil {
 			return err
 		}
 	}
@@ -229,31 +232,19 @@ func makeDevices(devDir string, devices []specs.LinuxDevice) error {
 	return nil
 }
 
-func mknod(path string, d specs.LinuxDevice) error {
-	mode := uint32(0o666)
-	if d.FileMode != nil {
-		mode = uint32(d.FileMode.Perm())
+// bindDevice binds the host's node d.Path on path, after checking that it
+// is the device d names.
+func bindDevice(path string, d specs.LinuxDevice) error {
+	kind := map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK}[d.Type]
+	var st unix.Stat_t
+	if err := unix.Stat(d.Path, &st); err != nil {
+		return fmt.Errorf("binding device %s: %w", d.Path, err)
 	}
-	kind := map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK, "p": unix.S_IFIFO}[d.Type]
-	if kind == 0 {
-		return fmt.Errorf("creating device %s: unknown type %q", d.Path, d.Type)
+	if kind == 0 || st.Mode&unix.S_IFMT != kind || unix.Major(st.Rdev) != uint32(d.Major) || unix.Minor(st.Rdev) != uint32(d.Minor) {
+		return fmt.Errorf("binding device %s: the host's is not %s %d:%d", d.Path, d.Type, d.Major, d.Minor)
 	}
-	_ = os.Remove(path)
-	if err := unix.Mknod(path, kind|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil {
-		return fmt.Errorf("creating device %s: %w", d.Path, err)
+	if err := create(path, true); err != nil {
+		return fmt.Errorf("binding device %s: %w", d.Path, err)
 	}
-	if err := unix.Chmod(path, mode); err != nil {
-		return fmt.Errorf("creating device %s: %w", d.Path, err)
-	}
-	var uid, gid uint32
-	if d.UID != nil {
-		uid = *d.UID
-	}
-	if d.GID != nil {
-		gid = *d.GID
-	}
-	if err := unix.Lchown(path, int(uid), int(gid)); err != nil {
-		return fmt.Errorf("creating device %s: %w", d.Path, err)
-	}
-	return nil
+	return bindMount(d.Path, path, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC)
 }

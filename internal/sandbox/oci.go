@@ -117,7 +117,10 @@ func unmount(target string) error {
 
 // runBundle makes the mount points in root, writes the bundle and runs it.
 func runBundle(ctx context.Context, runtime string, step *Step, dir *stepDir, root string) (*stubs, error) {
-	s := completeSpec(step, root, dir.etc)
+	s, err := completeSpec(step, root, dir.etc)
+	if err != nil {
+		return nil, err
+	}
 	// crun 1.8 refuses any version but 1.0.x; the fields used are all 1.0.
 	s.Version = ociVersion
 	st := &stubs{}

@@ -42,10 +42,24 @@ type Step struct {
 	Spec *specs.Spec
 	// Network is "host" (or "" or "default") or "none".
 	Network string
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
+	// Security is SecuritySandbox (or "") or SecurityInsecure, which the
+	// caller allows only behind an explicit entitlement.
+	Security string
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
+
+// Security modes of a step (RUN --security).
+const (
+	// SecuritySandbox is Docker's default sandbox: its capability set,
+	// seccomp profile, masked paths and device policy.
+	SecuritySandbox = "sandbox"
+	// SecurityInsecure runs the step with every capability, no seccomp
+	// filter, no masked or read-only paths and a writable /sys, as
+	// BuildKit's security.insecure entitlement.
+	SecurityInsecure = "insecure"
+)
 
 // Runner runs steps. Run returns *ExitError when the process exits non-zero.
 // When ctx is cancelled every process of the step is killed; in every case
@@ -63,6 +77,8 @@ func (s *Step) check() error {
 		return errors.New("checking step: no upper or work dir")
 	case s.Network != "" && s.Network != "host" && s.Network != "default" && s.Network != "none":
 		return fmt.Errorf("checking step: unsupported network mode %q", s.Network)
+	case s.Security != "" && s.Security != SecuritySandbox && s.Security != SecurityInsecure:
+		return fmt.Errorf("checking step: unsupported security mode %q", s.Security)
 	}
 	// overlayfs shows the upper dir's own mode and owner as "/": make it
 	// what a container's root is (0755 root:root), whatever made the dir.

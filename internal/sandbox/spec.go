@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/strata-build/strata/internal/seccomp"
 )
 
 // DefaultCapabilities returns Docker's (and BuildKit's) default capability
@@ -60,24 +62,49 @@ type etcFiles struct {
 // completeSpec returns a copy of the step's spec with everything a runtime
 // needs filled in the way Docker does: default mounts (replaced by a step
 // mount with the same destination), the /etc files, namespaces, the default
-// capability set, masked and read-only paths, no_new_privs, PATH.
-func completeSpec(step *Step, rootPath string, etc etcFiles) *specs.Spec {
+// capability set, Docker's default seccomp profile, masked and read-only
+// paths, nodev on every mount but /dev's, no_new_privs, PATH. An insecure
+// step gets every capability, no seccomp filter, no masked or read-only
+// paths and a writable /sys instead, as BuildKit's insecure mode.
+func completeSpec(step *Step, rootPath string, etc etcFiles) (*specs.Spec, error) {
 	s := &specs.Spec{Version: specs.Version}
 	if step.Spec != nil {
 		*s = *step.Spec
 		s.Version = specs.Version
 	}
+	insecure := step.Security == SecurityInsecure
 	s.Root = &specs.Root{Path: rootPath}
-	s.Process = completeProcess(s.Process)
+	s.Process = completeProcess(s.Process, insecure)
 	if s.Hostname == "" {
 		s.Hostname = defaultHostname
 	}
-	s.Mounts = completeMounts(s.Mounts, etc)
-	s.Linux = completeLinux(s.Linux, step.Network)
-	return s
+	s.Mounts = completeMounts(s.Mounts, etc, insecure)
+	s.Linux = completeLinux(s.Linux, step.Network, insecure)
+	if s.Linux.Seccomp == nil && !insecure {
+		p, err := seccomp.Default(s.Process.Capabilities.Bounding)
+		if err != nil {
+			return nil, err
+		}
+		s.Linux.Seccomp = p
+	}
+	return s, nil
 }
 
-func completeProcess(in *specs.Process) *specs.Process {
+// allCapabilities is every capability the running kernel knows, for
+// insecure steps.
+func allCapabilities() []string {
+	last := lastCap()
+	var out []string
+	for name, c := range capNames() {
+		if c <= last {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func completeProcess(in *specs.Process, insecure bool) *specs.Process {
 	p := &specs.Process{}
 	if in != nil {
 		*p = *in
@@ -97,6 +124,9 @@ func completeProcess(in *specs.Process) *specs.Process {
 	}
 	if c.Bounding == nil {
 		c.Bounding = DefaultCapabilities()
+		if insecure {
+			c.Bounding = allCapabilities()
+		}
 	}
 	if c.Effective == nil {
 		c.Effective = c.Bounding
@@ -108,7 +138,7 @@ func completeProcess(in *specs.Process) *specs.Process {
 	return p
 }
 
-func completeMounts(extra []specs.Mount, etc etcFiles) []specs.Mount {
+func completeMounts(extra []specs.Mount, etc etcFiles, insecure bool) []specs.Mount {
 	etcMounts := []specs.Mount{
 		etcBind(etc.ResolvConf, "/etc/resolv.conf"),
 		etcBind(etc.Hosts, "/etc/hosts"),
@@ -120,14 +150,34 @@ func completeMounts(extra []specs.Mount, etc etcFiles) []specs.Mount {
 			out = append(out, m)
 		}
 	}
-	return append(out, extra...)
+	out = append(out, extra...)
+	for i, m := range out {
+		if insecure && m.Type == "sysfs" {
+			m.Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "ro" })
+		}
+		m.Options = withNodev(m)
+		out[i] = m
+	}
+	return out
+}
+
+// withNodev adds nodev to a mount's options unless device nodes must work
+// there: /dev (its nodes) and devpts (terminals), or the mount says "dev".
+// A node a step makes, or finds in a layer, a cache or a bind mount, is
+// then data that cannot be opened.
+func withNodev(m specs.Mount) []string {
+	d := cleanDest(m.Destination)
+	if d == "/dev" || m.Type == "devpts" || slices.Contains(m.Options, "dev") || slices.Contains(m.Options, "nodev") {
+		return m.Options
+	}
+	return append(slices.Clip(m.Options), "nodev")
 }
 
 func etcBind(src, dst string) specs.Mount {
 	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", "rprivate"}}
 }
 
-func completeLinux(in *specs.Linux, network string) *specs.Linux {
+func completeLinux(in *specs.Linux, network string, insecure bool) *specs.Linux {
 	l := &specs.Linux{}
 	if in != nil {
 		*l = *in
@@ -138,10 +188,10 @@ func completeLinux(in *specs.Linux, network string) *specs.Linux {
 			l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 		}
 	}
-	if l.MaskedPaths == nil {
+	if l.MaskedPaths == nil && !insecure {
 		l.MaskedPaths = maskedPaths()
 	}
-	if l.ReadonlyPaths == nil {
+	if l.ReadonlyPaths == nil && !insecure {
 		l.ReadonlyPaths = readonlyPaths()
 	}
 	if l.Resources == nil {

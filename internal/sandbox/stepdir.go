@@ -13,10 +13,11 @@ import (
 // layers, and (OCI) the bundle. Nothing is ever mounted in it on the
 // host except root by the OCI backend, which unmounts it before remove.
 type stepDir struct {
-	dir   string
-	root  string
-	empty string
-	etc   etcFiles
+	dir    string
+	root   string
+	empty  string
+	etcDir string // holds the etc files; the builtin init hides it under a tmpfs with their copies
+	etc    etcFiles
 }
 
 func newStepDir(tmp string, hostname string) (*stepDir, error) {
@@ -24,14 +25,16 @@ func newStepDir(tmp string, hostname string) (*stepDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating step dir: %w", err)
 	}
+	etc := filepath.Join(dir, "etc")
 	d := &stepDir{
-		dir:   dir,
-		root:  filepath.Join(dir, "root"),
-		empty: filepath.Join(dir, "empty"),
+		dir:    dir,
+		root:   filepath.Join(dir, "root"),
+		empty:  filepath.Join(dir, "empty"),
+		etcDir: etc,
 		etc: etcFiles{
-			ResolvConf: filepath.Join(dir, "resolv.conf"),
-			Hosts:      filepath.Join(dir, "hosts"),
-			Hostname:   filepath.Join(dir, "hostname"),
+			ResolvConf: filepath.Join(etc, "resolv.conf"),
+			Hosts:      filepath.Join(etc, "hosts"),
+			Hostname:   filepath.Join(etc, "hostname"),
 		},
 	}
 	if err := d.populate(hostname); err != nil {
@@ -42,7 +45,7 @@ func newStepDir(tmp string, hostname string) (*stepDir, error) {
 }
 
 func (d *stepDir) populate(hostname string) error {
-	for _, p := range []string{d.root, d.empty} {
+	for _, p := range []string{d.root, d.empty, d.etcDir} {
 		if err := os.Mkdir(p, 0o755); err != nil {
 			return fmt.Errorf("creating step dir: %w", err)
 		}
@@ -74,7 +77,7 @@ func resolvConf() string {
 // mount point: a dir still mounted on makes it fail instead.
 func (d *stepDir) remove() error {
 	var errs []error
-	for _, p := range []string{d.etc.ResolvConf, d.etc.Hosts, d.etc.Hostname, d.root, d.empty, filepath.Join(d.dir, "config.json"), d.dir} {
+	for _, p := range []string{d.etc.ResolvConf, d.etc.Hosts, d.etc.Hostname, d.etcDir, d.root, d.empty, filepath.Join(d.dir, "config.json"), d.dir} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("removing step dir: %w", err))
 		}

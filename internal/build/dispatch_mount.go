@@ -145,7 +145,12 @@ func newCacheDir(dir string, m *instructions.Mount, seed func(root string) error
 	if m.Mode != nil {
 		mode = os.FileMode(*m.Mode)
 	}
-	if err := os.MkdirAll(filepath.Join(tmp, "data"), 0o755); err != nil {
+	// ROOT/cache-mounts and <hex> are the store's (0700, root's alone);
+	// data is the mount's.
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("creating cache mount: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "data"), 0o755); err != nil {
 		return fmt.Errorf("creating cache mount: %w", err)
 	}
 	if err := seed(tmp); err != nil {

@@ -63,7 +63,7 @@ func (s *Store) writeBlob(ctx context.Context, fn func(w io.Writer) error, want 
 	if want != nil && got != *want {
 		return v1.Hash{}, 0, fmt.Errorf("verifying blob: got digest %s, want %s", got, *want)
 	}
-	if err := os.Chmod(f.Name(), 0o444); err != nil {
+	if err := os.Chmod(f.Name(), 0o400); err != nil {
 		return v1.Hash{}, 0, err
 	}
 	if err := os.Rename(f.Name(), s.blobPath(got)); err != nil {

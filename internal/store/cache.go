@@ -33,7 +33,7 @@ func (s *Store) CacheRecord(ctx context.Context, key v1.Hash) ([]byte, error) {
 
 // PutCacheRecord stores the build-cache record for key.
 func (s *Store) PutCacheRecord(ctx context.Context, key v1.Hash, data []byte) error {
-	if err := os.MkdirAll(filepath.Join(s.root, "cache"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.root, "cache"), 0o700); err != nil {
 		return fmt.Errorf("writing cache record %s: %w", key, err)
 	}
 	if err := writeFileAtomic(s.tmp, s.cachePath(key), data, false); err != nil {
@@ -73,7 +73,7 @@ func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
 // PutMeta writes a metadata file atomically.
 func (s *Store) PutMeta(ctx context.Context, name string, data []byte) error {
 	dir := filepath.Join(s.root, "meta")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := writeFileAtomic(s.tmp, filepath.Join(dir, filepath.Base(name)), data, false); err != nil {

@@ -168,7 +168,7 @@ func (s *Store) TouchCacheRecord(ctx context.Context, key v1.Hash) error {
 // ctx is done; onWait is called if it has to wait. Closing the file releases
 // the lock.
 func (s *Store) gcLock(ctx context.Context, how int, onWait func()) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(s.root, "gc.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.root, "gc.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -5,18 +5,33 @@
 // process never leaves a partial blob visible.
 //
 // On disk, ROOT is an OCI image layout that `skopeo inspect oci:ROOT:REF`
-// reads:
+// reads (as root: the store is root's alone):
 //
-//	ROOT/oci-layout             {"imageLayoutVersion":"1.0.0"}
+//	ROOT/                       0700, and so is every directory below
+//	ROOT/oci-layout             {"imageLayoutVersion":"1.0.0"}, 0600
 //	ROOT/index.json             one manifest descriptor per tag, annotated
-//	                            org.opencontainers.image.ref.name=<full ref>
-//	ROOT/blobs/sha256/<hex>     manifests, configs and layers (compressed)
+//	                            org.opencontainers.image.ref.name=<full ref>;
+//	                            0600
+//	ROOT/blobs/sha256/<hex>     manifests, configs and layers (compressed),
+//	                            0400
 //	ROOT/layers/<hex>           layer with diff ID sha256:<hex> extracted in
-//	                            overlay format (read-only by convention)
+//	                            overlay format (read-only by convention); the
+//	                            modes inside are the image's (setuid files,
+//	                            device nodes), which is why no other user
+//	                            may pass ROOT
 //	ROOT/locks/<hex>            flock files serialising one layer's extraction
-//	ROOT/lock                   flock held while index.json is rewritten
+//	ROOT/lock, ROOT/gc.lock     flocks for index.json rewrites and GC (0600)
+//	ROOT/cache/<hex>            build-cache records (see cache.go), 0600
+//	ROOT/meta/<name>            the build's small metadata files, 0600
+//	ROOT/cache-mounts/<hex>/    RUN --mount=type=cache dirs; data/ inside
+//	                            has the mount's mode and owner
 //	ROOT/tmp/<id>.lock, <id>/   one scratch directory per open Store, its lock
 //	                            file flocked for the Store's lifetime
+//
+// Open makes ROOT and its top-level directories 0700 when a store made by
+// an older strata has them 0755; with ROOT closed, the files below need no
+// rewalk. Nothing in the store needs another uid to pass: both sandboxes
+// mount layers and cache mounts as root.
 //
 // Images written with WriteImage but never tagged are kept as blobs only;
 // index.json holds tags: the roots GC keeps (see gc.go).
@@ -111,9 +126,20 @@ func (s *Store) TempDir(ctx context.Context, prefix string) (string, error) {
 	return dir, nil
 }
 
+// initLayout creates the store's directories, 0700 (only root may enter
+// the store), and tightens those of a store made by an older strata.
 func initLayout(root string) error {
-	for _, d := range []string{"blobs/sha256", "layers", "locks", "tmp", "cache"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return err
+	}
+	dirs := []string{"blobs", "blobs/sha256", "layers", "locks", "tmp", "cache"}
+	for _, d := range append([]string{".", "meta", "cache-mounts"}, dirs...) {
+		if err := tighten(filepath.Join(root, d)); err != nil {
+			return err
+		}
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
 			return err
 		}
 	}
@@ -129,6 +155,28 @@ func initLayout(root string) error {
 		if err := writeFileAtomic(filepath.Join(root, "tmp"), path, []byte(body), false); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// tighten makes an existing directory of a store made by an older strata
+// (0755) private to its owner. ROOT 0700 alone stops other users from
+// reaching extracted layers (setuid files, device nodes) and blobs; the
+// files inside keep their modes, so Open stays a few stats. A shared
+// sticky directory (ROOT=/tmp) is left alone: its store dirs are 0700.
+func tighten(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o077 == 0 || fi.Mode()&fs.ModeSticky != 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, fi.Mode().Perm()&0o700); err != nil {
+		return fmt.Errorf("making %s private: %w", dir, err)
 	}
 	return nil
 }
@@ -198,7 +246,7 @@ func removeIfUnlocked(lockPath, dir string) {
 // withFileLock runs fn holding an exclusive flock on path. Each call opens
 // its own file description, so it excludes goroutines of this process too.
 func withFileLock(ctx context.Context, path string, fn func() error) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening lock: %w", err)
 	}
@@ -227,7 +275,8 @@ func flockCtx(ctx context.Context, f *os.File) error {
 }
 
 // writeFileAtomic writes data to path through a temp file in tmpDir,
-// fsynced and renamed; with syncDir the parent directory is fsynced too.
+// fsynced and renamed (0600: records are root's); with syncDir the parent
+// directory is fsynced too.
 func writeFileAtomic(tmpDir, path string, data []byte, syncDir bool) error {
 	f, err := os.CreateTemp(tmpDir, "w*")
 	if err != nil {
@@ -238,7 +287,7 @@ func writeFileAtomic(tmpDir, path string, data []byte, syncDir bool) error {
 		f.Close()
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return err
 	}

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/spf13/cobra"
@@ -101,6 +103,10 @@ func newBuildCmd(g *globals) *cobra.Command {
 }
 
 func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string) error {
+	outs, err := f.destinations()
+	if err != nil {
+		return err
+	}
 	opts, err := f.options(g, contextArg)
 	if err != nil {
 		return err
@@ -109,10 +115,6 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		if err := runBuildCheck(ctx, g, opts.File, opts.ContextDir, g.stdio.Err); err != nil {
 			return err
 		}
-	}
-	outs, err := parseOutputs(f.outputs, f.push)
-	if err != nil {
-		return usageError{err}
 	}
 	st, done, err := g.openStoreLeased(ctx)
 	if err != nil {
@@ -215,6 +217,14 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	cacheTo, err := parseCacheSpecs("--cache-to", f.cacheTo)
 	if err != nil {
 		return opts, usageError{err}
+	}
+	for _, c := range cacheTo {
+		if c.Type != "local" {
+			continue
+		}
+		if err := checkDirDest(c.Dir); err != nil {
+			return opts, usageError{fmt.Errorf("invalid --cache-to dest %q: %w", c.Dir, err)}
+		}
 	}
 	if f.compression < 0 || f.compression > 9 {
 		return opts, usageError{fmt.Errorf("invalid --compression-level %d: use 1 to 9", f.compression)}
@@ -395,6 +405,90 @@ func parseOutputs(in []string, push bool) ([]output, error) {
 	return outs, nil
 }
 
+// destinations parses and checks every place the build writes to (tags,
+// outputs, result and report files) before anything runs: a bad one is a
+// usage error then, not a failure after the build with some tags made.
+func (f *buildFlags) destinations() ([]output, error) {
+	for _, t := range f.tags {
+		if _, err := name.NewTag(t); err != nil {
+			return nil, usageError{fmt.Errorf("invalid tag %q: %w", t, err)}
+		}
+	}
+	outs, err := parseOutputs(f.outputs, f.push)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	for _, o := range outs {
+		if err := checkOutput(o, f.tags); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	files := []struct{ flag, path string }{
+		{"--iidfile", f.iidfile}, {"--metadata-file", f.metadataFile},
+		{"--report", f.report}, {"--report-html", f.reportHTML},
+	}
+	for _, fl := range files {
+		if fl.path == "" {
+			continue
+		}
+		if err := checkFileDest(fl.path); err != nil {
+			return nil, usageError{fmt.Errorf("invalid %s %q: %w", fl.flag, fl.path, err)}
+		}
+	}
+	return outs, nil
+}
+
+// checkOutput checks that o can be written with tags.
+func checkOutput(o output, tags []string) error {
+	var err error
+	switch {
+	case o.typ == "registry" && len(tags) == 0:
+		return errors.New("pushing needs at least one -t NAME")
+	case o.typ == "docker" || o.typ == "tar" || o.typ == "oci" && strings.HasSuffix(o.dest, ".tar"):
+		err = checkFileDest(o.dest)
+	case o.typ == "oci" || o.typ == "local":
+		err = checkDirDest(o.dest)
+	}
+	if err != nil {
+		return fmt.Errorf("invalid --output type=%s,dest=%s: %w", o.typ, o.dest, err)
+	}
+	return nil
+}
+
+// checkFileDest checks that a file can be made at p: its dir exists and p
+// is not a dir.
+func checkFileDest(p string) error {
+	dir := filepath.Dir(p)
+	if fi, err := os.Stat(dir); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", p)
+	}
+	return nil
+}
+
+// checkDirDest checks that p is a dir or can be made one: its nearest
+// existing ancestor is a dir.
+func checkDirDest(p string) error {
+	for d := filepath.Clean(p); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		gone := errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+		if gone && d != filepath.Dir(d) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", d)
+		}
+		return nil
+	}
+}
+
 // deliver tags the result in the store (unless only file outputs were
 // asked for) and writes every output.
 func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result, tags []string, outs []output) error {
@@ -435,9 +529,6 @@ func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o
 	case "tar":
 		err = export.Tar(ctx, img, o.dest)
 	case "registry":
-		if len(tags) == 0 {
-			return usageError{errors.New("pushing needs at least one -t NAME")}
-		}
 		for _, t := range tags {
 			if err := g.registryClient("linux/amd64").Push(ctx, t, img); err != nil {
 				return fmt.Errorf("pushing %s: %w", t, err)
@@ -534,42 +625,54 @@ func parseSSH(in []string) (map[string]string, error) {
 func parseCacheSpecs(flag string, in []string) ([]build.CacheSpec, error) {
 	var out []build.CacheSpec
 	for _, a := range in {
-		spec := build.CacheSpec{Type: "registry", Mode: "max"}
-		if !strings.Contains(a, "=") {
-			spec.Ref = a
-			out = append(out, spec)
-			continue
-		}
-		for _, field := range strings.Split(a, ",") {
-			k, v, _ := strings.Cut(field, "=")
-			switch k {
-			case "type":
-				spec.Type = v
-			case "ref":
-				spec.Ref = v
-			case "src", "dest":
-				spec.Dir = v
-			case "mode":
-				if v != "min" && v != "max" {
-					return nil, fmt.Errorf("invalid %s %q: mode is min or max", flag, a)
-				}
-				spec.Mode = v
-			case "oci-mediatypes", "compression", "ignore-error", "image-manifest":
-			default:
-				return nil, fmt.Errorf("invalid %s %q: unknown key %q", flag, a, k)
-			}
-		}
-		switch {
-		case spec.Type == "registry" && spec.Ref == "":
-			return nil, fmt.Errorf("invalid %s %q: type=registry needs ref=REF", flag, a)
-		case spec.Type == "local" && spec.Dir == "":
-			return nil, fmt.Errorf("invalid %s %q: type=local needs src=DIR or dest=DIR", flag, a)
-		case spec.Type != "registry" && spec.Type != "local":
-			return nil, fmt.Errorf("invalid %s %q: type is registry or local", flag, a)
+		spec, err := parseCacheSpec(a)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s %q: %w", flag, a, err)
 		}
 		out = append(out, spec)
 	}
 	return out, nil
+}
+
+// parseCacheSpec reads type=registry,ref=R[,mode=M] | type=local,src|dest=DIR,
+// or just R.
+func parseCacheSpec(a string) (build.CacheSpec, error) {
+	spec := build.CacheSpec{Type: "registry", Mode: "max"}
+	fields := strings.Split(a, ",")
+	if !strings.Contains(a, "=") {
+		fields = []string{"ref=" + a}
+	}
+	for _, field := range fields {
+		k, v, _ := strings.Cut(field, "=")
+		switch {
+		case k == "type":
+			spec.Type = v
+		case k == "ref":
+			spec.Ref = v
+		case k == "src" || k == "dest":
+			spec.Dir = v
+		case k == "mode" && (v == "min" || v == "max"):
+			spec.Mode = v
+		case k == "mode":
+			return spec, errors.New("mode is min or max")
+		case k == "oci-mediatypes" || k == "compression" || k == "ignore-error" || k == "image-manifest":
+		default:
+			return spec, fmt.Errorf("unknown key %q", k)
+		}
+	}
+	switch {
+	case spec.Type == "registry" && spec.Ref == "":
+		return spec, errors.New("type=registry needs ref=REF")
+	case spec.Type == "registry":
+		if _, err := name.ParseReference(spec.Ref); err != nil {
+			return spec, err
+		}
+	case spec.Type == "local" && spec.Dir == "":
+		return spec, errors.New("type=local needs src=DIR or dest=DIR")
+	case spec.Type != "local":
+		return spec, errors.New("type is registry or local")
+	}
+	return spec, nil
 }
 
 // writeReports writes --report and --report-html.

@@ -215,3 +215,44 @@ func TestBuildStdinAndPush(t *testing.T) {
 		t.Errorf("pushed image labels = %v, %v; want from=stdin", cf.Config.Labels, err)
 	}
 }
+
+// TestBuildBadDestinationFirst gives a good tag with a bad tag, output,
+// cache export or result file: the build stops with a usage error before
+// any step runs, and tags nothing.
+func TestBuildBadDestinationFirst(t *testing.T) {
+	root := buildRoot(t)
+	ctx := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM busybox\nRUN echo ran-a-step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-t", "good:1", "-t", "Bad Tag!!"}, `invalid tag "Bad Tag!!"`},
+		{[]string{"-t", "good:1", "-t", "x@sha256:" + strings.Repeat("a", 64)}, "invalid tag"},
+		{[]string{"-t", "good:1", "--output", "type=nope"}, "invalid --output"},
+		{[]string{"-t", "good:1", "--output", "type=docker,dest=" + missing + "/img.tar"}, "invalid --output type=docker"},
+		{[]string{"-t", "good:1", "--output", "type=local,dest=" + filepath.Join(ctx, "Dockerfile", "out")}, "is not a directory"},
+		{[]string{"--push"}, "pushing needs at least one -t NAME"},
+		{[]string{"-t", "good:1", "--cache-to", "type=registry,ref=Bad Ref"}, "invalid --cache-to"},
+		{[]string{"-t", "good:1", "--cache-to", "type=local,dest=" + filepath.Join(ctx, "Dockerfile")}, "is not a directory"},
+		{[]string{"-t", "good:1", "--cache-from", "Bad Ref"}, "invalid --cache-from"},
+		{[]string{"-t", "good:1", "--iidfile", missing + "/iid"}, "invalid --iidfile"},
+		{[]string{"-t", "good:1", "--metadata-file", ctx}, "is a directory"},
+	}
+	for _, tt := range tests {
+		args := append(append([]string{"build", "--progress=plain"}, tt.args...), ctx)
+		_, stderr, code := strata(t, root, nil, args...)
+		if code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("strata %v = exit %d, %q; want exit 2 and %q", tt.args, code, stderr, tt.want)
+		}
+		if strings.Contains(stderr, "#1 ") || strings.Contains(stderr, "ran-a-step") {
+			t.Errorf("strata %v ran a step:\n%s", tt.args, stderr)
+		}
+	}
+	if images := mustStrata(t, root, nil, "images"); strings.Contains(images, "good") {
+		t.Errorf("a build with a bad destination tagged its image:\n%s", images)
+	}
+}

@@ -68,6 +68,9 @@ type Options struct {
 	CompressionLevel int
 	// Network is the default network of RUN steps: "host" or "none".
 	Network string
+	// Allow are the entitlements granted (--allow), as buildx names them:
+	// EntitlementInsecure lets RUN --security=insecure run.
+	Allow []string
 	// Secrets are --secret values by id; SSH maps --ssh ids to agent sockets.
 	Secrets map[string]Secret
 	SSH     map[string]string

@@ -68,6 +68,7 @@ type buildCase struct {
 	ignore     []string
 	target     string
 	args       map[string]string
+	allow      []string // entitlements (--allow)
 }
 
 func (f *fixture) build(c buildCase) (*Result, error) {
@@ -94,7 +95,7 @@ func (f *fixture) build(c buildCase) (*Result, error) {
 	}
 	res, err := f.b.Build(context.Background(), Options{
 		File: file, ContextDir: dir, Ignore: c.ignore, Target: c.target, BuildArgs: c.args,
-		Timestamp: time.Unix(0, 0).UTC(),
+		Timestamp: time.Unix(0, 0).UTC(), Allow: c.allow,
 	})
 	if err == nil {
 		if verr := validate.Image(res.Image); verr != nil {

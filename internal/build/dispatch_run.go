@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -34,11 +35,18 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 	if err != nil {
 		return nil, false, err
 	}
+	security, err := r.runSecurity(c)
+	if err != nil {
+		return nil, false, err
+	}
 	mounts, err := r.mountsKey(ctx, stp, ms)
 	if err != nil {
 		return nil, false, err
 	}
 	fields := []string{"RUN", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
+	if security == sandbox.SecurityInsecure {
+		fields = append(fields, "security="+security)
+	}
 	for _, f := range c.Files {
 		fields = append(fields, "heredoc", f.Name, f.Data, fmt.Sprint(f.Chomp))
 	}
@@ -49,12 +57,12 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 	}
 	key := runKey(st, strings.Join(c.CmdLine, " "), fields...)
 	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
-		return r.execRun(ctx, stp, s, c, ms, out)
+		return r.execRun(ctx, stp, s, c, ms, security, out)
 	})
 }
 
 // execRun runs the step in the sandbox and commits its upper dir.
-func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, ms []*instructions.Mount, out io.Writer) (*state, error) {
+func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, ms []*instructions.Mount, security string, out io.Writer) (*state, error) {
 	scratch, err := r.b.store.TempDir(ctx, "run")
 	if err != nil {
 		return nil, err
@@ -108,10 +116,11 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 			},
 			Mounts: mounts,
 		},
-		Network: r.runNetwork(c),
-		Stdin:   bytes.NewReader(nil),
-		Stdout:  output,
-		Stderr:  output,
+		Network:  r.runNetwork(c),
+		Security: security,
+		Stdin:    bytes.NewReader(nil),
+		Stdout:   output,
+		Stderr:   output,
 	}
 	if err := r.b.runner.Run(ctx, s); err != nil {
 		os.RemoveAll(upper)
@@ -215,6 +224,21 @@ func (r *run) runNetwork(c *instructions.RunCommand) string {
 		return "none"
 	}
 	return "host"
+}
+
+// EntitlementInsecure is the entitlement RUN --security=insecure needs.
+const EntitlementInsecure = "security.insecure"
+
+// runSecurity is the step's security mode; insecure needs the entitlement,
+// as in BuildKit, where a Dockerfile alone can never ask for it.
+func (r *run) runSecurity(c *instructions.RunCommand) (string, error) {
+	if instructions.GetSecurity(c) != instructions.SecurityInsecure {
+		return sandbox.SecuritySandbox, nil
+	}
+	if !slices.Contains(r.opts.Allow, EntitlementInsecure) {
+		return "", fmt.Errorf("RUN --security=insecure is not allowed: the build must grant it with --allow %s", EntitlementInsecure)
+	}
+	return sandbox.SecurityInsecure, nil
 }
 
 func gids(groups []int) []uint32 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-build/strata/internal/seccomp"
 )
@@ -90,13 +91,14 @@ func completeSpec(step *Step, rootPath string, etc etcFiles) (*specs.Spec, error
 	return s, nil
 }
 
-// allCapabilities is every capability the running kernel knows, for
+// allCapabilities is every capability strata holds in its bounding set
+// (every one the kernel knows, for a root not itself confined), for
 // insecure steps.
 func allCapabilities() []string {
 	last := lastCap()
 	var out []string
 	for name, c := range capNames() {
-		if c <= last {
+		if held, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); c <= last && err == nil && held == 1 {
 			out = append(out, name)
 		}
 	}

@@ -1,7 +1,7 @@
 GO ?= /usr/local/go/bin/go
 export PATH := /usr/local/go/bin:$(PATH)
-# strata is a static binary: the builtin sandbox's init executes itself again
-# after pivot_root, where a dynamic binary's loader is not (see
+# strata is a static binary: the builtin sandbox's init drops capabilities in
+# every thread (syscall.AllThreadsSyscall), which cgo rules out (see
 # internal/sandbox/init.go). Tests that run RUN steps need the same.
 export CGO_ENABLED := 0
 

@@ -35,8 +35,9 @@ const (
 // builtin runs steps with namespaces and pivot_root in a re-executed
 // init; see Init.
 type builtin struct {
-	opts Options
-	mode rootMode
+	opts    Options
+	mode    rootMode
+	filters filters
 }
 
 var _ Runner = (*builtin)(nil)
@@ -67,11 +68,11 @@ func (b *builtin) Run(ctx context.Context, step *Step) error {
 	}
 	if errors.Is(err, errNoOverlay) {
 		err = withCopiedRoot(step, dir, func(root string) (*stubs, error) {
-			spec, err := completeSpec(step, "/", dir.etc)
+			cfg, err := b.initConfig(step, dir)
 			if err != nil {
 				return nil, err
 			}
-			cfg := &initConfig{Root: dir.root, CopyRoot: root, EtcDir: dir.etcDir, Spec: spec}
+			cfg.CopyRoot = root
 			return b.runInit(ctx, step, cfg)
 		})
 	}
@@ -85,16 +86,37 @@ func (b *builtin) runOverlay(ctx context.Context, step *Step, dir *stepDir) erro
 	if len(lower) == 0 {
 		lower = []string{dir.empty}
 	}
-	spec, err := completeSpec(step, "/", dir.etc)
+	cfg, err := b.initConfig(step, dir)
 	if err != nil {
 		return err
 	}
-	cfg := &initConfig{Root: dir.root, Lower: lower, Upper: step.Upper, Work: step.Work, EtcDir: dir.etcDir, Spec: spec}
+	cfg.Lower, cfg.Upper, cfg.Work = lower, step.Upper, step.Work
 	st, err := b.runInit(ctx, step, cfg)
 	if errors.Is(err, errNoOverlay) {
 		return err
 	}
 	return errors.Join(err, st.clean(step.Upper))
+}
+
+// initConfig is the init's configuration for step, but for its root: the
+// complete spec, with the seccomp profile compiled into the filter.
+func (b *builtin) initConfig(step *Step, dir *stepDir) (*initConfig, error) {
+	spec, err := completeSpec(step, "/", dir.etc, &b.filters)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &initConfig{Root: dir.root, EtcDir: dir.etcDir, Spec: spec}
+	if spec.Linux.Seccomp != nil {
+		prog, err := b.filters.program(spec.Linux.Seccomp)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Filter = prog.Bytes()
+		linux := *spec.Linux
+		linux.Seccomp = nil
+		spec.Linux = &linux
+	}
+	return cfg, nil
 }
 
 // runInit runs the init for cfg and returns the stubs it made with the

@@ -66,14 +66,24 @@ func lastCap() int {
 	return n
 }
 
-// applyCapabilities sets the calling thread's capabilities from c: drops
-// the bounding set, sets effective, permitted and inheritable, then sets
-// no_new_privs. Capabilities are per thread: the caller must be locked to
-// its OS thread and start the process from it.
+// applyCapabilities brings every thread of the process down to c: sets
+// effective, permitted and inheritable in all of them (every Go runtime
+// thread shares the address space a step must not borrow;
+// syscall.AllThreadsSyscall, which needs a binary without cgo), drops the
+// bounding set of the calling thread, which starts the step, and sets
+// no_new_privs in all when asked. The other threads keep a full bounding
+// set, which only limits what an execve could gain, and they never
+// execute anything. The caller must be locked to its OS thread.
 func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 	bounding, err := capMask(c.Bounding)
 	if err != nil {
 		return err
+	}
+	var masks [3]uint64
+	for i, set := range [][]string{c.Effective, c.Permitted, c.Inheritable} {
+		if masks[i], err = capMask(set); err != nil {
+			return err
+		}
 	}
 	for i := 0; i <= lastCap(); i++ {
 		if bounding&(1<<uint(i)) != 0 {
@@ -83,29 +93,49 @@ func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 			return fmt.Errorf("dropping capability %d from the bounding set: %w", i, err)
 		}
 	}
-	var masks [3]uint64
-	for i, set := range [][]string{c.Effective, c.Permitted, c.Inheritable} {
-		if masks[i], err = capMask(set); err != nil {
-			return err
+	if err := capsetAll(masks[0], masks[1], masks[2]); err != nil {
+		return fmt.Errorf("setting capabilities: %w", err)
+	}
+	if noNewPrivs {
+		if err := allThreads(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
+			return fmt.Errorf("setting no_new_privs: %w", err)
 		}
 	}
+	return nil
+}
+
+// capsetAll sets the effective, permitted and inheritable sets of every
+// thread.
+func capsetAll(effective, permitted, inheritable uint64) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	for i := range data {
 		shift := uint(32 * i)
 		data[i] = unix.CapUserData{
-			Effective:   uint32(masks[0] >> shift),
-			Permitted:   uint32(masks[1] >> shift),
-			Inheritable: uint32(masks[2] >> shift),
+			Effective:   uint32(effective >> shift),
+			Permitted:   uint32(permitted >> shift),
+			Inheritable: uint32(inheritable >> shift),
 		}
 	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("setting capabilities: %w", err)
+	err := allThreads(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	runtime.KeepAlive(&hdr)
+	runtime.KeepAlive(&data)
+	return err
+}
+
+// allThreads makes one system call in every thread of the process.
+func allThreads(trap, a1, a2, a3 uintptr) error {
+	if _, _, errno := syscall.AllThreadsSyscall(trap, a1, a2, a3); errno != 0 {
+		return errno
 	}
-	if noNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("setting no_new_privs: %w", err)
-		}
+	return nil
+}
+
+// shedCapabilities clears every capability of every thread once the step
+// runs: PID 1 then only reaps.
+func shedCapabilities() error {
+	if err := capsetAll(0, 0, 0); err != nil {
+		return fmt.Errorf("shedding capabilities: %w", err)
 	}
 	return nil
 }
@@ -122,17 +152,4 @@ func ambientCaps(c *specs.LinuxCapabilities) ([]uintptr, error) {
 		out = append(out, uintptr(v))
 	}
 	return out, nil
-}
-
-// shedCapabilities clears every capability of every thread of the process
-// once the step runs: PID 1 then only reaps. It needs a binary without cgo
-// (syscall.AllThreadsSyscall; `make build` makes one); with cgo the
-// threads keep the step's bounding set, which the second stage was
-// executed with.
-func shedCapabilities() {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	_, _, _ = syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
-	runtime.KeepAlive(&hdr)
-	runtime.KeepAlive(&data)
 }

@@ -17,27 +17,18 @@ import (
 	"github.com/strata-build/strata/internal/seccomp"
 )
 
-// The builtin backend's init runs in two stages, each this binary:
+// initArg0 is argv[0] of the re-executed binary when it is the sandbox's
+// init. The configuration comes on fd 3, status goes back on fd 4.
 //
-//   - strata-sandbox-init (initArg0), started by the backend in the new
-//     namespaces with every capability, builds the root (mounts, devices,
-//     pivot_root) and then executes
-//   - strata-sandbox-exec (execArg0) with the step's capabilities and
-//     no_new_privs. Capabilities are per thread and the first stage's Go
-//     runtime has threads that kept the full set; after execve every
-//     thread of the new process holds only what the step holds. It loads
-//     the seccomp filter into all its threads, starts the step's process
-//     and reaps as PID 1, then sheds every capability it can.
-//
-// Both make themselves non-dumpable before anything else, so a step can
-// neither ptrace them nor open their /proc/1/{mem,exe,environ,fd}.
-//
-// The configuration comes on fd 3 (a pipe, then a memfd), status goes back
-// on fd 4.
-const (
-	initArg0 = "strata-sandbox-init"
-	execArg0 = "strata-sandbox-exec"
-)
+// The init starts in the new namespaces with every capability, makes
+// itself non-dumpable before anything else (so a step can neither ptrace
+// it nor open its /proc/1/{mem,exe,environ,fd}), builds the root (mounts,
+// devices, pivot_root), then brings every one of its threads down to the
+// step's capabilities with no_new_privs and the seccomp filter: the Go
+// runtime's threads share its address space, and one that kept a
+// capability would be the step's for the taking. It starts the step's
+// process, sheds every capability left and reaps as PID 1.
+const initArg0 = "strata-sandbox-init"
 
 const (
 	configFD = 3
@@ -56,14 +47,10 @@ type initConfig struct {
 	// EtcDir holds the generated /etc files the spec binds; the init
 	// copies them onto a tmpfs over EtcDir, so no host file is bound.
 	EtcDir string
-	// Spec is complete (see completeSpec); Spec.Root is unused.
-	Spec *specs.Spec
-}
-
-// execConfig is what the first stage hands the second.
-type execConfig struct {
-	Process *specs.Process
-	Seccomp *specs.LinuxSeccomp `json:",omitempty"`
+	// Spec is complete (see completeSpec); Spec.Root is unused. Its
+	// seccomp profile comes compiled, as Filter (seccomp.Program.Bytes).
+	Spec   *specs.Spec
+	Filter []byte `json:",omitempty"`
 }
 
 // initStatus is one message from the init: the stubs it created, or why
@@ -79,47 +66,30 @@ type initStatus struct {
 // must call it first thing in main (and in TestMain): the backend
 // re-executes /proc/self/exe as the init of the step's namespaces.
 func Init() {
-	if len(os.Args) == 0 {
+	if len(os.Args) == 0 || os.Args[0] != initArg0 {
 		return
 	}
-	var stage func(*json.Encoder) error
-	switch os.Args[0] {
-	case initArg0:
-		stage = runInit
-	case execArg0:
-		stage = runExec
-	default:
-		return
-	}
-	// Capabilities, no_new_privs and the bounding set are per thread: keep
-	// this goroutine on one thread and start the step's process from it.
+	// The bounding set is per thread: keep this goroutine on one thread
+	// and start the step's process from it.
 	runtime.LockOSThread()
-	status := json.NewEncoder(os.NewFile(statusFD, "status"))
-	err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	if err == nil {
-		unix.CloseOnExec(configFD)
-		unix.CloseOnExec(statusFD)
-		err = stage(status)
-	}
-	var exit *exitCode
-	if errors.As(err, &exit) {
-		os.Exit(int(*exit))
-	}
-	_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
-	os.Exit(255)
+	os.Exit(runInit())
 }
 
-// exitCode ends the init with the step's exit code.
-type exitCode int
-
-func (e *exitCode) Error() string { return fmt.Sprintf("exit code %d", int(*e)) }
-
-// runInit is the first stage: it builds the root and executes the second.
-func runInit(status *json.Encoder) error {
+func runInit() int {
+	status := json.NewEncoder(os.NewFile(statusFD, "status"))
+	fail := func(err error) int {
+		_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
+		return 255
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fail(fmt.Errorf("making the init non-dumpable: %w", err))
+	}
+	unix.CloseOnExec(configFD)
+	unix.CloseOnExec(statusFD)
 	var cfg initConfig
 	cf := os.NewFile(configFD, "config")
 	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
-		return fmt.Errorf("reading sandbox config: %w", err)
+		return fail(fmt.Errorf("reading sandbox config: %w", err))
 	}
 	cf.Close()
 	var st stubs
@@ -128,63 +98,13 @@ func runInit(status *json.Encoder) error {
 		_ = status.Encode(initStatus{Stubs: &st})
 	}
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	return execStep(cfg.Spec)
-}
-
-// execStep executes the second stage with the step's capabilities and
-// no_new_privs, its configuration in a memfd on fd 3. It returns only on
-// failure.
-func execStep(s *specs.Spec) error {
-	b, err := json.Marshal(execConfig{Process: s.Process, Seccomp: s.Linux.Seccomp})
+	code, err := runProcess(cfg.Spec.Process, cfg.Filter)
 	if err != nil {
-		return fmt.Errorf("handing over to the step: %w", err)
+		return fail(err)
 	}
-	fd, err := unix.MemfdCreate("strata-step", 0)
-	if err != nil {
-		return fmt.Errorf("handing over to the step: %w", err)
-	}
-	if fd != configFD {
-		if err := unix.Dup3(fd, configFD, 0); err != nil {
-			return fmt.Errorf("handing over to the step: %w", err)
-		}
-		unix.Close(fd)
-	}
-	f := os.NewFile(configFD, "config")
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("handing over to the step: %w", err)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		return fmt.Errorf("handing over to the step: %w", err)
-	}
-	if _, err := unix.FcntlInt(statusFD, unix.F_SETFD, 0); err != nil {
-		return fmt.Errorf("handing over to the step: %w", err)
-	}
-	if err := applyCapabilities(s.Process.Capabilities, s.Process.NoNewPrivileges); err != nil {
-		return err
-	}
-	// The new root's /proc is this PID namespace's: /proc/self/exe is
-	// still this binary.
-	err = unix.Exec("/proc/self/exe", []string{execArg0}, []string{})
-	runtime.KeepAlive(f)
-	return fmt.Errorf("executing the step's launcher: %w", err)
-}
-
-// runExec is the second stage: it starts the step's process and reaps.
-func runExec(status *json.Encoder) error {
-	var cfg execConfig
-	cf := os.NewFile(configFD, "config")
-	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
-		return fmt.Errorf("reading step config: %w", err)
-	}
-	cf.Close()
-	code, err := runProcess(cfg.Process, cfg.Seccomp)
-	if err != nil {
-		return err
-	}
-	exit := exitCode(code)
-	return &exit
+	return code
 }
 
 // setupRoot builds the step's root inside the new mount namespace and
@@ -386,10 +306,10 @@ func setProcessLimits(p *specs.Process) error {
 }
 
 // runProcess starts the step's process as p.User with p's capabilities
-// under the seccomp profile sc (none when nil) and waits for it, reaping
+// under the seccomp filter (none when empty) and waits for it, reaping
 // every orphan meanwhile (it is PID 1). It returns the exit code, 128+n
 // for a death by signal n.
-func runProcess(p *specs.Process, sc *specs.LinuxSeccomp) (int, error) {
+func runProcess(p *specs.Process, filter []byte) (int, error) {
 	argv0, err := lookPath(p.Args, p.Env)
 	if err != nil {
 		return 0, err
@@ -398,13 +318,18 @@ func runProcess(p *specs.Process, sc *specs.LinuxSeccomp) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := applyCapabilities(p.Capabilities, p.NoNewPrivileges); err != nil {
+	prog, err := seccomp.ProgramFromBytes(filter)
+	if err != nil {
 		return 0, err
 	}
-	if sc != nil {
-		prog, err := seccomp.Compile(sc)
-		if err != nil {
-			return 0, err
+	if err := applyCapabilities(p.Capabilities, p.NoNewPrivileges && prog == nil); err != nil {
+		return 0, err
+	}
+	if prog != nil {
+		// no_new_privs on this thread; loading with TSYNC gives every
+		// thread the filter and no_new_privs.
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return 0, fmt.Errorf("setting no_new_privs: %w", err)
 		}
 		if err := prog.Load(); err != nil {
 			return 0, err
@@ -423,7 +348,10 @@ func runProcess(p *specs.Process, sc *specs.LinuxSeccomp) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("starting %s: %w", p.Args[0], err)
 	}
-	shedCapabilities()
+	if err := shedCapabilities(); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return 0, err
+	}
 	return reapUntil(pid)
 }
 

@@ -26,6 +26,7 @@ type ociRunner struct {
 	runtime string
 	opts    Options
 	mode    rootMode
+	filters filters
 }
 
 var _ Runner = (*ociRunner)(nil)
@@ -71,7 +72,7 @@ func (o *ociRunner) Run(ctx context.Context, step *Step) error {
 	}
 	if errors.Is(err, errNoOverlay) {
 		err = withCopiedRoot(step, dir, func(root string) (*stubs, error) {
-			return runBundle(ctx, runtime, step, dir, root)
+			return o.runBundle(ctx, runtime, step, dir, root)
 		})
 	}
 	// remove never recurses: a root left mounted makes it fail, not
@@ -89,7 +90,7 @@ func (o *ociRunner) runOverlay(ctx context.Context, runtime string, step *Step, 
 	if err := mountOverlay(dir.root, lower, step.Upper, step.Work); err != nil {
 		return err
 	}
-	st, err := runBundle(ctx, runtime, step, dir, dir.root)
+	st, err := o.runBundle(ctx, runtime, step, dir, dir.root)
 	if uerr := unmount(dir.root); uerr != nil {
 		return errors.Join(err, uerr)
 	}
@@ -116,8 +117,8 @@ func unmount(target string) error {
 }
 
 // runBundle makes the mount points in root, writes the bundle and runs it.
-func runBundle(ctx context.Context, runtime string, step *Step, dir *stepDir, root string) (*stubs, error) {
-	s, err := completeSpec(step, root, dir.etc)
+func (o *ociRunner) runBundle(ctx context.Context, runtime string, step *Step, dir *stepDir, root string) (*stubs, error) {
+	s, err := completeSpec(step, root, dir.etc, &o.filters)
 	if err != nil {
 		return nil, err
 	}

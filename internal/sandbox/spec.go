@@ -8,8 +8,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/strata-build/strata/internal/seccomp"
 )
 
 // DefaultCapabilities returns Docker's (and BuildKit's) default capability
@@ -67,7 +65,7 @@ type etcFiles struct {
 // paths, nodev on every mount but /dev's, no_new_privs, PATH. An insecure
 // step gets every capability, no seccomp filter, no masked or read-only
 // paths and a writable /sys instead, as BuildKit's insecure mode.
-func completeSpec(step *Step, rootPath string, etc etcFiles) (*specs.Spec, error) {
+func completeSpec(step *Step, rootPath string, etc etcFiles, f *filters) (*specs.Spec, error) {
 	s := &specs.Spec{Version: specs.Version}
 	if step.Spec != nil {
 		*s = *step.Spec
@@ -82,7 +80,7 @@ func completeSpec(step *Step, rootPath string, etc etcFiles) (*specs.Spec, error
 	s.Mounts = completeMounts(s.Mounts, etc, insecure)
 	s.Linux = completeLinux(s.Linux, step.Network, insecure)
 	if s.Linux.Seccomp == nil && !insecure {
-		p, err := seccomp.Default(s.Process.Capabilities.Bounding)
+		p, err := f.defaultProfile(s.Process.Capabilities.Bounding)
 		if err != nil {
 			return nil, err
 		}

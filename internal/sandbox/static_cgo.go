@@ -3,6 +3,6 @@
 package sandbox
 
 // staticBinary reports whether this binary is static (built without cgo),
-// as the builtin backend needs: its init executes itself again after
-// pivot_root, where a dynamic binary's loader and libraries are not.
+// as the builtin backend needs: its init changes the capabilities of
+// every thread (syscall.AllThreadsSyscall), which cgo rules out.
 func staticBinary() bool { return false }

@@ -18,6 +18,7 @@ package seccomp
 //go:generate go run mksyscalls.go
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -60,6 +61,30 @@ func (prog Program) Load() error {
 		return fmt.Errorf("loading seccomp filter: %w", errno)
 	}
 	return nil
+}
+
+// Bytes encodes the program as the kernel reads it (struct sock_filter,
+// little-endian), to hand it to another process.
+func (prog Program) Bytes() []byte {
+	b := make([]byte, 0, 8*len(prog))
+	for _, f := range prog {
+		b = binary.LittleEndian.AppendUint16(b, f.Code)
+		b = append(b, f.Jt, f.Jf)
+		b = binary.LittleEndian.AppendUint32(b, f.K)
+	}
+	return b
+}
+
+// ProgramFromBytes decodes what Bytes encodes; no bytes is no program.
+func ProgramFromBytes(b []byte) (Program, error) {
+	if len(b)%8 != 0 || len(b)/8 > maxInsns {
+		return nil, fmt.Errorf("decoding seccomp filter: %d bytes is no program", len(b))
+	}
+	var prog Program
+	for ; len(b) > 0; b = b[8:] {
+		prog = append(prog, unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])})
+	}
+	return prog, nil
 }
 
 // maxInsns is the kernel's limit on a filter's length (BPF_MAXINSNS).

@@ -240,8 +240,10 @@ func attackFDs() {
 }
 
 // checkTaskCaps reports, per thread of PID 1, any capability in its
-// effective, permitted or bounding set that the probe's own bounding set
-// lacks: a thread holding one is a way out for whoever controls it.
+// effective, permitted, inheritable or ambient set (and, for the thread
+// that starts the step, its bounding set) that the probe's own bounding
+// set lacks, and any thread without no_new_privs: a thread holding one is
+// a way out for whoever controls it.
 func checkTaskCaps(tids []int) {
 	self, err := readCaps("/proc/self/status")
 	if err != nil {
@@ -256,9 +258,22 @@ func checkTaskCaps(tids []int) {
 			report("caps-subset", p, "failed", errText(err))
 			continue
 		}
-		sets := fmt.Sprintf("CapEff %016x CapPrm %016x CapBnd %016x", c["CapEff"], c["CapPrm"], c["CapBnd"])
-		if extra := (c["CapEff"] | c["CapPrm"] | c["CapBnd"]) &^ bnd; extra != 0 {
+		sets := fmt.Sprintf("CapEff %016x CapPrm %016x CapInh %016x CapAmb %016x CapBnd %016x NoNewPrivs %d",
+			c["CapEff"], c["CapPrm"], c["CapInh"], c["CapAmb"], c["CapBnd"], c["NoNewPrivs"])
+		held := c["CapEff"] | c["CapPrm"] | c["CapInh"] | c["CapAmb"]
+		if tid == 1 {
+			// The thread that starts the step: its bounding set is what
+			// the step's execve can gain.
+			held |= c["CapBnd"]
+		}
+		if extra := held &^ bnd; extra != 0 {
 			report("caps-subset", p, "failed", fmt.Sprintf("%s: %s outside the step's CapBnd %016x", sets, capList(extra), bnd))
+			continue
+		}
+		if c["NoNewPrivs"] != 1 {
+			// Without no_new_privs a thread's full bounding set would let an
+			// execve gain capabilities; with it, nothing can be gained.
+			report("caps-subset", p, "failed", sets+": no no_new_privs")
 			continue
 		}
 		report("caps-subset", p, "ok", sets)
@@ -276,10 +291,14 @@ func readCaps(path string) (map[string]uint64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !strings.HasPrefix(k, "Cap") {
+		if !ok || !strings.HasPrefix(k, "Cap") && k != "NoNewPrivs" {
 			continue
 		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		base := 16
+		if k == "NoNewPrivs" {
+			base = 10
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), base, 64)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", k, err)
 		}

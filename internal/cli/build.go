@@ -43,6 +43,7 @@ type buildFlags struct {
 	metadataFile  string
 	progress      string
 	network       string
+	allow         []string
 	jobs          int
 	timestamp     string
 	isolation     string
@@ -88,6 +89,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.metadataFile, "metadata-file", "", "write build result metadata (JSON) to this file")
 	fl.StringVar(&f.progress, "progress", "auto", "progress output: auto, tty, plain, quiet, rawjson")
 	fl.StringVar(&f.network, "network", "host", "network of RUN steps: host or none")
+	fl.StringSliceVar(&f.allow, "allow", nil, "grant an entitlement: security.insecure (RUN --security=insecure), network.host")
 	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
 	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
 	fl.StringVar(&f.isolation, "isolation", "builtin", "RUN sandbox: builtin or oci")
@@ -232,11 +234,19 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	if f.network != "host" && f.network != "none" && f.network != "default" {
 		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
 	}
+	for _, a := range f.allow {
+		// network.host is granted already: RUN steps share the host's
+		// network unless --network none (docs/security.md).
+		if a != build.EntitlementInsecure && a != "network.host" {
+			return opts, usageError{fmt.Errorf("invalid --allow %q: use %s or network.host", a, build.EntitlementInsecure)}
+		}
+	}
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
 		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo, CompressionLevel: f.compression,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
+		Allow: f.allow,
 	}, nil
 }
 

@@ -182,6 +182,8 @@ func TestBuildBadInput(t *testing.T) {
 		{"FROM busybox AS builder\n", []string{"--target", "buidler"}, 1, "did you mean builder"},
 		{"FROM busybox\n", []string{"--platform", "linux/arm64"}, 1, "unsupported platform"},
 		{"FROM busybox\n", []string{"--output", "type=nope"}, 2, "invalid --output"},
+		{"FROM busybox\nRUN --security=insecure true\n", nil, 1, "Dockerfile:2: RUN --security=insecure is not allowed: the build must grant it with --allow security.insecure"},
+		{"FROM busybox\n", []string{"--allow", "everything"}, 2, `invalid --allow "everything"`},
 	}
 	for _, tt := range tests {
 		if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(tt.dockerfile), 0o644); err != nil {

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-build/strata/internal/testenv"
 )
 
 // TestKilledWriter kills (SIGKILL) a process in the middle of writing a
@@ -51,5 +55,36 @@ func TestKilledWriter(t *testing.T) {
 		if p := filepath.Join(root, "tmp", e.Name()); p != s.tmp && p != s.tmp+".lock" {
 			t.Errorf("leftover %s survived Open", e.Name())
 		}
+	}
+}
+
+// TestOpenUnmountsLeftovers: a killed process's scratch dir with a tmpfs
+// still mounted in it (a RUN secret's, on kernels where the build attaches
+// it) is unmounted and removed by the next Open, the file in it with it.
+func TestOpenUnmountsLeftovers(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := t.TempDir()
+	openTest(t, root)
+	dead := filepath.Join(root, "tmp", "pdead")
+	mnt := filepath.Join(dead, "run1", "secret 0") // mountinfo escapes the space
+	if err := os.MkdirAll(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dead+".lock", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "mode=0700"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(mnt, "secret"), []byte("s3cr3t"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	openTest(t, root)
+	if exists(dead) || exists(dead+".lock") {
+		t.Error("dead process's scratch dir with a mount in it survived Open")
+	}
+	if n := unmountUnder(root); n != 0 {
+		t.Errorf("%d mounts under the store survived Open", n)
 	}
 }

@@ -46,6 +46,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -222,7 +223,7 @@ func removeLeftovers(base string) error {
 			continue
 		}
 		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleAge {
-			os.RemoveAll(path)
+			removeScratch(path)
 		}
 	}
 	return nil
@@ -237,10 +238,55 @@ func removeIfUnlocked(lockPath, dir string) {
 	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return // a live Store owns it
 	}
-	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeScratch(dir); err != nil {
 		return
 	}
 	os.Remove(lockPath)
+}
+
+// removeScratch removes a dead process's scratch dir. What the process
+// left mounted there (a RUN secret's tmpfs, on kernels where the build
+// attaches it) is unmounted first if the removal is refused.
+func removeScratch(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if unmountUnder(dir) == 0 {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// unmountUnder detaches every mount below dir, deepest first, and returns
+// how many there were.
+func unmountUnder(dir string) int {
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d // mountinfo has resolved paths
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return 0
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		// Field 5 is the mount point, with space, tab, newline and
+		// backslash octal-escaped.
+		if f := strings.Fields(line); len(f) > 4 {
+			if p := unescapeMountinfo(f[4]); strings.HasPrefix(p, dir+"/") {
+				points = append(points, p)
+			}
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		unix.Unmount(p, unix.MNT_DETACH)
+	}
+	return len(points)
+}
+
+func unescapeMountinfo(s string) string {
+	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
 }
 
 // withFileLock runs fn holding an exclusive flock on path. Each call opens

@@ -260,8 +260,9 @@ func (r *run) mountSource(stp step, from string) (plan.Source, error) {
 	return r.plan.ResolveFrom(plan.MountEdge, from, stp.line)
 }
 
-// secretMount mounts a --secret as a file (default /run/secrets/ID) or sets
-// it as an environment variable (env=NAME).
+// secretMount mounts a --secret as a file (default /run/secrets/ID) held in
+// memory by a secretFS for the step's lifetime, or sets it as an environment
+// variable (env=NAME). Nothing is written under the store.
 func (r *run) secretMount(rm *runMounts, m *instructions.Mount, target, scratch string) (string, error) {
 	id := m.CacheID
 	if id == "" && m.Source != "" {
@@ -290,29 +291,29 @@ func (r *run) secretMount(rm *runMounts, m *instructions.Mount, target, scratch 
 	if target == "" {
 		target = "/run/secrets/" + id
 	}
-	if err := os.MkdirAll(scratch, 0o700); err != nil {
-		return "", err
+	sfs, err := newSecretFS(data, secretOwnerOf(m), scratch)
+	if err != nil {
+		return "", fmt.Errorf("mounting secret %s: %w", id, err)
 	}
-	file := filepath.Join(scratch, "secret")
-	mode := os.FileMode(0o400)
+	rm.undo = append(rm.undo, sfs.close)
+	rm.specs = append(rm.specs, specs.Mount{Destination: target, Type: "bind", Source: sfs.source(), Options: []string{"rbind", "ro"}})
+	return target, nil
+}
+
+// secretOwnerOf is the mode (default 0400) and owner (default root) a
+// secret mount asks for.
+func secretOwnerOf(m *instructions.Mount) secretOwner {
+	o := secretOwner{mode: 0o400}
 	if m.Mode != nil {
-		mode = os.FileMode(*m.Mode)
+		o.mode = uint32(*m.Mode)
 	}
-	if err := os.WriteFile(file, data, mode); err != nil {
-		return "", fmt.Errorf("writing secret %s: %w", id, err)
-	}
-	uid, gid := 0, 0
 	if m.UID != nil {
-		uid = int(*m.UID)
+		o.uid = int(*m.UID)
 	}
 	if m.GID != nil {
-		gid = int(*m.GID)
+		o.gid = int(*m.GID)
 	}
-	if err := os.Chown(file, uid, gid); err != nil {
-		return "", err
-	}
-	rm.specs = append(rm.specs, specs.Mount{Destination: target, Type: "bind", Source: file, Options: []string{"rbind", "ro"}})
-	return target, nil
+	return o
 }
 
 func (s Secret) read() ([]byte, error) {

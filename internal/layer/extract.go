@@ -148,7 +148,13 @@ func (x *extractor) parent(rel string) (int, error) {
 	if x.cache.fd >= 0 && x.cache.rel == rel {
 		return x.cache.fd, nil
 	}
-	fd, err := x.openDir(rel)
+	var fd int
+	var err error
+	if sub, ok := strings.CutPrefix(rel, x.cache.rel+"/"); ok && x.cache.fd >= 0 {
+		fd, err = openDirIn(x.cache.fd, sub) // tar order: a child of the last parent
+	} else {
+		fd, err = x.openDir(rel)
+	}
 	if errors.Is(err, unix.ENOENT) {
 		fd, err = x.mkdirAll(rel)
 	}
@@ -161,10 +167,12 @@ func (x *extractor) parent(rel string) (int, error) {
 }
 
 func (x *extractor) openDir(rel string) (int, error) {
-	fd, err := unix.Openat2(x.root, rel, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	return openDirIn(x.root, rel)
+}
+
+// openDirIn opens the directory rel below dirfd (O_PATH).
+func openDirIn(dirfd int, rel string) (int, error) {
+	fd, err := openBeneath(dirfd, rel, unix.O_PATH|unix.O_DIRECTORY)
 	switch {
 	case err == nil:
 		return fd, nil
@@ -214,10 +222,30 @@ func (x *extractor) markOpaque(rel string) error {
 // openDirRW opens directory rel for metadata changes (fsetxattr refuses
 // O_PATH descriptors).
 func (x *extractor) openDirRW(rel string) (int, error) {
-	return unix.Openat2(x.root, rel, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+	return openBeneath(x.root, rel, unix.O_RDONLY|unix.O_DIRECTORY)
+}
+
+// openBeneath opens rel below dirfd with openat2, refusing symlinks and
+// escapes; a rel longer than a syscall takes (deep trees pass PATH_MAX)
+// is opened a piece at a time, each piece beneath the last.
+func openBeneath(dirfd int, rel string, flags int) (int, error) {
+	how := &unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC),
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	}
+	if len(rel) < unix.PathMax {
+		return unix.Openat2(dirfd, rel, how)
+	}
+	cut := strings.LastIndexByte(rel[:unix.PathMax], '/')
+	if cut <= 0 {
+		return -1, unix.ENAMETOOLONG
+	}
+	fd, err := openBeneath(dirfd, rel[:cut], unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fd)
+	return openBeneath(fd, rel[cut+1:], flags)
 }
 
 // whiteout replaces whatever is at name with a 0/0 character device.

@@ -5,13 +5,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,7 +93,15 @@ func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (
 		links: map[fileID]string{},
 		buf:   make([]byte, copyBufSize),
 	}
-	if err := tw.walk(dir, ""); err != nil {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+	}
+	fd, err = tw.walk(fd, "")
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err != nil {
 		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
 	}
 	if err := tw.tw.Close(); err != nil {
@@ -118,49 +127,78 @@ type tarWriter struct {
 // child is one directory entry with the name it gets in the tar.
 type child struct {
 	name string // name in the tar (".wh.NAME" for whiteouts)
-	host string
+	base string // name in its directory
 	st   unix.Stat_t
 }
 
-// walk writes the children of host (tar name prefix rel, "" for the root)
-// sorted by their tar names, each directory followed by its own children.
-func (t *tarWriter) walk(host, rel string) error {
+// walk writes the children of the directory open as fd (tar name prefix
+// rel, "" for the root) sorted by their tar names, each directory followed
+// by its own children. Everything is fd-relative, so depth is not limited
+// by PATH_MAX, and at most two directories are open at once: fd is closed
+// while a child is walked and opened again through "..". walk returns the
+// descriptor then open for the directory (-1 if none).
+func (t *tarWriter) walk(fd int, rel string) (int, error) {
 	if err := t.ctx.Err(); err != nil {
-		return err
+		return fd, err
 	}
-	kids, err := readChildren(host)
+	kids, err := readChildren(fd, rel)
 	if err != nil {
-		return err
+		return fd, err
 	}
 	for _, k := range kids {
 		name := path.Join(rel, k.name)
-		if err := t.entry(k, name); err != nil {
-			return err
+		if err := t.entry(fd, k, name); err != nil {
+			return fd, err
 		}
 		if k.st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if err := t.walk(k.host, name); err != nil {
-				return err
+			if fd, err = t.descend(fd, k.base, name); err != nil {
+				return fd, err
 			}
 		}
 	}
-	return nil
+	return fd, nil
 }
 
-func readChildren(host string) ([]child, error) {
-	f, err := os.Open(host)
-	if err != nil {
-		return nil, err
+// descend walks the child directory base of fd and returns fd's directory
+// opened again.
+func (t *tarWriter) descend(fd int, base, name string) (int, error) {
+	var self unix.Stat_t
+	if err := unix.Fstat(fd, &self); err != nil {
+		return fd, err
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	cfd, err := unix.Openat(fd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return fd, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	unix.Close(fd)
+	cfd, werr := t.walk(cfd, name)
+	if cfd < 0 {
+		return -1, werr
+	}
+	fd, err = unix.Openat(cfd, "..", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	unix.Close(cfd)
+	if err != nil {
+		return -1, errors.Join(werr, &os.PathError{Op: "open", Path: name + "/..", Err: err})
+	}
+	var back unix.Stat_t
+	if err := unix.Fstat(fd, &back); err != nil || back.Dev != self.Dev || back.Ino != self.Ino {
+		return fd, errors.Join(werr, err, fmt.Errorf("%s moved while being written", name))
+	}
+	return fd, werr
+}
+
+// readChildren lists and stats the entries of the directory fd (rel in
+// the layer, for errors).
+func readChildren(fd int, rel string) ([]child, error) {
+	names, err := readNames(fd)
+	if err != nil {
+		return nil, &os.PathError{Op: "readdir", Path: rel, Err: err}
 	}
 	kids := make([]child, 0, len(names))
 	for _, n := range names {
-		k := child{name: n, host: filepath.Join(host, n)}
-		if err := unix.Lstat(k.host, &k.st); err != nil {
-			return nil, &os.PathError{Op: "lstat", Path: k.host, Err: err}
+		k := child{name: n, base: n}
+		if err := unix.Fstatat(fd, n, &k.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return nil, &os.PathError{Op: "lstat", Path: path.Join(rel, n), Err: err}
 		}
 		if isWhiteout(&k.st) {
 			k.name = whiteoutPrefix + n
@@ -171,16 +209,34 @@ func readChildren(host string) ([]child, error) {
 	return kids, nil
 }
 
+// readNames reads the names in the directory fd, from its current offset
+// (fresh descriptors only).
+func readNames(fd int) ([]string, error) {
+	buf := make([]byte, 8<<10)
+	var names []string
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
+
 func isWhiteout(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
 }
 
-// entry writes one tar entry (plus the opaque marker of an opaque dir).
-func (t *tarWriter) entry(k child, name string) error {
+// entry writes one tar entry, k in the directory fd (plus the opaque
+// marker of an opaque dir).
+func (t *tarWriter) entry(fd int, k child, name string) error {
 	if isWhiteout(&k.st) {
 		return t.tw.WriteHeader(t.marker(name, &k.st))
 	}
-	hdr, err := t.header(k, name)
+	hdr, err := t.header(fd, k, name)
 	if err != nil {
 		return err
 	}
@@ -189,11 +245,19 @@ func (t *tarWriter) entry(k child, name string) error {
 	}
 	switch {
 	case hdr.Typeflag == tar.TypeReg && hdr.Size > 0:
-		return t.copyFile(k.host, hdr.Size)
-	case hdr.Typeflag == tar.TypeDir && isOpaque(k.host):
+		return t.copyFile(fd, k.base, name, hdr.Size)
+	case hdr.Typeflag == tar.TypeDir && isOpaque(procPath(fd, k.base)):
 		return t.tw.WriteHeader(t.marker(path.Join(name, opaqueMarker), &k.st))
 	}
 	return nil
+}
+
+// procPath names the entry base of the directory fd by a short path for
+// the calls that take no descriptor (xattrs of what may be a symlink): the
+// magic link resolves to the directory itself and the l-variants do not
+// follow base.
+func procPath(fd int, base string) string {
+	return "/proc/self/fd/" + strconv.Itoa(fd) + "/" + base
 }
 
 // marker is the header of an empty whiteout or opaque marker file.
@@ -215,7 +279,7 @@ func (t *tarWriter) mtime(st *unix.Stat_t) time.Time {
 	return m
 }
 
-func (t *tarWriter) header(k child, name string) (*tar.Header, error) {
+func (t *tarWriter) header(fd int, k child, name string) (*tar.Header, error) {
 	st := &k.st
 	hdr := &tar.Header{
 		Name:    name,
@@ -239,9 +303,9 @@ func (t *tarWriter) header(k child, name string) (*tar.Header, error) {
 	case unix.S_IFDIR:
 		hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
 	case unix.S_IFLNK:
-		target, err := os.Readlink(k.host)
+		target, err := readlinkAt(fd, k.base)
 		if err != nil {
-			return nil, err
+			return nil, &os.PathError{Op: "readlink", Path: name, Err: err}
 		}
 		hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
 	case unix.S_IFCHR, unix.S_IFBLK:
@@ -253,9 +317,9 @@ func (t *tarWriter) header(k child, name string) (*tar.Header, error) {
 	case unix.S_IFIFO:
 		hdr.Typeflag = tar.TypeFifo
 	default:
-		return nil, fmt.Errorf("%s: unsupported file type %#o", k.host, st.Mode&unix.S_IFMT)
+		return nil, fmt.Errorf("%s: unsupported file type %#o", name, st.Mode&unix.S_IFMT)
 	}
-	xattrs, err := readXattrs(k.host)
+	xattrs, err := readXattrs(procPath(fd, k.base))
 	if err != nil {
 		return nil, err
 	}
@@ -268,20 +332,36 @@ func (t *tarWriter) header(k child, name string) (*tar.Header, error) {
 	return hdr, nil
 }
 
-func (t *tarWriter) copyFile(host string, size int64) error {
-	f, err := os.OpenFile(host, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+// copyFile copies the content of the file base of the directory fd (name
+// in the tar).
+func (t *tarWriter) copyFile(fd int, base, name string, size int64) error {
+	ffd, err := unix.Openat(fd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &os.PathError{Op: "open", Path: name, Err: err}
 	}
+	f := os.NewFile(uintptr(ffd), name)
 	defer f.Close()
 	n, err := io.CopyBuffer(t.tw, io.LimitReader(f, size), t.buf)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", host, err)
+		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	if n != size {
-		return fmt.Errorf("reading %s: file shrank from %d to %d bytes while writing", host, size, n)
+		return fmt.Errorf("reading %s: file shrank from %d to %d bytes while writing", name, size, n)
 	}
 	return nil
+}
+
+func readlinkAt(fd int, base string) (string, error) {
+	for size := 256; ; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(fd, base, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
 }
 
 func isOpaque(host string) bool {

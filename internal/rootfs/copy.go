@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,7 +38,7 @@ type copier struct {
 type fileKey struct{ dev, ino uint64 }
 
 type dirTime struct {
-	host  string
+	rel   string // canonical path in layerDir
 	mtime time.Time
 }
 
@@ -93,7 +94,7 @@ func (c *copier) run(srcs []string, dst string) error {
 		items = append(items, its...)
 	}
 	dstIsDir := strings.HasSuffix(dst, "/") || c.opts.Parents
-	dstCanon, err := resolve(c.view, cleanAbs(dst), true)
+	dstCanon, err := resolve(&walker{s: c.view}, cleanAbs(dst), true)
 	if err != nil {
 		return fmt.Errorf("resolving destination %s: %w", dst, err)
 	}
@@ -396,7 +397,7 @@ func (c *copier) writeDir(dst string, fi fs.FileInfo, host string) error {
 	if err := os.Mkdir(lp, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return c.setMeta(lp, fi, host, true)
+	return c.setMeta(dst, fi, host, true)
 }
 
 func (c *copier) writeFile(fi fs.FileInfo, host, dst string) error {
@@ -414,7 +415,7 @@ func (c *copier) writeFile(fi fs.FileInfo, host, dst string) error {
 	if err := copyContent(host, lp); err != nil {
 		return fmt.Errorf("copying %s: %w", dst, err)
 	}
-	return c.setMeta(lp, fi, host, false)
+	return c.setMeta(dst, fi, host, false)
 }
 
 func inodeKey(fi fs.FileInfo) (fileKey, bool) {
@@ -454,7 +455,7 @@ func (c *copier) writeSymlink(fi fs.FileInfo, host, dst string) error {
 	if err := os.Symlink(target, lp); err != nil {
 		return err
 	}
-	return c.setMeta(lp, fi, host, false)
+	return c.setMeta(dst, fi, host, false)
 }
 
 func (c *copier) writeNode(fi fs.FileInfo, host, dst string) error {
@@ -466,7 +467,7 @@ func (c *copier) writeNode(fi fs.FileInfo, host, dst string) error {
 	if err := unix.Mknod(lp, st.Mode&unix.S_IFMT|0o600, int(st.Rdev)); err != nil {
 		return err
 	}
-	return c.setMeta(lp, fi, host, false)
+	return c.setMeta(dst, fi, host, false)
 }
 
 // owner is the owner written for a source entry.
@@ -491,7 +492,8 @@ func (c *copier) mtime(t time.Time) time.Time {
 // setMeta gives lp the owner, mode (after chown: chown clears setuid),
 // xattrs and mtime of the source entry; a directory's mtime waits until
 // its children are written.
-func (c *copier) setMeta(lp string, fi fs.FileInfo, host string, isDir bool) error {
+func (c *copier) setMeta(dst string, fi fs.FileInfo, host string, isDir bool) error {
+	lp := c.layerPath(dst)
 	o := c.owner(fi)
 	if err := os.Lchown(lp, o.UID, o.GID); err != nil {
 		return err
@@ -506,7 +508,7 @@ func (c *copier) setMeta(lp string, fi fs.FileInfo, host string, isDir bool) err
 		return err
 	}
 	if isDir {
-		c.dirTimes = append(c.dirTimes, dirTime{host: lp, mtime: c.mtime(fi.ModTime())})
+		c.dirTimes = append(c.dirTimes, dirTime{rel: dst, mtime: c.mtime(fi.ModTime())})
 		return nil
 	}
 	return setMtime(lp, c.mtime(fi.ModTime()))
@@ -517,11 +519,28 @@ func setMtime(p string, t time.Time) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// finish applies directory mtimes, deepest (latest written) first.
+// finish applies directory mtimes, deepest (latest written) first, moving
+// a cursor from one to the next: neighbours in that order are close.
 func (c *copier) finish() error {
-	for i := len(c.dirTimes) - 1; i >= 0; i-- {
-		if err := setMtime(c.dirTimes[i].host, c.dirTimes[i].mtime); err != nil {
+	if len(c.dirTimes) == 0 {
+		return nil
+	}
+	cur, err := openCursor(c.layerDir)
+	if err != nil {
+		return err
+	}
+	defer cur.close()
+	for _, d := range slices.Backward(c.dirTimes) {
+		if err := cur.moveTo(d.rel[:max(strings.LastIndexByte(d.rel, '/'), 1)]); err != nil {
 			return err
+		}
+		ts := unix.NsecToTimespec(d.mtime.UnixNano())
+		dir, name := cur.fd, d.rel[strings.LastIndexByte(d.rel, '/')+1:]
+		if name == "" {
+			dir, name = unix.AT_FDCWD, c.layerDir
+		}
+		if err := unix.UtimesNanoAt(dir, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &fs.PathError{Op: "utimensat", Path: d.rel, Err: err}
 		}
 	}
 	return nil
@@ -590,6 +609,9 @@ func getXattr(p, k string) ([]byte, error) {
 // physOf returns src's own resolution primitives, or ones built from its
 // Lstat and Readlink (which already resolve parents inside the source).
 func physOf(src Source) physical {
+	if s, ok := src.(Stack); ok {
+		return &walker{s: s}
+	}
 	if p, ok := src.(physical); ok {
 		return p
 	}

@@ -78,7 +78,7 @@ func MkdirAll(ctx context.Context, under Stack, layerDir string, dir string, own
 	if err != nil {
 		return err
 	}
-	p, err := resolve(c.view, cleanAbs(dir), true)
+	p, err := resolve(&walker{s: c.view}, cleanAbs(dir), true)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -104,13 +105,45 @@ func isOpaque(host string) bool {
 	return err == nil && n == 1 && b[0] == 'y'
 }
 
-func (s Stack) lstatPhys(p string) (fs.FileInfo, error) {
-	h, err := s.find(p)
+// walker is a Stack looked up along one path: resolve asks for each
+// prefix in turn, and a lookup below the previous one starts from it
+// rather than from the root, so n components cost n lookups, not n².
+type walker struct {
+	s    Stack
+	path string // of h, when ok
+	h    hit
+	ok   bool
+}
+
+func (w *walker) find(p string) (hit, error) {
+	if w.ok && p == w.path {
+		return w.h, nil
+	}
+	i := strings.LastIndexByte(p, '/')
+	parent := p[:max(i, 1)]
+	var h hit
+	var err error
+	if w.ok && w.h.fi.IsDir() && parent == w.path && i >= 0 && p != "/" {
+		if h, err = lookupIn(w.h.dirs, p[i+1:]); err != nil {
+			err = &fs.PathError{Op: "lstat", Path: p, Err: err}
+		}
+	} else {
+		h, err = w.s.find(p)
+	}
+	if err != nil {
+		return hit{}, err
+	}
+	w.path, w.h, w.ok = p, h, true
+	return h, nil
+}
+
+func (w *walker) lstatPhys(p string) (fs.FileInfo, error) {
+	h, err := w.find(p)
 	return h.fi, err
 }
 
-func (s Stack) readlinkPhys(p string) (string, error) {
-	h, err := s.find(p)
+func (w *walker) readlinkPhys(p string) (string, error) {
+	h, err := w.find(p)
 	if err != nil {
 		return "", err
 	}
@@ -119,11 +152,12 @@ func (s Stack) readlinkPhys(p string) (string, error) {
 
 // lookup resolves p (symlinks in parents, and in p when follow) and finds it.
 func (s Stack) lookup(p string, follow bool) (string, hit, error) {
-	c, err := resolve(s, cleanAbs(p), follow)
+	w := &walker{s: s}
+	c, err := resolve(w, cleanAbs(p), follow)
 	if err != nil {
 		return "", hit{}, err
 	}
-	h, err := s.find(c)
+	h, err := w.find(c)
 	return c, h, err
 }
 

@@ -24,6 +24,7 @@ var forbidden = map[string][]string{
 	"internal/layer":      {"internal/build", "internal/plan", "internal/store", "internal/cli", "internal/sandbox", "internal/rootfs", "internal/registry", "internal/export", "net", "net/http", "os/exec"},
 	"internal/sandbox":    {"internal/build", "internal/plan", "internal/store", "internal/cli"},
 	"internal/seccomp":    {"internal/", "net", "net/http"},
+	"internal/userns":     {"internal/", "net", "net/http"},
 	"internal/store":      {"internal/build", "internal/plan", "internal/sandbox", "internal/cli", "internal/registry"},
 	"internal/registry":   {"internal/build", "internal/plan", "internal/cli", "internal/store", "internal/sandbox"},
 	"internal/report":     {"internal/build", "internal/sandbox"},

@@ -3,7 +3,7 @@
 # Idempotent: packages already present are skipped.
 set -euo pipefail
 
-pkgs=(busybox-static skopeo umoci runc crun debootstrap chromium)
+pkgs=(busybox-static skopeo umoci runc crun debootstrap chromium uidmap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

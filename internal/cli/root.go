@@ -16,6 +16,7 @@ import (
 	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/store"
+	"github.com/strata-build/strata/internal/userns"
 )
 
 // Stdio are the streams a command uses.
@@ -48,6 +49,15 @@ type globals struct {
 // Main runs strata with args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
 	sandbox.Init() // returns at once unless this process is a RUN sandbox's init
+	// As an ordinary user, run again as root of a user namespace, with the
+	// store where the user's would be.
+	var env []string
+	if os.Getenv("STRATA_ROOT") == "" {
+		env = append(env, "STRATA_ROOT="+defaultRoot())
+	}
+	if code, done := userns.Enter(ctx, env, stdio.Err); done {
+		return code
+	}
 	g := &globals{stdio: stdio}
 	root := newRoot(g)
 	root.SetArgs(args)

@@ -216,7 +216,12 @@ func (x *extractor) markOpaque(rel string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0)
+	err = unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0)
+	if errors.Is(err, unix.EPERM) {
+		// A user namespace: overlayfs there reads user.overlay.*.
+		err = unix.Fsetxattr(fd, userOpaqueXattr, []byte("y"), 0)
+	}
+	return err
 }
 
 // openDirRW opens directory rel for metadata changes (fsetxattr refuses
@@ -368,7 +373,7 @@ type onlyWriter struct{ io.Writer }
 // setFdMeta sets owner, mode (after chown, which clears setuid), xattrs and
 // mtime through an open descriptor.
 func setFdMeta(fd int, hdr *tar.Header) error {
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+	if err := chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid), hdr); err != nil {
 		return err
 	}
 	if err := unix.Fchmod(fd, tarMode(hdr)); err != nil {
@@ -380,6 +385,31 @@ func setFdMeta(fd int, hdr *tar.Header) error {
 		}
 	}
 	return futimes(fd, hdr.ModTime)
+}
+
+// chownErr explains a chown that failed because the owner has no id in
+// this user namespace. When only the user's own id is mapped (no
+// subordinate range), the entry stays root's: strata said once that files
+// cannot belong to other users then.
+func chownErr(err error, hdr *tar.Header) error {
+	if !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	if singleMapping() {
+		return nil
+	}
+	return fmt.Errorf("owner %d:%d is not mapped in this user namespace (a larger range in /etc/subuid and /etc/subgid maps it): %w", hdr.Uid, hdr.Gid, err)
+}
+
+// singleMapping reports a user namespace that maps one id alone.
+func singleMapping() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	f := strings.Fields(lines[0])
+	return len(lines) == 1 && len(f) == 3 && f[2] == "1"
 }
 
 func mtimes(t time.Time) []unix.Timespec {
@@ -418,7 +448,7 @@ func (x *extractor) setDirMeta(parent int, base, rel string, hdr *tar.Header) er
 		return err
 	}
 	defer unix.Close(fd)
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+	if err := chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid), hdr); err != nil {
 		return err
 	}
 	if err := unix.Fchmod(fd, tarMode(hdr)); err != nil {
@@ -436,7 +466,7 @@ func (x *extractor) setDirMeta(parent int, base, rel string, hdr *tar.Header) er
 // setNodeMeta sets owner, mode (unless a symlink), xattrs and mtime of a
 // node that cannot be opened for writing (symlink, device, fifo).
 func (x *extractor) setNodeMeta(parent int, base string, hdr *tar.Header, chmod bool) error {
-	if err := unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := chownErr(unix.Fchownat(parent, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), hdr); err != nil {
 		return err
 	}
 	if chmod {
@@ -466,6 +496,11 @@ func (x *extractor) mknod(parent int, base string, hdr *tar.Header) error {
 	}
 	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
 	if err := unix.Mknodat(parent, base, mode|0o600, int(dev)); err != nil {
+		if errors.Is(err, unix.EPERM) && mode != unix.S_IFIFO {
+			// A user namespace cannot make device nodes: the extracted
+			// tree goes without (a step could not open one anyway).
+			return nil
+		}
 		return err
 	}
 	return x.setNodeMeta(parent, base, hdr, true)

@@ -56,7 +56,9 @@ func WriteCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOpt
 
 // ExtractOptions control extraction.
 type ExtractOptions struct {
-	// Devices allows character and block device nodes (root only).
+	// Devices allows character and block device nodes (root only). In a
+	// user namespace, where the kernel refuses to make them, they are
+	// left out.
 	Devices bool
 	// Archive extracts an ordinary tar (ADD of a local archive) rather than
 	// a layer: ".wh." entries are plain files, not whiteouts.

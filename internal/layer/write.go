@@ -25,8 +25,12 @@ const (
 	whiteoutPrefix     = ".wh."
 	opaqueMarker       = ".wh..wh..opq"
 	whiteoutMetaPrefix = ".wh..wh."
-	opaqueXattr        = "trusted.overlay.opaque"
-	paxXattr           = "SCHILY.xattr."
+	// opaqueXattr marks an opaque dir as overlayfs reads it; where
+	// trusted xattrs cannot be set (a user namespace, where overlayfs is
+	// mounted with userxattr), userOpaqueXattr does.
+	opaqueXattr     = "trusted.overlay.opaque"
+	userOpaqueXattr = "user.overlay.opaque"
+	paxXattr        = "SCHILY.xattr."
 )
 
 // Compression parameters are fixed (the level is WriteOptions.Level):
@@ -365,9 +369,13 @@ func readlinkAt(fd int, base string) (string, error) {
 }
 
 func isOpaque(host string) bool {
-	var b [1]byte
-	n, err := unix.Lgetxattr(host, opaqueXattr, b[:])
-	return err == nil && n == 1 && b[0] == 'y'
+	for _, x := range []string{opaqueXattr, userOpaqueXattr} {
+		var b [1]byte
+		if n, err := unix.Lgetxattr(host, x, b[:]); err == nil && n == 1 && b[0] == 'y' {
+			return true
+		}
+	}
+	return false
 }
 
 // keepXattr reports whether an xattr belongs in a layer: overlay's own

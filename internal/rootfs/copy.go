@@ -553,7 +553,7 @@ func copyXattrs(from, to string) error {
 		return err
 	}
 	for _, k := range keys {
-		if strings.HasPrefix(k, "trusted.overlay.") || k == "security.selinux" {
+		if strings.HasPrefix(k, "trusted.overlay.") || strings.HasPrefix(k, "user.overlay.") || k == "security.selinux" {
 			continue
 		}
 		v, err := getXattr(from, k)

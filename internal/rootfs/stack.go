@@ -97,12 +97,16 @@ func isWhiteout(fi fs.FileInfo) bool {
 	return ok && st.Rdev == 0
 }
 
-const opaqueXattr = "trusted.overlay.opaque"
-
+// isOpaque reports an opaque dir: trusted.overlay.opaque as root,
+// user.overlay.opaque in a user namespace (overlayfs with userxattr).
 func isOpaque(host string) bool {
-	var b [1]byte
-	n, err := unix.Lgetxattr(host, opaqueXattr, b[:])
-	return err == nil && n == 1 && b[0] == 'y'
+	for _, x := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		var b [1]byte
+		if n, err := unix.Lgetxattr(host, x, b[:]); err == nil && n == 1 && b[0] == 'y' {
+			return true
+		}
+	}
+	return false
 }
 
 // walker is a Stack looked up along one path: resolve asks for each

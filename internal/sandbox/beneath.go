@@ -212,9 +212,13 @@ func (t *tree) opaque(dirfd int, name string) (bool, error) {
 		return false, fmt.Errorf("opening %s: %w", name, err)
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 16)
-	n, err := unix.Fgetxattr(fd, "trusted.overlay.opaque", buf)
-	return err == nil && string(buf[:n]) == "y", nil
+	for _, x := range opaqueXattrs() {
+		buf := make([]byte, 16)
+		if n, err := unix.Fgetxattr(fd, x, buf); err == nil && string(buf[:n]) == "y" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // setTimes sets rel's access and modification times to mtime.

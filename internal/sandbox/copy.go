@@ -139,7 +139,7 @@ func mergeLayer(root, layer string, base map[string]meta) error {
 			return os.RemoveAll(dst)
 		}
 		if m.isDir() {
-			if v, _ := getxattr(src, "trusted.overlay.opaque"); v == "y" {
+			if isOpaqueDir(src) {
 				forget(base, rel)
 			}
 			if old, ok := base[rel]; ok && !old.isDir() || !ok {
@@ -345,7 +345,7 @@ func copyXattrs(src, dst string) error {
 		return fmt.Errorf("listing xattrs of %s: %w", src, err)
 	}
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if name == "" || strings.HasPrefix(name, "trusted.overlay.") {
+		if name == "" || strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
 			continue
 		}
 		val := make([]byte, 64<<10)

@@ -341,7 +341,7 @@ func runProcess(p *specs.Process, filter []byte) (int, error) {
 		Env:   p.Env,
 		Files: []uintptr{0, 1, 2},
 		Sys: &syscall.SysProcAttr{
-			Credential:  &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups},
+			Credential:  &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups, NoSetGroups: setgroupsDenied()},
 			AmbientCaps: ambient,
 		},
 	})

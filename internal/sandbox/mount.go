@@ -29,6 +29,9 @@ func mountOverlay(target string, lower []string, upper, work string) error {
 	slices.Reverse(lowers)
 	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,index=off,metacopy=off,redirect_dir=off",
 		strings.Join(lowers, ":"), upper, work)
+	if inUserNS() {
+		data += ",userxattr"
+	}
 	if len(data) >= os.Getpagesize() {
 		return fmt.Errorf("mounting overlay: %w: %w", errNoOverlay, err)
 	}
@@ -58,6 +61,11 @@ func fsmountOverlay(target string, lower []string, upper, work string) error {
 	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}, {"index", "off"}, {"metacopy", "off"}, {"redirect_dir", "off"}} {
 		if err := set(kv[0], kv[1]); err != nil {
 			return err
+		}
+	}
+	if inUserNS() {
+		if err := unix.FsconfigSetFlag(fd, "userxattr"); err != nil {
+			return fmt.Errorf("setting overlay userxattr: %w", err)
 		}
 	}
 	if err := unix.FsconfigCreate(fd); err != nil {
@@ -133,21 +141,43 @@ func mountOne(m specs.Mount, target string) error {
 	if m.Type == "bind" || flags&unix.MS_BIND != 0 {
 		return bindMount(m.Source, target, flags)
 	}
-	if err := unix.Mount(m.Source, target, m.Type, flags, data); err != nil {
+	err := unix.Mount(m.Source, target, m.Type, flags, data)
+	if errors.Is(err, unix.EINVAL) && m.Type == "devpts" && inUserNS() {
+		// gid=5 (tty) has no id when only the user is mapped.
+		err = unix.Mount(m.Source, target, m.Type, flags, withoutOption(data, "gid="))
+	}
+	if errors.Is(err, unix.EPERM) && m.Type == "sysfs" && inUserNS() {
+		// sysfs belongs to the network namespace's owner: in a user
+		// namespace sharing the host's network, bind the host's.
+		err = bindMount("/sys", target, unix.MS_REC|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+	}
+	if err != nil {
 		return fmt.Errorf("mounting %s on %s: %w", m.Type, m.Destination, err)
 	}
 	return nil
 }
 
+// withoutOption drops the options starting with prefix from data.
+func withoutOption(data, prefix string) string {
+	var out []string
+	for _, o := range strings.Split(data, ",") {
+		if !strings.HasPrefix(o, prefix) {
+			out = append(out, o)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // bindMount binds src on target, then remounts it with the flags a bind
-// mount ignores on creation (ro, nosuid, nodev, noexec...).
+// mount ignores on creation (ro, nosuid, nodev, noexec...) and those the
+// source's mount has locked.
 func bindMount(src, target string, flags uintptr) error {
 	bind := unix.MS_BIND | flags&unix.MS_REC
 	if err := unix.Mount(src, target, "", uintptr(bind), ""); err != nil {
 		return fmt.Errorf("binding %s on %s: %w", src, target, err)
 	}
 	if rest := flags &^ (unix.MS_BIND | unix.MS_REC); rest != 0 {
-		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|rest, ""); err != nil {
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|rest|lockedFlags(target), ""); err != nil {
 			return fmt.Errorf("remounting %s: %w", target, err)
 		}
 	}
@@ -191,7 +221,7 @@ func readonlyPath(path string) error {
 	if err := unix.Mount(path, path, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding %s read-only: %w", path, err)
 	}
-	if err := unix.Mount("", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
+	if err := unix.Mount("", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC|lockedFlags(path), ""); err != nil {
 		return fmt.Errorf("remounting %s read-only: %w", path, err)
 	}
 	return nil

@@ -1,0 +1,269 @@
+// Package userns lets an ordinary user run strata: it re-executes the
+// program in a new user and mount namespace in which the user is root,
+// with the user's subordinate ids from /etc/subuid and /etc/subgid mapped
+// too (through the setuid helpers newuidmap and newgidmap, as podman and
+// BuildKit do), or the user alone when it has none. Inside, strata runs as
+// it does as root: it can chown to the mapped ids, mount overlayfs (kernel
+// 5.11 and later) and make the sandbox's namespaces, all owned by the
+// user's namespace and worth nothing on the host.
+//
+// The child cannot be given its mapping before it starts, and a process
+// executed before its mapping exists has no capabilities in the namespace:
+// so the child waits for the parent to write the mapping, then executes
+// itself once more.
+//
+// Imported by cli only; imports nothing of strata.
+package userns
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// envStage tells a re-executed strata where it is: "pending" (waiting for
+// its mapping on fd 3) or "mapped".
+const envStage = "STRATA_USERNS"
+
+// syncFD is where a pending child reads the parent's go-ahead.
+const syncFD = 3
+
+// Range is one mapped range of ids: Inside maps to Outside, Count ids.
+type Range struct {
+	Inside, Outside, Count int
+}
+
+// Mapping is what the namespace maps.
+type Mapping struct {
+	UIDs, GIDs []Range
+	// Helpers says whether newuidmap/newgidmap write it (subordinate
+	// ranges) or the parent writes it itself (the user's own ids only).
+	Helpers bool
+}
+
+// Single reports whether only the user's own ids are mapped.
+func (m Mapping) Single() bool { return !m.Helpers }
+
+// InNamespace reports whether this process is a strata that Enter
+// re-executed.
+func InNamespace() bool { return os.Getenv(envStage) == "mapped" }
+
+// Enter makes sure strata runs as root: as root it returns (0, false); in
+// the re-executed child it returns (0, false) once mapped; as an ordinary
+// user it runs the whole command again in a user namespace and returns
+// the child's exit code and true. env are variables the child gets on top
+// of this process's (STRATA_ROOT, say, which would default differently as
+// root). What cannot work in the namespace it makes, it says once on
+// stderr.
+func Enter(ctx context.Context, env []string, stderr io.Writer) (int, bool) {
+	switch os.Getenv(envStage) {
+	case "mapped":
+		return 0, false
+	case "pending":
+		if err := awaitMapping(); err != nil {
+			fmt.Fprintf(stderr, "error: entering the user namespace: %v\n", err)
+			return 1, true
+		}
+	}
+	if os.Geteuid() == 0 {
+		return 0, false
+	}
+	m, why := mappingFor(os.Getuid(), os.Getgid())
+	if m.Single() {
+		fmt.Fprintf(stderr, "strata: %s: only your own uid and gid are mapped, so files cannot belong to other users (USER steps, COPY --chown, base images with non-root files); add a range to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)\n", why, userName())
+	}
+	code, err := run(ctx, m, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: running as %s: %v\n", userName(), err)
+		return 1, true
+	}
+	return code, true
+}
+
+// awaitMapping waits for the parent's go-ahead, then executes this
+// program again: now mapped, it gets root's capabilities in the namespace.
+func awaitMapping() error {
+	f := os.NewFile(syncFD, "userns-sync")
+	b := make([]byte, 1)
+	if n, err := f.Read(b); n != 1 || b[0] != 'g' {
+		return fmt.Errorf("waiting for the id mapping: %w", errors.Join(err, errors.New("the parent gave no go-ahead")))
+	}
+	f.Close()
+	env := append(withoutStage(os.Environ()), envStage+"=mapped")
+	if err := unix.Exec("/proc/self/exe", os.Args, env); err != nil {
+		return fmt.Errorf("executing strata in the namespace: %w", err)
+	}
+	return nil
+}
+
+// run starts this command again in a new user and mount namespace, maps
+// it, forwards signals and returns its exit code.
+func run(ctx context.Context, m Mapping, env []string) (int, error) {
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer syncW.Close()
+	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = append(append(withoutStage(os.Environ()), env...), envStage+"=pending")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{syncR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		syncR.Close()
+		return 0, fmt.Errorf("creating a user namespace (are unprivileged user namespaces allowed? sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces): %w", err)
+	}
+	syncR.Close()
+	if err := writeMapping(cmd.Process.Pid, m); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, err
+	}
+	if _, err := syncW.Write([]byte{'g'}); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return 0, fmt.Errorf("starting strata in the namespace: %w", err)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+		case <-ctx.Done():
+			// main's context ends on SIGINT/SIGTERM, which the child got
+			// too; keep waiting for it to finish cleanly.
+			ctx = context.Background()
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					return 128 + int(ws.Signal()), nil
+				}
+				return ee.ExitCode(), nil
+			}
+			return 0, err
+		}
+	}
+}
+
+// writeMapping writes the child's id maps: through newuidmap and
+// newgidmap for subordinate ranges, directly for the user alone (which
+// also needs setgroups denied).
+func writeMapping(pid int, m Mapping) error {
+	if m.Helpers {
+		for _, h := range []struct {
+			tool   string
+			ranges []Range
+		}{{"newuidmap", m.UIDs}, {"newgidmap", m.GIDs}} {
+			args := []string{strconv.Itoa(pid)}
+			for _, r := range h.ranges {
+				args = append(args, strconv.Itoa(r.Inside), strconv.Itoa(r.Outside), strconv.Itoa(r.Count))
+			}
+			if out, err := exec.Command(h.tool, args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("mapping ids with %s: %w: %s", h.tool, err, strings.TrimSpace(string(out)))
+			}
+		}
+		return nil
+	}
+	proc := fmt.Sprintf("/proc/%d/", pid)
+	for _, f := range []struct{ name, body string }{
+		{"uid_map", mapText(m.UIDs)}, {"setgroups", "deny"}, {"gid_map", mapText(m.GIDs)},
+	} {
+		if err := os.WriteFile(proc+f.name, []byte(f.body), 0); err != nil {
+			return fmt.Errorf("mapping ids: %w", err)
+		}
+	}
+	return nil
+}
+
+func mapText(rs []Range) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%d %d %d\n", r.Inside, r.Outside, r.Count)
+	}
+	return b.String()
+}
+
+// mappingFor is the mapping for uid and gid: 0 is the user, 1 and up its
+// first subordinate range, when it has one and the helpers exist; else
+// the user alone, with why.
+func mappingFor(uid, gid int) (Mapping, string) {
+	single := Mapping{UIDs: []Range{{0, uid, 1}}, GIDs: []Range{{0, gid, 1}}}
+	name := userName()
+	subU, errU := subordinate("/etc/subuid", name, uid)
+	subG, errG := subordinate("/etc/subgid", name, uid)
+	if err := errors.Join(errU, errG); err != nil {
+		return single, fmt.Sprintf("no subordinate ids for %s (%s)", name, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	for _, tool := range []string{"newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return single, tool + " is not installed (Debian: apt-get install uidmap)"
+		}
+	}
+	return Mapping{
+		UIDs:    []Range{{0, uid, 1}, {1, subU.Outside, subU.Count}},
+		GIDs:    []Range{{0, gid, 1}, {1, subG.Outside, subG.Count}},
+		Helpers: true,
+	}, ""
+}
+
+// subordinate finds the first range of /etc/subuid-style file path for
+// the user by name or uid.
+func subordinate(path, name string, uid int) (Range, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Range{}, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(parts) != 3 || (parts[0] != name && parts[0] != strconv.Itoa(uid)) {
+			continue
+		}
+		start, err1 := strconv.Atoi(parts[1])
+		count, err2 := strconv.Atoi(parts[2])
+		if err1 != nil || err2 != nil || count < 1 {
+			continue
+		}
+		return Range{Inside: 1, Outside: start, Count: count}, nil
+	}
+	if err := sc.Err(); err != nil {
+		return Range{}, err
+	}
+	return Range{}, fmt.Errorf("none in %s", path)
+}
+
+// userName is the running user's name, or its uid.
+func userName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+func withoutStage(env []string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		if !strings.HasPrefix(e, envStage+"=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,10 +175,17 @@ func nested(earlier []specs.Mount, dest string) bool {
 func runContainer(ctx context.Context, runtime string, step *Step, bundle string) error {
 	id := containerID()
 	pidFile := filepath.Join(bundle, "pid")
-	cmd := exec.CommandContext(ctx, runtime, "run", "--bundle", bundle, "--pid-file", pidFile, id)
+	// In a user namespace the runtime's default state dir (/run/runc) is
+	// the host root's: keep the state in the bundle.
+	var global []string
+	if inUserNS() {
+		global = []string{"--root", filepath.Join(bundle, "state")}
+	}
+	rt := func(args ...string) *exec.Cmd { return exec.Command(runtime, append(slices.Clone(global), args...)...) }
+	cmd := exec.CommandContext(ctx, runtime, append(slices.Clone(global), "run", "--bundle", bundle, "--pid-file", pidFile, id)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = step.Stdin, step.Stdout, step.Stderr
 	cmd.Cancel = func() error {
-		if err := exec.Command(runtime, "kill", id, "KILL").Run(); err != nil {
+		if err := rt("kill", id, "KILL").Run(); err != nil {
 			return cmd.Process.Kill()
 		}
 		return nil
@@ -188,7 +196,7 @@ func runContainer(ctx context.Context, runtime string, step *Step, bundle string
 	started := perr == nil
 	os.Remove(pidFile)
 	if ctx.Err() != nil || (err != nil && !started) {
-		_ = exec.Command(runtime, "delete", "-f", id).Run()
+		_ = rt("delete", "-f", id).Run()
 	}
 	if cerr := ctx.Err(); cerr != nil && err != nil {
 		return fmt.Errorf("running step: %w", cerr)

@@ -78,6 +78,16 @@ func completeSpec(step *Step, rootPath string, etc etcFiles, f *filters) (*specs
 		s.Hostname = defaultHostname
 	}
 	s.Mounts = completeMounts(s.Mounts, etc, insecure)
+	if inUserNS() && step.Network != "none" {
+		// sysfs belongs to the network namespace's owner, the host's
+		// root: bind the host's read-only, as rootless runc does.
+		for i, m := range s.Mounts {
+			if m.Type == "sysfs" {
+				s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys",
+					Options: []string{"rbind", "ro", "nosuid", "noexec", "nodev"}}
+			}
+		}
+	}
 	s.Linux = completeLinux(s.Linux, step.Network, insecure)
 	if s.Linux.Seccomp == nil && !insecure {
 		p, err := f.defaultProfile(s.Process.Capabilities.Bounding)

@@ -77,6 +77,10 @@ func resolvConf() string {
 // mount point: a dir still mounted on makes it fail instead.
 func (d *stepDir) remove() error {
 	var errs []error
+	// The OCI runtime's state dir in a user namespace (nothing mounted).
+	if err := os.RemoveAll(filepath.Join(d.dir, "state")); err != nil {
+		errs = append(errs, fmt.Errorf("removing step dir: %w", err))
+	}
 	for _, p := range []string{d.etc.ResolvConf, d.etc.Hosts, d.etc.Hostname, d.etcDir, d.root, d.empty, filepath.Join(d.dir, "config.json"), d.dir} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("removing step dir: %w", err))

@@ -27,7 +27,7 @@ func mountOverlay(target string, lower []string, upper, work string) error {
 	}
 	lowers := slices.Clone(lower)
 	slices.Reverse(lowers)
-	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,index=off,metacopy=off,redirect_dir=off",
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,index=off,metacopy=off,redirect_dir=nofollow",
 		strings.Join(lowers, ":"), upper, work)
 	if inUserNS() {
 		data += ",userxattr"
@@ -58,7 +58,7 @@ func fsmountOverlay(target string, lower []string, upper, work string) error {
 			return err
 		}
 	}
-	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}, {"index", "off"}, {"metacopy", "off"}, {"redirect_dir", "off"}} {
+	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}, {"index", "off"}, {"metacopy", "off"}, {"redirect_dir", "nofollow"}} {
 		if err := set(kv[0], kv[1]); err != nil {
 			return err
 		}

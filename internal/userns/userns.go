@@ -167,6 +167,8 @@ func run(ctx context.Context, m Mapping, env []string) (int, error) {
 // also needs setgroups denied).
 func writeMapping(pid int, m Mapping) error {
 	if m.Helpers {
+		// The two helpers are independent: run them at once.
+		errs := make(chan error, 2)
 		for _, h := range []struct {
 			tool   string
 			ranges []Range
@@ -175,11 +177,15 @@ func writeMapping(pid int, m Mapping) error {
 			for _, r := range h.ranges {
 				args = append(args, strconv.Itoa(r.Inside), strconv.Itoa(r.Outside), strconv.Itoa(r.Count))
 			}
-			if out, err := exec.Command(h.tool, args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("mapping ids with %s: %w: %s", h.tool, err, strings.TrimSpace(string(out)))
-			}
+			go func() {
+				if out, err := exec.Command(h.tool, args...).CombinedOutput(); err != nil {
+					errs <- fmt.Errorf("mapping ids with %s: %w: %s", h.tool, err, strings.TrimSpace(string(out)))
+					return
+				}
+				errs <- nil
+			}()
 		}
-		return nil
+		return errors.Join(<-errs, <-errs)
 	}
 	proc := fmt.Sprintf("/proc/%d/", pid)
 	for _, f := range []struct{ name, body string }{

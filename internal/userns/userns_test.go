@@ -193,7 +193,7 @@ RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-len
 USER app
 RUN id > /tmp/id.txt && touch /tmp/mine && ls -ln /home/app > /tmp/ls.txt
 USER root
-RUN grep -E '^(Seccomp|CapEff):' /proc/self/status > /status.txt
+RUN grep -E '^(Seccomp|CapEff):' /proc/self/status > /status.txt && awk '$5 == "/" {print $(NF-2)}' /proc/self/mountinfo > /rootfs-type.txt
 `
 
 // TestOneDigest builds one Dockerfile as root and as an ordinary user with
@@ -278,6 +278,8 @@ func checkUserBuild(t *testing.T, tarPath string) {
 		"tmp/id.txt":       "uid=1000(app) gid=1000(app) groups=50(staff)\n",
 		"status.txt":       "CapEff:\t00000000a80425fb\nSeccomp:\t2\n",
 		"home/app/app.txt": "app\n",
+		// Native overlayfs in the namespace, not the copy fallback.
+		"rootfs-type.txt": "overlay\n",
 	}
 	for name, body := range want {
 		if e, ok := got[name]; !ok || e.body != body {

@@ -46,5 +46,6 @@ conformance:
 .PHONY: bench-peers
 bench-peers: build
 	./scripts/bench.sh
+bench-rootless: build ; ./scripts/bench-rootless.sh # RUN cost and no-op rebuild: root vs ordinary user vs default container; env RUNS
 bench-size: build ; ./scripts/bench-size.sh # strata size vs dive, 1 GB / 100k files; env RUNS, BENCH_DIR
 bench-lint: build ; GO=$(GO) ./scripts/bench-lint.sh # lint 2,000 lines and 500 files; env COUNT, MAX_LOAD

@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 # internal/sandbox/init.go). Tests that run RUN steps need the same.
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-examples bench demo setup fuzz conformance
+.PHONY: all build test test-examples test-unprivileged bench demo setup fuzz conformance
 
 all: build
 
@@ -24,6 +24,12 @@ test:
 # example's two targets on locally made bases, runs them, checks endpoints.
 test-examples:
 	STRATA_EXAMPLES=1 $(GO) test -count=1 -timeout 30m ./internal/examples/
+
+# strata as root in a container with Docker's default security (no
+# namespaces: chroot mode), end to end; needs dockerd (make conformance
+# starts it) and fails rather than skips without it.
+test-unprivileged:
+	STRATA_REQUIRE_DOCKER=1 $(GO) test -count=1 -run '^TestChrootInDocker$$' ./internal/cli/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./internal/...

@@ -92,7 +92,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringSliceVar(&f.allow, "allow", nil, "grant an entitlement: security.insecure (RUN --security=insecure), network.host")
 	fl.IntVar(&f.jobs, "jobs", 0, "stages built at once (default: number of CPUs)")
 	fl.StringVar(&f.timestamp, "timestamp", "", "build time: now, or seconds since the epoch (default SOURCE_DATE_EPOCH, else 0)")
-	fl.StringVar(&f.isolation, "isolation", "builtin", "RUN sandbox: builtin or oci")
+	fl.StringVar(&f.isolation, "isolation", "auto", isolationUsage)
 	fl.StringVar(&f.report, "report", "", "write the size report of the build (JSON) to this file")
 	fl.StringVar(&f.reportHTML, "report-html", "", "write a self-contained HTML report of the build to this file")
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "cache to use: type=registry,ref=R | type=local,src=DIR (or just R)")
@@ -123,7 +123,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return err
 	}
 	defer done()
-	runner, err := newRunner(f.isolation)
+	runner, err := newRunner(ctx, f.isolation, g.stdio.Err)
 	if err != nil {
 		return usageError{err}
 	}

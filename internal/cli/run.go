@@ -54,7 +54,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fl.StringVarP(&f.user, "user", "u", "", "user (name|uid[:group|gid])")
 	fl.StringVar(&f.entry, "entrypoint", "", "override the image's entrypoint")
-	fl.StringVar(&f.isolation, "isolation", "builtin", "sandbox: builtin or oci")
+	fl.StringVar(&f.isolation, "isolation", "auto", isolationUsage)
 	fl.StringVar(&f.network, "network", "host", "network: host or none")
 	return cmd
 }
@@ -81,7 +81,7 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 	if err != nil {
 		return err
 	}
-	runner, err := newRunner(f.isolation)
+	runner, err := newRunner(ctx, f.isolation, g.stdio.Err)
 	if err != nil {
 		return usageError{err}
 	}

@@ -145,7 +145,12 @@ func TestEscape(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			for _, a := range escapeAttacks() {
-				t.Run(a.name, func(t *testing.T) { runAttack(t, b, h, a) })
+				t.Run(a.name, func(t *testing.T) {
+					if why, ok := b.skip[a.name]; ok {
+						t.Skip(why)
+					}
+					runAttack(t, b, h, a)
+				})
 			}
 			t.Run("host-unchanged", h.checkUnchanged)
 		})

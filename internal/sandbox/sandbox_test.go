@@ -35,14 +35,18 @@ func TestMain(m *testing.M) {
 type backend struct {
 	name string
 	new  func(t testing.TB, tmp string) Runner
+	// skip are the TestRun cases and TestEscape attacks that cannot apply
+	// to this backend, with why.
+	skip map[string]string
 }
 
 func backends() []backend {
 	return []backend{
-		{"builtin", func(t testing.TB, tmp string) Runner { return NewBuiltin(Options{TempDir: tmp}) }},
-		{"builtin-copy", func(t testing.TB, tmp string) Runner { return &builtin{opts: Options{TempDir: tmp}, mode: copyRoot} }},
-		{"runc", ociBackend("runc")},
-		{"crun", ociBackend("crun")},
+		{"builtin", func(t testing.TB, tmp string) Runner { return NewBuiltin(Options{TempDir: tmp}) }, nil},
+		{"builtin-copy", func(t testing.TB, tmp string) Runner { return &builtin{opts: Options{TempDir: tmp}, mode: copyRoot} }, nil},
+		{"runc", ociBackend("runc"), nil},
+		{"crun", ociBackend("crun"), nil},
+		{"chroot", chrootBackend, chrootSkips()},
 	}
 }
 
@@ -324,6 +328,9 @@ func TestRun(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
+					if why, ok := b.skip[c.name]; ok {
+						t.Skip(why)
+					}
 					r := runStep(t, b, t.Context(), c.script, c.tweak)
 					checkCode(t, r.err, c.code, r.stderr)
 					if r.stdout != c.want && (c.want != "" || c.checkFn == nil) {

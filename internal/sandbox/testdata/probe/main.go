@@ -17,6 +17,8 @@
 //	probe dev-mknod b|c MAJOR MINOR [MARKER]
 //	probe dev-open [-write MARKER] PATH...
 //	probe seccomp
+//	probe root-escape [PID...]
+//	probe self
 //
 // It is built with CGO_ENABLED=0, so it is static and runs over busybox.
 package main
@@ -45,7 +47,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe init-takeover|handles|dev-mknod|dev-open|seccomp [args]")
+		fmt.Fprintln(os.Stderr, "usage: probe init-takeover|handles|dev-mknod|dev-open|seccomp|root-escape|self [args]")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string){
@@ -54,6 +56,8 @@ func main() {
 		"dev-mknod":     devMknod,
 		"dev-open":      devOpen,
 		"seccomp":       seccomp,
+		"root-escape":   rootEscape,
+		"self":          self,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
@@ -517,6 +521,17 @@ func seccomp([]string) {
 // seccompStatus reports the Seccomp lines of /proc/self/status.
 func seccompStatus() {
 	b, err := os.ReadFile("/proc/self/status")
+	if errors.Is(err, os.ErrNotExist) {
+		// No /proc (chroot mode): prctl tells the mode, not the filters.
+		mode, perr := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0)
+		verdict := "failed"
+		if perr == nil && mode == 2 {
+			verdict = "ok"
+		}
+		report("seccomp", "Seccomp", verdict, fmt.Sprintf("PR_GET_SECCOMP: %d, %v", mode, perr))
+		report("seccomp", "Seccomp_filters", "skipped", "no /proc/self/status")
+		return
+	}
 	if err != nil {
 		report("seccomp", "mode", "failed", errText(err))
 		return
@@ -697,4 +712,159 @@ func threads() (string, error) {
 		return "", errors.New("all goroutines ran on one thread")
 	}
 	return fmt.Sprintf("%d threads", len(tids)), nil
+}
+
+// rootEscape tries to leave the step's root for the host's: through a
+// directory descriptor it was given, through another process of the same
+// user it can ptrace (any pid: in chroot mode a step shares strata's PID
+// namespace, and a shell that started strata would be a way out) or read
+// with process_vm_readv (its parent), and last the classic double chroot
+// (needs CAP_SYS_CHROOT), which leaves the probe wherever it got. PIDs
+// are tried with ptrace on top of 1-65536 (pid_max may be higher).
+func rootEscape(args []string) {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		report("root", "/", "failed", errText(err))
+		return
+	}
+	dirFDs()
+	var extra []int
+	for _, a := range args {
+		if n, err := strconv.Atoi(a); err == nil {
+			extra = append(extra, n)
+		}
+	}
+	ptraceAny(extra)
+	ppid := os.Getppid()
+	if ppid == 0 {
+		report("vm-read-parent", "0", "skipped", "no parent in this PID namespace")
+	} else {
+		buf := make([]byte, 8)
+		local := []unix.Iovec{{Base: &buf[0], Len: 8}}
+		remote := []unix.RemoteIovec{{Base: 0x400000, Len: 8}}
+		_, err := unix.ProcessVMReadv(ppid, local, remote, 0)
+		if err == nil || errors.Is(err, unix.EFAULT) || errors.Is(err, unix.EIO) {
+			report("vm-read-parent", strconv.Itoa(ppid), "ok", fmt.Sprintf("access granted (%v)", err))
+		} else {
+			report("vm-read-parent", strconv.Itoa(ppid), "denied", errText(err))
+		}
+	}
+	doubleChroot(root)
+}
+
+// dirFDs reports descriptors beyond 0-2; one of a directory outside the
+// root is a way out (fchdir, then ..).
+func dirFDs() {
+	var open []string
+	dirs := 0
+	for fd := 3; fd < 1024; fd++ {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil {
+			continue
+		}
+		open = append(open, fmt.Sprintf("%d:%o", fd, st.Mode&unix.S_IFMT))
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			dirs++
+		}
+	}
+	if dirs > 0 {
+		report("dir-fd", "3-1023", "ok", fmt.Sprintf("%d directory descriptors: %s", dirs, strings.Join(open, " ")))
+		return
+	}
+	report("dir-fd", "3-1023", "denied", fmt.Sprintf("no directory descriptor (open: %q)", open))
+}
+
+// ptraceAny seizes (without stopping it) every pid up to 65536 and those
+// of extra, but its own: any success means another process is the step's.
+func ptraceAny(extra []int) {
+	self := os.Getpid()
+	var got []string
+	errs := map[string]int{}
+	pids := extra
+	for pid := 1; pid <= 1<<16; pid++ {
+		pids = append(pids, pid)
+	}
+	for _, pid := range pids {
+		if pid == self {
+			continue
+		}
+		err := unix.PtraceSeize(pid)
+		switch {
+		case err == nil:
+			got = append(got, strconv.Itoa(pid))
+			unix.PtraceDetach(pid)
+		case errors.Is(err, unix.ESRCH):
+		default:
+			errs[err.Error()]++
+		}
+	}
+	if len(got) > 0 {
+		report("ptrace-any", "1-65536", "ok", "seized "+strings.Join(got, ","))
+		return
+	}
+	report("ptrace-any", "1-65536", "denied", fmt.Sprint(errs))
+}
+
+// doubleChroot chroots into a new dir, climbs from the working directory
+// (still outside it) and chroots there: it got out if / is then another
+// directory than the step's root.
+func doubleChroot(root unix.Stat_t) {
+	dir := "/tmp/strata-probe-chroot"
+	os.Mkdir(dir, 0o755)
+	if err := unix.Chroot(dir); err != nil {
+		report("double-chroot", dir, "denied", errText(err))
+		return
+	}
+	for range 64 {
+		unix.Chdir("..")
+	}
+	err := unix.Chroot(".")
+	var now unix.Stat_t
+	if serr := unix.Stat("/", &now); serr != nil {
+		report("double-chroot", dir, "failed", errText(serr))
+		return
+	}
+	if err == nil && (now.Dev != root.Dev || now.Ino != root.Ino) {
+		report("double-chroot", dir, "ok", fmt.Sprintf("out: / is now dev %d inode %d, the step's was dev %d inode %d", now.Dev, now.Ino, root.Dev, root.Ino))
+		return
+	}
+	report("double-chroot", dir, "denied", fmt.Sprintf("chroot allowed, but the root climbed to is the step's own (%v)", err))
+}
+
+// self reports the probe's own capability sets (capget, PR_CAPBSET_READ),
+// no_new_privs and seccomp mode (prctl), as info lines: chroot mode has no
+// /proc/self/status to read them from.
+func self([]string) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		report("self", "capget", "failed", errText(err))
+		return
+	}
+	set := func(lo, hi uint32) uint64 { return uint64(lo) | uint64(hi)<<32 }
+	var bnd uint64
+	for c := 0; c < 64; c++ {
+		if v, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil && v == 1 {
+			bnd |= 1 << uint(c)
+		}
+	}
+	var amb uint64
+	for c := 0; c < 64; c++ {
+		if v, err := unix.PrctlRetInt(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, uintptr(c), 0, 0); err == nil && v == 1 {
+			amb |= 1 << uint(c)
+		}
+	}
+	nnp, _ := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	mode, _ := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0)
+	for _, kv := range [][2]string{
+		{"CapEff", fmt.Sprintf("%016x", set(data[0].Effective, data[1].Effective))},
+		{"CapPrm", fmt.Sprintf("%016x", set(data[0].Permitted, data[1].Permitted))},
+		{"CapInh", fmt.Sprintf("%016x", set(data[0].Inheritable, data[1].Inheritable))},
+		{"CapBnd", fmt.Sprintf("%016x", bnd)},
+		{"CapAmb", fmt.Sprintf("%016x", amb)},
+		{"NoNewPrivs", strconv.Itoa(nnp)},
+		{"Seccomp", strconv.Itoa(mode)},
+	} {
+		report("self", kv[0], "info", kv[1])
+	}
 }

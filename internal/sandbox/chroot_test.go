@@ -66,6 +66,7 @@ func chrootSkips() map[string]string {
 		"init-takeover":        noProc + " and no init; TestChrootEscape attacks the launcher (ptrace, process_vm_readv) and TestChrootLauncher checks its threads",
 		"dev-sanity":           devs,
 		"dev-sanity-user":      devs,
+		"own-session":          noProc + "; the launcher starts every step with setsid (chroot.go)",
 	}
 }
 
@@ -114,11 +115,15 @@ func TestChrootInheritedFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	runAttack(t, backend{"chroot", chrootBackend, nil}, h, escapeAttack{name: "root-escape",
-		want: map[string]string{"dir-fd": "denied", "ptrace-any": "any", "vm-read-parent": "any", "double-chroot": "any"},
-		prepare: func(t *testing.T, h *escapeHost) escapeStep {
-			return escapeStep{args: []string{"/probe", "root-escape"}}
-		}})
+	for _, b := range []backend{{"chroot", chrootBackend, nil}, {"builtin", func(t testing.TB, tmp string) Runner { return NewBuiltin(Options{TempDir: tmp}) }, nil}} {
+		t.Run(b.name, func(t *testing.T) {
+			runAttack(t, b, h, escapeAttack{name: "root-escape",
+				want: map[string]string{"dir-fd": "denied", "ptrace-any": "any", "vm-read-parent": "any", "double-chroot": "any"},
+				prepare: func(t *testing.T, h *escapeHost) escapeStep {
+					return escapeStep{args: []string{"/probe", "root-escape"}}
+				}})
+		})
+	}
 }
 
 // TestChrootSelf reads a chroot-mode step's capabilities, no_new_privs

@@ -84,8 +84,11 @@ func runInit() int {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fail(fmt.Errorf("making the init non-dumpable: %w", err))
 	}
-	unix.CloseOnExec(configFD)
-	unix.CloseOnExec(statusFD)
+	// Nothing strata inherited (a descriptor of the host's / from the
+	// shell that started it, say) may reach the step: only 0, 1 and 2 do.
+	if err := closeOnExecFrom(configFD); err != nil {
+		return fail(err)
+	}
 	var cfg initConfig
 	cf := os.NewFile(configFD, "config")
 	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
@@ -341,7 +344,10 @@ func runProcess(p *specs.Process, filter []byte) (int, error) {
 		Env:   p.Env,
 		Files: []uintptr{0, 1, 2},
 		Sys: &syscall.SysProcAttr{
-			Credential:  &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups, NoSetGroups: setgroupsDenied()},
+			Credential: &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups, NoSetGroups: setgroupsDenied()},
+			// A session of its own: no controlling terminal of strata's,
+			// into which a step could type (TIOCSTI).
+			Setsid:      true,
 			AmbientCaps: ambient,
 		},
 	})

@@ -507,3 +507,25 @@ func TestRunRejectsBadSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnSession: a step leads a session of its own, so no terminal of
+// strata's is its controlling terminal, into which it could type
+// commands for the user's shell (TIOCSTI).
+func TestOwnSession(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			if b.skip != nil {
+				if why := b.skip["own-session"]; why != "" {
+					t.Skip(why)
+				}
+			}
+			// Fields 1 and 6 of /proc/self/stat: pid and session id; a
+			// session led from outside the PID namespace reads 0.
+			r := runStep(t, b, t.Context(), "exec awk '{print ($1 == $6) ? \"leader\" : \"session \" $6}' /proc/self/stat", nil)
+			checkCode(t, r.err, 0, r.stderr)
+			if got := strings.TrimSpace(r.stdout); got != "leader" {
+				t.Errorf("step's session = %q, want its own (leader)", got)
+			}
+		})
+	}
+}

@@ -22,8 +22,18 @@ test:
 # Benchmarks (never timed tests): parse+plan, layer write, store import, RUN steps.
 # The examples end to end: builds the Go example both ways and the advanced
 # example's two targets on locally made bases, runs them, checks endpoints.
+# Then strata's own image: built by strata, run under Docker with default
+# security (deploy/image_test.go, scripts/image-check.sh). One package at a
+# time: both run scripts/bases.sh.
 test-examples:
-	STRATA_EXAMPLES=1 $(GO) test -count=1 -timeout 30m ./internal/examples/
+	STRATA_EXAMPLES=1 $(GO) test -p 1 -count=1 -timeout 30m ./internal/examples/ ./deploy/
+
+# strata's own image (the Dockerfile at the root), built by strata from the
+# local bases and this machine's module cache, offline; prints its size.
+# Env: TAG (strata:dev), STRATA_ROOT.
+.PHONY: image
+image: build
+	./scripts/image.sh
 
 # strata as root in a container with Docker's default security (no
 # namespaces: chroot mode), end to end; needs dockerd (make conformance

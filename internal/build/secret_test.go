@@ -371,3 +371,29 @@ func TestSecretFS(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretMemfd: where no mount can be made (chroot mode), the secret
+// is a memfd with the mode and owner asked for, read through /proc, and
+// gone once closed.
+func TestSecretMemfd(t *testing.T) {
+	testenv.RequireRoot(t)
+	s, err := newSecretMemfd([]byte("s3cr3t"), secretOwner{mode: 0o440, uid: 1000, gid: 1001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := s.source()
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o440 || st.Uid != 1000 || st.Gid != 1001 {
+		t.Errorf("%s: mode %o, owner %d:%d, want 440 1000:1001", src, st.Mode&0o7777, st.Uid, st.Gid)
+	}
+	if b, err := os.ReadFile(src); err != nil || string(b) != "s3cr3t" {
+		t.Errorf("ReadFile(%s) = %q, %v", src, b, err)
+	}
+	s.close()
+	if _, err := os.ReadFile(src); err == nil {
+		t.Errorf("after close, %s still reads", src)
+	}
+}

@@ -24,9 +24,14 @@ import (
 // fsmount; there the tmpfs is mounted on the step's scratch dir for the
 // step's lifetime (in memory, 0700, root's alone), and if strata is killed
 // it stays until the store's next Open removes the dead scratch dir.
+//
+// Where no mount can be made at all (chroot mode, in a container without
+// CAP_SYS_ADMIN), the secret is a memfd instead: that sandbox copies the
+// file in rather than binding it, and reads it through /proc/<pid>/fd.
 type secretFS struct {
-	fd       int    // the tmpfs's mount, or its root directory if attached
+	fd       int    // the tmpfs's mount, its root directory if attached, or the memfd
 	attached string // where it is mounted on the host, or "" if nowhere
+	memfd    bool
 }
 
 // secretOwner is the file's mode and owner, as the mount asks for them.
@@ -40,6 +45,9 @@ type secretOwner struct {
 // detached mount.
 func newSecretFS(data []byte, o secretOwner, dir string) (*secretFS, error) {
 	s, err := newTmpfs(dir)
+	if errors.Is(err, unix.EPERM) {
+		return newSecretMemfd(data, o)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("making secret tmpfs: %w", err)
 	}
@@ -54,6 +62,26 @@ func newSecretFS(data []byte, o secretOwner, dir string) (*secretFS, error) {
 		}
 	}
 	return s, nil
+}
+
+// newSecretMemfd holds data in a memfd with o's mode and owner.
+func newSecretMemfd(data []byte, o secretOwner) (*secretFS, error) {
+	fd, err := unix.MemfdCreate("strata-secret", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("making secret memfd: %w", err)
+	}
+	_, err = unix.Write(fd, data)
+	if err == nil {
+		err = unix.Fchown(fd, o.uid, o.gid)
+	}
+	if err == nil {
+		err = unix.Fchmod(fd, o.mode&0o7777)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("writing secret: %w", err)
+	}
+	return &secretFS{fd: fd, memfd: true}, nil
 }
 
 // newTmpfs makes a detached tmpfs, or on kernels without fsmount mounts
@@ -100,6 +128,9 @@ func (s *secretFS) attach(dir string) error {
 
 // source is the path the sandbox binds.
 func (s *secretFS) source() string {
+	if s.memfd {
+		return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), s.fd)
+	}
 	if s.attached != "" {
 		return filepath.Join(s.attached, "secret")
 	}

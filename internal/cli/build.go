@@ -104,6 +104,16 @@ func newBuildCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// needRoot refuses what cannot work as an ordinary user outside a user
+// namespace (where userns.Enter could make none): writing layers needs
+// files of any owner.
+func needRoot(what string) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s needs root, or a user namespace, and none can be made here: run strata as root (in a container: --user 0), or allow user namespaces", what)
+}
+
 func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string) error {
 	outs, err := f.destinations()
 	if err != nil {
@@ -111,6 +121,9 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	}
 	opts, err := f.options(g, contextArg)
 	if err != nil {
+		return err
+	}
+	if err := needRoot("building"); err != nil {
 		return err
 	}
 	if f.check {

@@ -148,6 +148,65 @@ RUN --mount=type=cache,target=/cache cp /cache/log /cache-log; \
 	}
 }
 
+// digestDockerfile needs ids other than root's: RUN as root and as USER,
+// chown, COPY --chown. The one-digest tests build it everywhere.
+const digestDockerfile = `FROM busybox
+RUN echo hello > /hello && mkdir -p /data && chown 4242:4343 /data && chmod 2750 /data
+COPY --chown=1000:1000 file.txt /home/app/file.txt
+USER app
+RUN echo mine > /tmp/mine && ls -ln /home/app > /tmp/ls.txt
+`
+
+// TestOneDigestInDocker builds one Dockerfile as root on the host
+// (builtin sandbox) and as root in a container with Docker's default
+// security (chroot mode): the same image, to the digest. And as an
+// ordinary user there, where no user namespace can be made, strata still
+// runs what needs no root and refuses a build saying why.
+func TestOneDigestInDocker(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireDocker(t)
+	image := strataImage(t)
+	ctx := t.TempDir()
+	writeTestFile(t, ctx, "busybox.tar", string(readTestFile(t, testenv.BusyboxTar(t))))
+	writeTestFile(t, ctx, "file.txt", "app file\n")
+	writeTestFile(t, ctx, "Dockerfile", digestDockerfile)
+	const epoch = "1700000000"
+	t.Setenv("SOURCE_DATE_EPOCH", epoch)
+	root := t.TempDir()
+	// One base image in both stores: imported here, saved, loaded there
+	// (an import records its path).
+	mustStrata(t, root, nil, "import", filepath.Join(ctx, "busybox.tar"), "busybox")
+	mustStrata(t, root, nil, "save", "busybox", "-o", filepath.Join(ctx, "base.tar"))
+	hostIID := filepath.Join(t.TempDir(), "iid")
+	mustStrata(t, root, nil, "build", "--progress=quiet", "--iidfile", hostIID, ctx)
+	out := t.TempDir()
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+/strata load -i /ctx/base.tar >/dev/null
+/strata build --progress=quiet --iidfile /out/iid /ctx 2> /out/build.err
+`
+	dockerRun(t, image, ctx, out, []string{"-v", t.TempDir() + ":/var/lib/strata", "-e", "SOURCE_DATE_EPOCH=" + epoch}, script)
+	host := strings.TrimSpace(string(readTestFile(t, hostIID)))
+	if got := strings.TrimSpace(string(readTestFile(t, filepath.Join(out, "iid")))); host == "" || got != host {
+		t.Errorf("image built in a default container = %s, on the host = %s; want one digest\n%s", got, host, readTestFile(t, filepath.Join(out, "build.err")))
+	}
+
+	script = `/strata images > /out/images.out 2> /out/images.err; echo $? > /out/images.code
+/strata build --progress=plain /ctx > /out/user-build.log 2>&1; echo $? > /out/user-build.code
+`
+	dockerRun(t, image, ctx, out, []string{"--user", "1000:1000", "-e", "HOME=/tmp"}, script)
+	if code := strings.TrimSpace(string(readTestFile(t, filepath.Join(out, "images.code")))); code != "0" ||
+		!strings.Contains(string(readTestFile(t, filepath.Join(out, "images.err"))), "no user namespace can be made here") {
+		t.Errorf("strata images as uid 1000 in a default container = exit %s, want 0 and the notice:\n%s", code, readTestFile(t, filepath.Join(out, "images.err")))
+	}
+	if code := strings.TrimSpace(string(readTestFile(t, filepath.Join(out, "user-build.code")))); code != "1" ||
+		!strings.Contains(string(readTestFile(t, filepath.Join(out, "user-build.log"))), "building needs root, or a user namespace") {
+		t.Errorf("strata build as uid 1000 in a default container = exit %s, want 1 and why:\n%s", code, readTestFile(t, filepath.Join(out, "user-build.log")))
+	}
+}
+
 // requireDocker skips t unless dockerd answers (fails it instead when
 // STRATA_REQUIRE_DOCKER is set).
 func requireDocker(t *testing.T) {

@@ -60,6 +60,9 @@ func newRunCmd(g *globals) *cobra.Command {
 }
 
 func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args []string) error {
+	if err := needRoot("running a container"); err != nil {
+		return err
+	}
 	st, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err

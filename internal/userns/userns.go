@@ -80,15 +80,30 @@ func Enter(ctx context.Context, env []string, stderr io.Writer) (int, bool) {
 		return 0, false
 	}
 	m, why := mappingFor(os.Getuid(), os.Getgid())
+	var notice string
 	if m.Single() {
-		fmt.Fprintf(stderr, "strata: %s: only your own uid and gid are mapped, so files cannot belong to other users (USER steps, COPY --chown, base images with non-root files); add a range to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)\n", why, userName())
+		notice = fmt.Sprintf("strata: %s: only your own uid and gid are mapped, so files cannot belong to other users (USER steps, COPY --chown, base images with non-root files); add a range to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)\n", why, userName())
 	}
-	code, err := run(ctx, m, env)
+	code, err := run(ctx, m, env, func() { fmt.Fprint(stderr, notice) })
+	var noNS *noNamespaceError
+	if errors.As(err, &noNS) {
+		// A default container, or a host that forbids them: go on as the
+		// user. What needs root (a RUN step, chown) fails saying so.
+		fmt.Fprintf(stderr, "strata: no user namespace can be made here (%v): running as %s without one, so RUN steps and files of other owners cannot work\n", noNS.err, userName())
+		return 0, false
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "error: running as %s: %v\n", userName(), err)
 		return 1, true
 	}
 	return code, true
+}
+
+// noNamespaceError is a user namespace the kernel would not make.
+type noNamespaceError struct{ err error }
+
+func (e *noNamespaceError) Error() string {
+	return fmt.Sprintf("creating a user namespace (are unprivileged user namespaces allowed? sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces): %v", e.err)
 }
 
 // awaitMapping waits for the parent's go-ahead, then executes this
@@ -108,8 +123,9 @@ func awaitMapping() error {
 }
 
 // run starts this command again in a new user and mount namespace, maps
-// it, forwards signals and returns its exit code.
-func run(ctx context.Context, m Mapping, env []string) (int, error) {
+// it, calls started, lets it go, forwards signals and returns its exit
+// code.
+func run(ctx context.Context, m Mapping, env []string, started func()) (int, error) {
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -123,7 +139,7 @@ func run(ctx context.Context, m Mapping, env []string) (int, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		syncR.Close()
-		return 0, fmt.Errorf("creating a user namespace (are unprivileged user namespaces allowed? sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces): %w", err)
+		return 0, &noNamespaceError{err}
 	}
 	syncR.Close()
 	if err := writeMapping(cmd.Process.Pid, m); err != nil {
@@ -131,6 +147,7 @@ func run(ctx context.Context, m Mapping, env []string) (int, error) {
 		_ = cmd.Wait()
 		return 0, err
 	}
+	started()
 	if _, err := syncW.Write([]byte{'g'}); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

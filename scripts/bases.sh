@@ -45,6 +45,9 @@ die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, RUN sandbox)"
 [ -x "$S" ] || die "no strata binary at $S (make build)"
 mkdir -p "$BASES_DIR"/{rootfs,registry,logs}
+# One run at a time: two at once wreck each other's debootstrap.
+exec 9>"$BASES_DIR/.lock"
+flock 9
 bs() { "$S" --root "$BROOT" "$@"; }
 
 # ------------------------------------------------------------ registry on 127.0.0.1:$PORT

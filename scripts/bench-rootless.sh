@@ -43,8 +43,8 @@ cmds=(
 names=(root-cold user-cold root-noop user-noop su)
 if docker info >/dev/null 2>&1 && "$W/strata" build --help | grep -q chroot; then
   # A container of strata (static) and busybox (to idle), default security.
-  mkdir -p "$W/img" && cp "$W/strata" "$W/img/strata" && cp /bin/busybox "$W/img/busybox"
-  tar -C "$W/img" -c strata busybox | docker import - strata-bench-rootless:latest >/dev/null
+  mkdir -p "$W/img/tmp" && chmod 1777 "$W/img/tmp" && cp "$W/strata" "$W/img/strata" && cp /bin/busybox "$W/img/busybox"
+  tar -C "$W/img" -c strata busybox tmp | docker import - strata-bench-rootless:latest >/dev/null
   docker run --rm -v "$W:/w" -e SOURCE_DATE_EPOCH=1700000000 -e STRATA_ROOT=/w/ctr strata-bench-rootless:latest \
     /strata import /w/busybox.tar busybox:latest >/dev/null
   # Inside one container, so docker's own start-up is not counted.

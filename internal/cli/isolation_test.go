@@ -193,6 +193,17 @@ func TestOneDigestInDocker(t *testing.T) {
 		t.Errorf("image built in a default container = %s, on the host = %s; want one digest\n%s", got, host, readTestFile(t, filepath.Join(out, "build.err")))
 	}
 
+	// A pod that dropped NET_RAW (baseline cannot add it back, CRI-O
+	// leaves it out): the step gets what strata holds, and the same image.
+	script = `set -e
+/strata load -i /ctx/base.tar >/dev/null
+/strata build --progress=quiet --iidfile /out/iid-noraw /ctx 2> /out/build-noraw.err
+`
+	dockerRun(t, image, ctx, out, []string{"-v", t.TempDir() + ":/var/lib/strata", "-e", "SOURCE_DATE_EPOCH=" + epoch, "--cap-drop", "NET_RAW"}, script)
+	if got := strings.TrimSpace(string(readTestFile(t, filepath.Join(out, "iid-noraw")))); got != host {
+		t.Errorf("image built without NET_RAW = %s, on the host = %s; want one digest\n%s", got, host, readTestFile(t, filepath.Join(out, "build-noraw.err")))
+	}
+
 	script = `/strata images > /out/images.out 2> /out/images.err; echo $? > /out/images.code
 /strata build --progress=plain /ctx > /out/user-build.log 2>&1; echo $? > /out/user-build.code
 `

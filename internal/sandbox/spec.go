@@ -133,9 +133,12 @@ func completeProcess(in *specs.Process, insecure bool) *specs.Process {
 		*c = *p.Capabilities
 	}
 	if c.Bounding == nil {
-		c.Bounding = DefaultCapabilities()
+		// Docker's set, less what strata itself does not hold (in a pod
+		// that dropped NET_RAW, say): asking for more would fail.
+		held := allCapabilities()
+		c.Bounding = slices.DeleteFunc(DefaultCapabilities(), func(c string) bool { return !slices.Contains(held, c) })
 		if insecure {
-			c.Bounding = allCapabilities()
+			c.Bounding = held
 		}
 	}
 	if c.Effective == nil {

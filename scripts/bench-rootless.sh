@@ -50,8 +50,9 @@ if docker info >/dev/null 2>&1 && "$W/strata" build --help | grep -q chroot; the
   # Inside one container, so docker's own start-up is not counted.
   cmds+=("docker exec strata-bench-rootless /strata build --progress=quiet --no-cache /w/ctx"
          "docker exec strata-bench-rootless /strata build --progress=quiet /w/ctx"
-         "docker exec strata-bench-rootless true")
+         "docker exec strata-bench-rootless /busybox true")
   names+=(container-cold container-noop docker-exec)
+  docker rm -f strata-bench-rootless >/dev/null 2>&1 || true
   docker run -d --rm --name strata-bench-rootless -v "$W:/w" -e STRATA_ROOT=/w/ctr -e SOURCE_DATE_EPOCH=1700000000 \
     strata-bench-rootless:latest /busybox sleep 3600 >/dev/null
 fi

@@ -190,6 +190,7 @@ RUN echo hello > /hello && mkdir -p /data && chown 4242:4343 /data && chmod 2750
 COPY --chown=1000:1000 app.txt /home/app/app.txt
 RUN --mount=type=cache,target=/cache echo cached >> /cache/log && cat /cache/log > /cache-seen
 RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-len
+RUN --mount=type=bind,source=app.txt,target=/mnt/app.txt --mount=type=tmpfs,target=/scratch cp /mnt/app.txt /bound.txt && touch /scratch/gone
 USER app
 RUN id > /tmp/id.txt && touch /tmp/mine && ls -ln /home/app > /tmp/ls.txt
 USER root
@@ -278,12 +279,18 @@ func checkUserBuild(t *testing.T, tarPath string) {
 		"tmp/id.txt":       "uid=1000(app) gid=1000(app) groups=50(staff)\n",
 		"status.txt":       "CapEff:\t00000000a80425fb\nSeccomp:\t2\n",
 		"home/app/app.txt": "app\n",
+		"bound.txt":        "app\n",
 		// Native overlayfs in the namespace, not the copy fallback.
 		"rootfs-type.txt": "overlay\n",
 	}
 	for name, body := range want {
 		if e, ok := got[name]; !ok || e.body != body {
 			t.Errorf("%s = %q (present %v), want %q", name, e.body, ok, body)
+		}
+	}
+	for _, name := range []string{"scratch/gone", "mnt/app.txt", "run/secrets/token"} {
+		if _, ok := got[name]; ok {
+			t.Errorf("%s is in the image; a mount's content must not be", name)
 		}
 	}
 	for name, owner := range map[string][2]int{"data": {4242, 4343}, "tmp/mine": {1000, 1000}, "home/app/app.txt": {1000, 1000}} {

@@ -283,25 +283,15 @@ func (c *chrootRunner) launch(ctx context.Context, step *Step, cfg *chrootConfig
 // code (128+n for a death by signal n), or 255 with the reason on the
 // status pipe when the step could not start.
 func runLauncher() int {
-	status := json.NewEncoder(os.NewFile(statusFD, "status"))
+	var cfg chrootConfig
+	status, err := startStage("launcher", &cfg)
 	fail := func(err error) int {
 		_ = status.Encode(initStatus{Error: err.Error()})
 		return 255
 	}
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fail(fmt.Errorf("making the launcher non-dumpable: %w", err))
-	}
-	// Whatever strata inherited without close-on-exec (a directory of
-	// the host would be a way out of the chroot) is not the step's.
-	if err := closeOnExecFrom(configFD); err != nil {
+	if err != nil {
 		return fail(err)
 	}
-	var cfg chrootConfig
-	cf := os.NewFile(configFD, "config")
-	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
-		return fail(fmt.Errorf("reading sandbox config: %w", err))
-	}
-	cf.Close()
 	// Orphans of the step become the launcher's, so it can end them all.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fail(fmt.Errorf("becoming a subreaper: %w", err))

@@ -76,27 +76,17 @@ func Init() {
 }
 
 func runInit() int {
-	status := json.NewEncoder(os.NewFile(statusFD, "status"))
+	var cfg initConfig
+	status, err := startStage("init", &cfg)
 	fail := func(err error) int {
 		_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
 		return 255
 	}
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fail(fmt.Errorf("making the init non-dumpable: %w", err))
-	}
-	// Nothing strata inherited (a descriptor of the host's / from the
-	// shell that started it, say) may reach the step: only 0, 1 and 2 do.
-	if err := closeOnExecFrom(configFD); err != nil {
+	if err != nil {
 		return fail(err)
 	}
-	var cfg initConfig
-	cf := os.NewFile(configFD, "config")
-	if err := json.NewDecoder(cf).Decode(&cfg); err != nil {
-		return fail(fmt.Errorf("reading sandbox config: %w", err))
-	}
-	cf.Close()
 	var st stubs
-	err := setupRoot(&cfg, &st)
+	err = setupRoot(&cfg, &st)
 	if len(st.Created) > 0 {
 		_ = status.Encode(initStatus{Stubs: &st})
 	}
@@ -108,6 +98,29 @@ func runInit() int {
 		return fail(err)
 	}
 	return code
+}
+
+// startStage is how the init and chroot mode's launcher begin: made
+// non-dumpable before anything else (so a step can neither ptrace them nor
+// open their /proc/PID/{mem,exe,environ,fd}), every descriptor from 3 up
+// marked close-on-exec (nothing strata inherited, a descriptor of the
+// host's / from the shell that started it say, may reach the step: only
+// 0, 1 and 2 do), and the configuration decoded from fd 3 into cfg. It
+// returns the encoder of status messages (fd 4).
+func startStage(name string, cfg any) (*json.Encoder, error) {
+	status := json.NewEncoder(os.NewFile(statusFD, "status"))
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return status, fmt.Errorf("making the %s non-dumpable: %w", name, err)
+	}
+	if err := closeOnExecFrom(configFD); err != nil {
+		return status, err
+	}
+	cf := os.NewFile(configFD, "config")
+	defer cf.Close()
+	if err := json.NewDecoder(cf).Decode(cfg); err != nil {
+		return status, fmt.Errorf("reading sandbox config: %w", err)
+	}
+	return status, nil
 }
 
 // setupRoot builds the step's root inside the new mount namespace and

@@ -114,6 +114,13 @@ func runProbe() int {
 		fmt.Fprintf(os.Stderr, "mounting a tmpfs: %v\n", err)
 		return 1
 	}
+	// A fresh /proc for the new PID namespace: refused where the
+	// container's /proc has masked paths over it and this process is in a
+	// user namespace ("too revealing"), which the builtin cannot do without.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		fmt.Fprintf(os.Stderr, "mounting proc: %v\n", err)
+		return 1
+	}
 	return 0
 }
 

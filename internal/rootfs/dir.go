@@ -15,22 +15,24 @@ import (
 // filtered by .dockerignore patterns. Symlinks inside it resolve inside it.
 type Dir struct {
 	root   string
-	ignore *patternmatcher.PatternMatcher // nil: nothing ignored
-	err    error                          // invalid patterns, reported on use
+	ignore *selection // nil: nothing ignored
+	err    error      // invalid patterns, reported on use
 }
 
 var _ Source = (*Dir)(nil)
 
-// NewDir returns the host directory root as a Source; paths matching the
-// .dockerignore patterns ignore (moby/patternmatcher semantics, "!"
-// exceptions included) do not exist in it.
+// NewDir returns the host directory root as a Source holding what
+// BuildKit's context transfer sends with the .dockerignore patterns ignore
+// (see selection): excluded paths do not exist in it.
 func NewDir(root string, ignore []string) *Dir {
 	d := &Dir{root: root}
 	if len(ignore) > 0 {
-		d.ignore, d.err = patternmatcher.New(ignore)
-		if d.err != nil {
-			d.err = fmt.Errorf("parsing .dockerignore patterns: %w", d.err)
+		pm, err := patternmatcher.New(ignore)
+		if err != nil {
+			d.err = fmt.Errorf("parsing .dockerignore patterns: %w", err)
+			return d
 		}
+		d.ignore = newSelection(root, pm)
 	}
 	return d
 }
@@ -41,8 +43,7 @@ func (d *Dir) lstatPhys(p string) (fs.FileInfo, error) { return os.Lstat(d.host(
 
 func (d *Dir) readlinkPhys(p string) (string, error) { return os.Readlink(d.host(p)) }
 
-// ignored reports whether the canonical path p is filtered out. A directory
-// stays when an exception pattern may re-include something below it.
+// ignored reports whether the canonical path p is not in the context.
 func (d *Dir) ignored(p string, isDir bool) (bool, error) {
 	if d.err != nil {
 		return false, d.err
@@ -51,18 +52,11 @@ func (d *Dir) ignored(p string, isDir bool) (bool, error) {
 	if d.ignore == nil || rel == "" {
 		return false, nil
 	}
-	m, err := d.ignore.MatchesOrParentMatches(rel)
-	if err != nil || !m {
-		return false, err
+	ok, err := d.ignore.exists(rel, isDir)
+	if err != nil {
+		return false, fmt.Errorf("matching .dockerignore patterns: %w", err)
 	}
-	if isDir && d.ignore.Exclusions() {
-		for _, pat := range d.ignore.Patterns() {
-			if pat.Exclusion() && strings.HasPrefix(pat.String()+"/", rel+"/") {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
+	return !ok, nil
 }
 
 func (d *Dir) lookup(p string, follow bool) (string, fs.FileInfo, error) {

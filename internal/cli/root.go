@@ -157,5 +157,10 @@ func (g *globals) openStoreLeased(ctx context.Context) (*store.Store, func(), er
 
 // registryClient returns a registry client configured from the global flags.
 func (g *globals) registryClient(platform string) *registry.Client {
-	return registry.New(registry.Options{Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform, ConfigFile: registry.DefaultConfigFile()})
+	return registry.New(registry.Options{
+		Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform,
+		ConfigFile:     registry.DefaultConfigFile(),
+		RegistriesConf: registry.RegistriesConfFiles(os.Getenv),
+		Warn:           func(msg string) { fmt.Fprintln(g.stdio.Err, "warning:", msg) },
+	})
 }

@@ -1,7 +1,8 @@
 // Package registry pulls and pushes images over the registry API with
 // go-containerregistry: authentication from the Docker config and credential
 // helpers, retries, plain HTTP for localhost like Docker, insecure registries
-// and docker.io mirrors.
+// and mirrors: Docker's for docker.io, and containers-registries.conf(5)'s
+// for any registry (Options.RegistriesConf; see RegistriesConf).
 //
 // Mirrors and insecure registries come from Options and from a config file
 // (Options.ConfigFile; the CLI passes DefaultConfigFile, that is
@@ -13,11 +14,12 @@
 //	  "insecure-registries": ["build-cache.internal:5000"]
 //	}
 //
-// Mirrors serve docker.io only. Pulling docker.io/library/golang:1.26 with
+// These mirrors serve docker.io only. Pulling docker.io/library/golang:1.26 with
 // mirror "127.0.0.1:5000" first tries 127.0.0.1:5000/library/golang:1.26;
 // mirrors are tried in order (Options first, then the file) and docker.io
 // last. An "http://" mirror is reached over plain HTTP. Registries on
-// localhost, 127.0.0.0/8 and ::1 always are, as in Docker.
+// localhost, 127.0.0.0/8 and ::1 always are, as in Docker. registries.conf
+// sources follow these mirrors for docker.io.
 package registry
 
 import (
@@ -59,6 +61,13 @@ type Options struct {
 	// whose mirrors and insecure registries are added to these; it is
 	// read on first use and may be missing.
 	ConfigFile string
+	// RegistriesConf are containers-registries.conf(5) files read in
+	// order on first use (see RegistriesConf; RegistriesConfFiles lists
+	// podman's); missing ones are skipped.
+	RegistriesConf []string
+	// Warn, when set, is told of a mirror that failed before the next
+	// source is tried.
+	Warn func(msg string)
 	// RetryBackoff is the wait before the first retry of a request that
 	// failed with a 5xx, 408, 429 or a network error (3 retries, ×3 each);
 	// 0 means one second.
@@ -71,6 +80,7 @@ type Client struct {
 
 	loadOnce sync.Once
 	loaded   Options // opts merged with ConfigFile
+	conf     RegistriesConf
 	loadErr  error
 }
 
@@ -116,7 +126,7 @@ func LoadConfig(path string) (Config, error) {
 func (c *Client) options() (Options, error) {
 	c.loadOnce.Do(func() {
 		c.loaded = c.opts
-		if c.opts.ConfigFile == "" {
+		if c.conf, c.loadErr = LoadRegistriesConf(c.opts.RegistriesConf); c.loadErr != nil || c.opts.ConfigFile == "" {
 			return
 		}
 		cfg, err := LoadConfig(c.opts.ConfigFile)
@@ -149,20 +159,22 @@ func (c *Client) pull(ctx context.Context, ref string) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing platform: %w", err)
 	}
-	candidates, err := candidates(ref, opts)
+	sources, err := candidates(ref, opts, c.conf)
 	if err != nil {
 		return nil, err
 	}
 	ropts := append(remoteOptions(ctx, opts), remote.WithPlatform(*plat))
-	for i, r := range candidates {
-		img, err := remote.Image(r, ropts...)
+	for i, src := range sources {
+		img, err := remote.Image(src.ref, ropts...)
 		if err == nil {
 			return img, nil
 		}
-		if i == len(candidates)-1 || ctx.Err() != nil {
+		if i == len(sources)-1 || ctx.Err() != nil {
 			return nil, classify(err)
 		}
-		// A mirror that fails is skipped, like Docker does.
+		if src.mirror != "" && opts.Warn != nil {
+			opts.Warn(fmt.Sprintf("pulling %s from mirror %s: %v; trying %s", ref, src.mirror, classify(err), sources[i+1].ref.Context().RegistryStr()))
+		}
 	}
 	panic("unreachable")
 }
@@ -183,6 +195,11 @@ func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
 	r, err := parse(ref, opts.Insecure)
 	if err != nil {
 		return err
+	}
+	if reg := c.conf.find(refString(r)); reg != nil && reg.Insecure {
+		if r, err = parse(ref, append(slices.Clone(opts.Insecure), r.Context().RegistryStr())); err != nil {
+			return err
+		}
 	}
 	if err := remote.Write(r, img, remoteOptions(ctx, opts)...); err != nil {
 		return classify(err)
@@ -206,24 +223,29 @@ func remoteOptions(ctx context.Context, opts Options) []remote.Option {
 	}
 }
 
-// candidates lists where to look for ref: mirrors first for docker.io.
-func candidates(ref string, opts Options) ([]name.Reference, error) {
+// candidates lists where to look for ref: for docker.io the Docker-style
+// mirrors (Options and registries.json) first; then registries.conf's
+// mirrors and location for the registry matching ref, or ref itself.
+func candidates(ref string, opts Options, conf RegistriesConf) ([]source, error) {
 	r, err := parse(ref, opts.Insecure)
 	if err != nil {
 		return nil, err
 	}
-	if r.Context().RegistryStr() != name.DefaultRegistry {
-		return []name.Reference{r}, nil
-	}
-	var out []name.Reference
-	for _, m := range opts.Mirrors {
-		mr, err := mirrorRef(r, m, opts.Insecure)
-		if err != nil {
-			return nil, err
+	var out []source
+	if r.Context().RegistryStr() == name.DefaultRegistry {
+		for _, m := range opts.Mirrors {
+			mr, err := mirrorRef(r, m, opts.Insecure)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, source{ref: mr, mirror: m})
 		}
-		out = append(out, mr)
 	}
-	return append(out, r), nil
+	rest, err := conf.pullSources(r, opts.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, rest...), nil
 }
 
 // mirrorRef is r (on docker.io) on mirror m.

@@ -134,13 +134,13 @@ func TestMirrorCandidates(t *testing.T) {
 	}
 	opts := Options{Mirrors: []string{"127.0.0.1:5000", "https://m.example"}}
 	for _, tt := range tests {
-		rs, err := candidates(tt.ref, opts)
+		rs, err := candidates(tt.ref, opts, RegistriesConf{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		for _, r := range rs {
-			got = append(got, r.Name())
+			got = append(got, r.ref.Name())
 		}
 		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 			t.Errorf("candidates(%q) = %v, want %v", tt.ref, got, tt.want)

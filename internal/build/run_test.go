@@ -36,7 +36,7 @@ func TestRunSemantics(t *testing.T) {
 			"/w/exec.txt":    "exec-form\n",
 			"/w/heredoc.txt": "heredoc-1\nheredoc-2\n",
 			"/w/shebang.txt": "shebang /dev/pipes/EOT\n",
-			"/tmp/id.txt":    "uid=1000(app) gid=1000(app) groups=50(staff)\n/home/app\n",
+			"/tmp/id.txt":    "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n/home/app\n",
 		}
 		for p, want := range checks {
 			if got := fs[p].body; got != want {

@@ -82,3 +82,25 @@ func BenchmarkDeepWorkdir(b *testing.B) {
 		})
 	}
 }
+
+// TestWorkdirAsWritten: as BuildKit's NormalizeWorkdir, an absolute
+// WORKDIR stays as written in the config (a trailing slash, "..") while a
+// relative one is joined to the current one and cleaned; the directory
+// made is the clean path.
+func TestWorkdirAsWritten(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct{ df, want, dir string }{
+		{"FROM busybox\nWORKDIR /abs/\n", "/abs/", "/abs"},
+		{"FROM busybox\nWORKDIR /a/../b\n", "/a/../b", "/b"},
+		{"FROM busybox\nWORKDIR /x/\nWORKDIR y/../z/\n", "/x/z", "/x/z"},
+		{"FROM busybox\nWORKDIR rel\n", "/rel", "/rel"},
+	} {
+		res := f.mustBuild(buildCase{dockerfile: tt.df})
+		if got := config(t, res.Image).Config.WorkingDir; got != tt.want {
+			t.Errorf("%q: WorkingDir = %q, want %q", tt.df, got, tt.want)
+		}
+		if e, ok := flatten(t, res.Image)[tt.dir]; !ok || e.typ != '5' {
+			t.Errorf("%q: %s is not a directory in the image", tt.df, tt.dir)
+		}
+	}
+}

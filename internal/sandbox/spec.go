@@ -121,6 +121,11 @@ func completeProcess(in *specs.Process, insecure bool) *specs.Process {
 	}
 	p.Terminal = false
 	p.NoNewPrivileges = true
+	// The primary group is a supplementary one too, as BuildKit's
+	// executor has it (ensureAdditionalGids): `id` shows it in groups=.
+	if !slices.Contains(p.User.AdditionalGids, p.User.GID) {
+		p.User.AdditionalGids = append([]uint32{p.User.GID}, p.User.AdditionalGids...)
+	}
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}

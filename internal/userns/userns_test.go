@@ -276,7 +276,7 @@ func checkUserBuild(t *testing.T, tarPath string) {
 		"hello":            "hello\n",
 		"cache-seen":       "cached\n",
 		"secret-len":       "12\n",
-		"tmp/id.txt":       "uid=1000(app) gid=1000(app) groups=50(staff)\n",
+		"tmp/id.txt":       "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n",
 		"status.txt":       "CapEff:\t00000000a80425fb\nSeccomp:\t2\n",
 		"home/app/app.txt": "app\n",
 		"bound.txt":        "app\n",

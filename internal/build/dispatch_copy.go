@@ -81,7 +81,7 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 		return nil, false, err
 	}
 	defer os.RemoveAll(tmp)
-	src, srcs, content, err := r.copySource(ctx, stp, cs, tmp)
+	groups, content, err := r.copySources(ctx, stp, cs, tmp)
 	if err != nil {
 		return nil, false, err
 	}
@@ -89,12 +89,12 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 	key := fileKey(st, cs.createdBy(), "dest="+dest, "content="+content, "from="+cs.from,
 		fmt.Sprintf("link=%v unpack=%v", cs.link, cs.unpack == nil || *cs.unpack), "exclude="+strings.Join(cs.exclude, "\x00"))
 	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
-		return r.copyInto(ctx, s, cs, src, srcs, dest)
+		return r.copyInto(ctx, s, cs, groups, dest)
 	})
 }
 
-// copyInto copies srcs from src to dest in a fresh layer on st.
-func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, src rootfs.Source, srcs []string, dest string) (*state, error) {
+// copyInto copies the source groups to dest in a fresh layer on st.
+func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []rootfs.Sources, dest string) (*state, error) {
 	under, err := st.stack(ctx, r.b.store)
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, src rootfs.S
 	if err != nil {
 		return nil, err
 	}
-	if err := rootfs.Copy(ctx, src, srcs, under, dest, layerDir, opts); err != nil {
+	if err := rootfs.CopyAll(ctx, groups, under, dest, layerDir, opts); err != nil {
 		os.RemoveAll(layerDir)
 		if cs.add {
 			return nil, fmt.Errorf("ADD failed: %w", err)
@@ -137,19 +137,52 @@ func destPath(workdir, dest string) string {
 	return dest
 }
 
-// copySource returns where COPY reads from, the source patterns, and an
-// identity of the content they select (for the cache key). Heredoc contents
-// and ADD URLs are materialised in tmp first.
+// copySources returns what COPY reads, in BuildKit's order: the source
+// paths (from the context, --from or downloaded URLs), then the
+// here-documents (written to files in tmp); and an identity of the content
+// they select (for the cache key).
+func (r *run) copySources(ctx context.Context, stp step, cs copySpec, tmp string) ([]rootfs.Sources, string, error) {
+	var groups []rootfs.Sources
+	var ids []string
+	if len(cs.sd.SourcePaths) > 0 {
+		src, srcs, id, err := r.copySource(ctx, stp, cs, filepath.Join(tmp, "url"))
+		if err != nil {
+			return nil, "", err
+		}
+		groups, ids = append(groups, rootfs.Sources{From: src, Paths: srcs}), append(ids, id)
+	}
+	if len(cs.sd.SourceContents) > 0 {
+		dir := filepath.Join(tmp, "heredoc")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return nil, "", err
+		}
+		srcs, err := writeHeredocs(dir, cs.sd.SourceContents)
+		if err != nil {
+			return nil, "", err
+		}
+		src := rootfs.NewDir(dir, nil)
+		id, err := contentKey(ctx, src, srcs, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		groups, ids = append(groups, rootfs.Sources{From: src, Paths: srcs}), append(ids, id)
+	}
+	return groups, strings.Join(ids, " "), nil
+}
+
+// copySource returns where the source paths of a COPY are read from, the
+// patterns, and an identity of the content they select. ADD URLs are
+// downloaded into tmp first.
 func (r *run) copySource(ctx context.Context, stp step, cs copySpec, tmp string) (rootfs.Source, []string, string, error) {
 	var src rootfs.Source
 	srcs := cs.sd.SourcePaths
 	var err error
 	sc := r.stats
 	switch {
-	case len(cs.sd.SourceContents) > 0:
-		srcs, err = writeHeredocs(tmp, cs.sd.SourceContents)
-		src, sc = rootfs.NewDir(tmp, nil), nil
 	case cs.add && hasURL(cs.sd.SourcePaths):
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			return nil, nil, "", err
+		}
 		src, srcs, err = r.fetchURLs(ctx, cs, tmp)
 		sc = nil
 	case cs.from == "":

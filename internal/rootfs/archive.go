@@ -29,7 +29,8 @@ func (c *copier) tryExtract(fi fs.FileInfo, host, dst string) (bool, error) {
 		return false, err
 	}
 	defer r.Close()
-	if err := c.ensureDir(dst); err != nil {
+	// BuildKit's unpack makes the destination 0755 whatever --chmod says.
+	if err := c.ensureDirMode(dst, c.opts.Mkdir); err != nil {
 		return true, err
 	}
 	opts := layer.ExtractOptions{Archive: true, Devices: os.Geteuid() == 0}

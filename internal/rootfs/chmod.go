@@ -143,6 +143,20 @@ func (c symClause) apply(m uint32, isDir bool) uint32 {
 	return m&^clear | b
 }
 
+// createdDirMode is the mode of the directories a COPY with --chmod=s
+// creates for its destination (the missing parents and the destination dir
+// of a directory source). BuildKit (tonistiigi/fsutil copy.Copy and
+// prepareTargetDir) gives them an octal --chmod through MkdirAll with
+// os.FileMode(mode): the permission bits only, no setuid, setgid or
+// sticky. A symbolic --chmod leaves them at def.
+func createdDirMode(s string, def fs.FileMode) fs.FileMode {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o7777 {
+		return def
+	}
+	return fs.FileMode(n).Perm()
+}
+
 // unixMode returns the chmod(2) bits of a Go file mode.
 func unixMode(m fs.FileMode) uint32 {
 	u := uint32(m.Perm())

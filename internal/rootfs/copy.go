@@ -28,11 +28,13 @@ type copier struct {
 	layerDir string
 	opts     CopyOptions
 	chmod    chmodFunc
+	dirMode  fs.FileMode // mode of directories created for the destination
 	exclude  *patternmatcher.PatternMatcher
 	newTime  time.Time          // mtime of directories created for the destination
 	links    map[fileKey]string // source inode -> first destination path
 	fresh    map[string]bool    // directories new in layerDir: nothing below them in under
 	dirTimes []dirTime          // applied last, deepest first
+	wroteDst bool               // a non-directory was written at the destination itself
 }
 
 type fileKey struct{ dev, ino uint64 }
@@ -49,7 +51,6 @@ func newCopier(ctx context.Context, src Source, under Stack, layerDir string, op
 	}
 	c := &copier{
 		ctx:      ctx,
-		src:      src,
 		view:     Stack{Dirs: append(append([]string(nil), under.Dirs...), layerDir)},
 		layerDir: layerDir,
 		opts:     opts,
@@ -58,13 +59,14 @@ func newCopier(ctx context.Context, src Source, under Stack, layerDir string, op
 		links:    map[fileKey]string{},
 		fresh:    map[string]bool{},
 	}
-	_, c.isCtx = src.(*Dir)
+	c.use(src)
 	if opts.Clamp != nil && c.newTime.After(*opts.Clamp) {
 		c.newTime = *opts.Clamp
 	}
 	if c.opts.Mkdir == 0 {
 		c.opts.Mkdir = 0o755
 	}
+	c.dirMode = createdDirMode(opts.Chmod, c.opts.Mkdir)
 	if len(opts.Exclude) > 0 {
 		if c.exclude, err = patternmatcher.New(opts.Exclude); err != nil {
 			return nil, fmt.Errorf("parsing --exclude patterns: %w", err)
@@ -84,29 +86,37 @@ type item struct {
 	rel  string // path relative to the wildcard base (for --exclude) or the --parents pivot
 }
 
-func (c *copier) run(srcs []string, dst string) error {
-	var items []item
-	for _, s := range srcs {
-		its, err := c.expand(s)
-		if err != nil {
-			return err
-		}
-		items = append(items, its...)
-	}
+// errSeveral is the classic builder's refusal of several sources onto one
+// non-directory destination.
+var errSeveral = errors.New("When using COPY with more than one source file, the destination must be a directory and end with a /")
+
+func (c *copier) run(groups []Sources, dst string) error {
 	dstIsDir := strings.HasSuffix(dst, "/") || c.opts.Parents
 	dstCanon, err := resolve(&walker{s: c.view}, cleanAbs(dst), true)
 	if err != nil {
 		return fmt.Errorf("resolving destination %s: %w", dst, err)
 	}
-	if len(items) > 1 && !dstIsDir && !c.isDirInView(dstCanon) {
-		return errors.New("When using COPY with more than one source file, the destination must be a directory and end with a /")
-	}
-	for _, it := range items {
-		if err := c.copyItem(it, dstCanon, dstIsDir); err != nil {
-			return err
+	for _, g := range groups {
+		c.use(g.From)
+		for _, s := range g.Paths {
+			items, err := c.expand(s)
+			if err != nil {
+				return err
+			}
+			for _, it := range items {
+				if err := c.copyItem(it, dstCanon, dstIsDir); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return c.finish()
+}
+
+// use makes src the source of the following items.
+func (c *copier) use(src Source) {
+	c.src = src
+	_, c.isCtx = src.(*Dir)
 }
 
 func (c *copier) isDirInView(p string) bool {
@@ -223,8 +233,11 @@ func hasWildcard(s string) bool {
 
 // copyItem copies one source following Docker's rules: the source itself
 // is followed if a symlink; a directory's contents go into the destination;
-// a file goes to dst/name when dst is a directory (or ends with "/"), else
-// to dst itself. With --parents, the path after the pivot is kept.
+// a file goes to dst/name when dst is a directory (or ends with "/") by
+// now, else to dst itself. Items are copied one after the other as
+// BuildKit's FileOp copies its sources (and fsutil's Copy the matches of a
+// wildcard), so a directory copied first makes dst a directory the
+// following files go into. With --parents, the path after the pivot is kept.
 func (c *copier) copyItem(it item, dst string, dstIsDir bool) error {
 	srcPath, err := resolve(physOf(c.src), it.path, true)
 	if err != nil {
@@ -254,8 +267,15 @@ func (c *copier) copyItem(it item, dst string, dstIsDir bool) error {
 		return err
 	}
 	target := dst
-	if dstIsDir || c.isDirInView(dst) {
+	switch {
+	case dstIsDir || c.isDirInView(dst):
 		target = path.Join(dst, path.Base(it.path))
+	case c.wroteDst:
+		// BuildKit copies each source in turn onto dst, the last one
+		// replacing the others without a word; strata refuses instead.
+		return errSeveral
+	default:
+		c.wroteDst = true
 	}
 	if err := c.ensureDir(path.Dir(target)); err != nil {
 		return err

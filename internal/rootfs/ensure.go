@@ -15,13 +15,16 @@ import (
 
 // ensureDir makes the canonical directory p exist in layerDir: directories
 // that exist in under are copied up with their metadata (as overlayfs does,
-// so the layer tar is complete); missing ones are created with the Mkdir
-// mode, owned by Chown (or root), as BuildKit's copy does.
+// so the layer tar is complete); missing ones are created with the copy's
+// dirMode, owned by Chown (or root), as BuildKit's copy does.
 //
 // It walks p once, fd-relative in layerDir and from the previous level's
 // lookup in under, so it costs one step per level, and works on paths
 // longer than PATH_MAX.
-func (c *copier) ensureDir(p string) error {
+func (c *copier) ensureDir(p string) error { return c.ensureDirMode(p, c.dirMode) }
+
+// ensureDirMode is ensureDir creating missing directories with mode.
+func (c *copier) ensureDirMode(p string, mode fs.FileMode) error {
 	if fi, err := os.Lstat(c.layerPath(p)); err == nil && fi.IsDir() {
 		return nil // its parents are there too
 	}
@@ -37,7 +40,7 @@ func (c *copier) ensureDir(p string) error {
 	defer cur.close()
 	for len(cur.rel) < len(p) {
 		next := cur.next(p)
-		if uh, err = c.ensureIn(cur, uh, next); err != nil {
+		if uh, err = c.ensureIn(cur, uh, next, mode); err != nil {
 			return err
 		}
 		if err := cur.down(next); err != nil {
@@ -48,10 +51,11 @@ func (c *copier) ensureDir(p string) error {
 }
 
 // ensureIn makes the directory next, a child of the cursor's, exist in
-// layerDir, given uh, the cursor's dir in under, and returns next's.
+// layerDir (created with mode when missing in under too), given uh, the
+// cursor's dir in under, and returns next's.
 // Layer dirs are never opaque (overlay xattrs are not copied), so under
 // shows through all of them.
-func (c *copier) ensureIn(cur *cursor, uh hit, next string) (hit, error) {
+func (c *copier) ensureIn(cur *cursor, uh hit, next string, mode fs.FileMode) (hit, error) {
 	name := next[strings.LastIndexByte(next, '/')+1:]
 	var st unix.Stat_t
 	lerr := unix.Fstatat(cur.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
@@ -73,7 +77,7 @@ func (c *copier) ensureIn(cur *cursor, uh hit, next string) (hit, error) {
 		return h, nil
 	case missing:
 		c.fresh[next] = true
-		return hit{}, c.mkdirNew(cur.fd, name, next)
+		return hit{}, c.mkdirNew(cur.fd, name, next, mode)
 	case !h.fi.IsDir():
 		return hit{}, fmt.Errorf("cannot copy to non-directory: %s", next)
 	}
@@ -100,7 +104,7 @@ func (c *copier) copyUp(fd int, name, rel string, h hit) error {
 	return nil
 }
 
-func (c *copier) mkdirNew(fd int, name, rel string) error {
+func (c *copier) mkdirNew(fd int, name, rel string, mode fs.FileMode) error {
 	if err := unix.Mkdirat(fd, name, 0o700); err != nil {
 		return &fs.PathError{Op: "mkdir", Path: rel, Err: err}
 	}
@@ -108,7 +112,7 @@ func (c *copier) mkdirNew(fd int, name, rel string) error {
 	if c.opts.Chown != nil {
 		o = *c.opts.Chown
 	}
-	if err := setOwnerModeAt(fd, name, o.UID, o.GID, unixMode(c.opts.Mkdir)); err != nil {
+	if err := setOwnerModeAt(fd, name, o.UID, o.GID, unixMode(mode)); err != nil {
 		return &fs.PathError{Op: "mkdir", Path: rel, Err: err}
 	}
 	c.dirTimes = append(c.dirTimes, dirTime{rel: rel, mtime: c.newTime})

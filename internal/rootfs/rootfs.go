@@ -55,7 +55,7 @@ type CopyOptions struct {
 	Parents bool        // --parents
 	Extract bool        // ADD: auto-extract local tar archives
 	Clamp   *time.Time  // clamp mtimes not after this, nil to keep
-	Mkdir   fs.FileMode // mode of directories created for the destination (0755)
+	Mkdir   fs.FileMode // mode of directories created for the destination (0755; an octal Chmod overrides it)
 }
 
 // Copy copies srcs (patterns relative to the source root, wildcards allowed)
@@ -63,11 +63,27 @@ type CopyOptions struct {
 // rules, writing the result into layerDir (an empty overlay-format dir that
 // will become the new top layer of under).
 func Copy(ctx context.Context, src Source, srcs []string, under Stack, dst string, layerDir string, opts CopyOptions) error {
-	c, err := newCopier(ctx, src, under, layerDir, opts)
+	return CopyAll(ctx, []Sources{{From: src, Paths: srcs}}, under, dst, layerDir, opts)
+}
+
+// Sources are patterns read from one Source.
+type Sources struct {
+	From  Source
+	Paths []string
+}
+
+// CopyAll is Copy from several sources in turn into one layer: one COPY
+// whose sources come from different places (files of the context, then
+// here-documents, as BuildKit orders them).
+func CopyAll(ctx context.Context, groups []Sources, under Stack, dst string, layerDir string, opts CopyOptions) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	c, err := newCopier(ctx, groups[0].From, under, layerDir, opts)
 	if err != nil {
 		return err
 	}
-	return c.run(srcs, dst)
+	return c.run(groups, dst)
 }
 
 // MkdirAll creates dir (absolute) in layerDir over under with owner, as

@@ -205,7 +205,7 @@ func TestCopy(t *testing.T) {
 	ctxSpecs := []string{
 		"f.txt=hello 0600 1000:1000", "g.txt=gee", "run.sh=#!", "dir/ 0700 5:5", "dir/a=A", "dir/sub/b=B",
 		"dir/ln->a", "dir/hard=>dir/a", "link->f.txt", "up->../../etc", "x/y/z.txt=Z", "x/y/w.md=W",
-		"sticky/ 1777 0:0",
+		"sticky/ 1777 0:0", "y.md=Y",
 	}
 	underSpecs := []string{"etc/ 0750 5:6", "etc/os=debian", "real/", "lnk->/real", "escape->../../../..", "file=F", "d2/"}
 	owner := Owner{UID: 33, GID: 44}
@@ -227,13 +227,23 @@ func TestCopy(t *testing.T) {
 		{name: "wildcard nothing", srcs: []string{"*.none"}, dst: "/w/", want: ""},
 		{name: "wildcard deep", srcs: []string{"x/*/*.txt"}, dst: "/w/", want: "w 40755 0:0\nw/z.txt 100644 0:0 =Z"},
 		{name: "several need dir", srcs: []string{"f.txt", "g.txt"}, dst: "/w", wantErr: "When using COPY with more than one source file, the destination must be a directory and end with a /"},
+		{name: "several files by wildcard need dir", srcs: []string{"*.txt"}, dst: "/w", wantErr: "When using COPY with more than one source file, the destination must be a directory and end with a /"},
+		{name: "several, a dir first makes the dest a dir", srcs: []string{"x", "g.txt"}, dst: "/w", want: "w 40755 0:0\nw/g.txt 100644 0:0 =gee\nw/y 40755 0:0\nw/y/w.md 100644 0:0 =W\nw/y/z.txt 100644 0:0 =Z"},
+		{name: "wildcard, a dir first makes the dest a dir", srcs: []string{"[xy]*"}, dst: "/w", want: "w 40755 0:0\nw/y 40755 0:0\nw/y.md 100644 0:0 =Y\nw/y/w.md 100644 0:0 =W\nw/y/z.txt 100644 0:0 =Z"},
+		{name: "wildcard, a file then a dir", srcs: []string{"[xg]*"}, dst: "/w", wantErr: "cannot copy to non-directory: /w"},
+		{name: "several, a file then a dir", srcs: []string{"g.txt", "x"}, dst: "/w", wantErr: "cannot copy to non-directory: /w"},
 		{name: "several into existing dir", srcs: []string{"f.txt", "g.txt"}, dst: "/real", want: "real 40755 0:0\nreal/f.txt 100600 0:0 =hello\nreal/g.txt 100644 0:0 =gee"},
 		{name: "missing", srcs: []string{"nope"}, dst: "/", wantErr: `"nope" not found in build context`},
 		{name: "missing wildcard base", srcs: []string{"nodir/*.txt"}, dst: "/", wantErr: `"nodir/*.txt" not found in build context`},
 		{name: "symlink source followed", srcs: []string{"link"}, dst: "/s/", want: "s 40755 0:0\ns/link 100600 0:0 =hello"},
 		{name: "symlink source escaping stays inside", srcs: []string{"up"}, dst: "/s/", wantErr: `"up" not found in build context`},
 		{name: "chown", srcs: []string{"dir"}, dst: "/o/", opts: CopyOptions{Chown: &owner}, want: "o 40755 33:44\no/a 100644 33:44 =A\no/hard 100644 33:44 =>o/a\no/ln 120777 33:44 ->a\no/sub 40755 33:44\no/sub/b 100644 33:44 =B"},
-		{name: "chmod octal", srcs: []string{"f.txt", "dir/sub"}, dst: "/m/", opts: CopyOptions{Chmod: "0751"}, want: "m 40755 0:0\nm/b 100751 0:0 =B\nm/f.txt 100751 0:0 =hello"},
+		{name: "chmod octal", srcs: []string{"f.txt", "dir/sub"}, dst: "/m/", opts: CopyOptions{Chmod: "0751"}, want: "m 40751 0:0\nm/b 100751 0:0 =B\nm/f.txt 100751 0:0 =hello"},
+		{name: "chmod octal on created parents of a file", srcs: []string{"g.txt"}, dst: "/p/q/g", opts: CopyOptions{Chmod: "0700"}, want: "p 40700 0:0\np/q 40700 0:0\np/q/g 100700 0:0 =gee"},
+		{name: "chmod octal dir: created dirs without special bits, copied dirs with", srcs: []string{"x"}, dst: "/n/p/", opts: CopyOptions{Chmod: "2750"}, want: "n 40750 0:0\nn/p 40750 0:0\nn/p/y 42750 0:0\nn/p/y/w.md 102750 0:0 =W\nn/p/y/z.txt 102750 0:0 =Z"},
+		{name: "chmod octal dir without slash", srcs: []string{"x"}, dst: "/n", opts: CopyOptions{Chmod: "0700", Chown: &owner}, want: "n 40700 33:44\nn/y 40700 33:44\nn/y/w.md 100700 33:44 =W\nn/y/z.txt 100700 33:44 =Z"},
+		{name: "chmod octal leaves existing dirs", srcs: []string{"x"}, dst: "/etc/", opts: CopyOptions{Chmod: "0700"}, want: "etc 40750 5:6\netc/y 40700 0:0\netc/y/w.md 100700 0:0 =W\netc/y/z.txt 100700 0:0 =Z"},
+		{name: "chmod symbolic dir: created dirs 0755", srcs: []string{"x"}, dst: "/n/p/", opts: CopyOptions{Chmod: "go-rx"}, want: "n 40755 0:0\nn/p 40755 0:0\nn/p/y 40700 0:0\nn/p/y/w.md 100600 0:0 =W\nn/p/y/z.txt 100600 0:0 =Z"},
 		{name: "chmod symbolic", srcs: []string{"x"}, dst: "/m", opts: CopyOptions{Chmod: "u+x,go-r"}, want: "m 40755 0:0\nm/y 40711 0:0\nm/y/w.md 100700 0:0 =W\nm/y/z.txt 100700 0:0 =Z"},
 		{name: "dir itself not copied", srcs: []string{"sticky"}, dst: "/t/", want: "t 40755 0:0"},
 		{name: "sticky kept", srcs: []string{"sticky"}, dst: "/t/", opts: CopyOptions{Parents: true}, want: "t 40755 0:0\nt/sticky 41777 0:0"},
@@ -248,6 +258,7 @@ func TestCopy(t *testing.T) {
 		{name: "stage keeps owner", srcs: []string{"/etc"}, dst: "/copy", stage: true, want: "copy 40755 0:0\ncopy/os 100644 0:0 =debian"},
 		{name: "stage file keeps owner", srcs: []string{"/etc/os"}, dst: "/os", stage: true, opts: CopyOptions{Chmod: "go="}, want: "os 100600 0:0 =debian"},
 		{name: "add extracts", srcs: []string{"a.tgz"}, dst: "/x", opts: CopyOptions{Extract: true}, want: "x 40755 0:0\nx/in 40755 0:0\nx/in/f 100600 7:7 =tar!"},
+		{name: "add extract ignores chmod for the dest", srcs: []string{"a.tgz"}, dst: "/x", opts: CopyOptions{Extract: true, Chmod: "0700"}, want: "x 40755 0:0\nx/in 40755 0:0\nx/in/f 100600 7:7 =tar!"},
 		{name: "add extract chown", srcs: []string{"a.tgz"}, dst: "/x", opts: CopyOptions{Extract: true, Chown: &owner}, want: "x 40755 33:44\nx/in 40755 0:0\nx/in/f 100600 33:44 =tar!"},
 		{name: "copy keeps archive", srcs: []string{"a.tgz"}, dst: "/x/"},
 	}
@@ -318,6 +329,24 @@ func TestLookupUser(t *testing.T) {
 	}
 	if got, err := LookupUser(Stack{}, "0"); err != nil || got.Home != "/" {
 		t.Errorf("LookupUser(scratch, 0) = %+v, %v", got, err)
+	}
+	// Without /etc/passwd, BuildKit's executor takes "uid:gid" with "root"
+	// for 0 and refuses a name alone, "root" included (runc's GetExecUser).
+	scratch := map[string]User{"root:root": {Home: "/"}, "root:5": {GID: 5, Home: "/"}, "7:root": {UID: 7, Home: "/"}}
+	for spec, want := range scratch {
+		if got, err := LookupUser(Stack{}, spec); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("LookupUser(scratch, %q) = %+v, %v, want %+v", spec, got, err, want)
+		}
+	}
+	if _, err := LookupUser(Stack{}, "root"); err == nil || err.Error() != "unable to find user root: no matching entries in passwd file" {
+		t.Errorf("LookupUser(scratch, root) error = %v, want no matching entries", err)
+	}
+	// BuildKit's FileOp (WORKDIR, --chown) needs no passwd for "root" or ids.
+	scratchOwners := map[string]Owner{"root": {0, 0}, "root:root": {0, 0}, "1000": {1000, 1000}, "1000:root": {1000, 0}, "app": {0, 0}, "root:staff": {0, 0}}
+	for spec, want := range scratchOwners {
+		if got, err := ChownOwner(Stack{}, spec); err != nil || got != want {
+			t.Errorf("ChownOwner(scratch, %q) = %v, %v, want %v", spec, got, err, want)
+		}
 	}
 }
 

@@ -25,12 +25,17 @@ type groupEntry struct {
 }
 
 // LookupUser resolves spec ("name", "uid", "name:group", "uid:gid") in the
-// stack's /etc/passwd and /etc/group, as Docker (runc) does for USER: a
-// name must exist; a uid not in passwd gets gid 0 and home "/"; a group
-// given by name must exist; without a group, the supplementary groups are
-// those listing the user as a member.
+// stack's /etc/passwd and /etc/group, as BuildKit's executor does for RUN
+// (executor/oci GetUser, then runc's GetExecUser): "uid:gid" with both
+// numeric or "root" needs no passwd; otherwise a name must exist; a uid not
+// in passwd gets gid 0 and home "/"; a group given by name must exist;
+// without a group, the supplementary groups are those listing the user as
+// a member.
 func LookupUser(s Stack, spec string) (User, error) {
 	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
+	if hasGroup && isID(userPart) && isID(groupPart) {
+		userPart, groupPart = rootID(userPart), rootID(groupPart)
+	}
 	users, err := readPasswd(s)
 	if err != nil {
 		return User{}, err
@@ -72,6 +77,20 @@ func LookupUser(s Stack, spec string) (User, error) {
 	return u, nil
 }
 
+// isID reports whether s is a numeric id or "root", which BuildKit's
+// parseUID takes for 0 without a passwd file.
+func isID(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil || s == "root"
+}
+
+func rootID(s string) string {
+	if s == "root" {
+		return "0"
+	}
+	return s
+}
+
 func groupID(groups []groupEntry, spec string) (int, error) {
 	if id, err := strconv.Atoi(spec); err == nil {
 		return id, nil
@@ -84,11 +103,15 @@ func groupID(groups []groupEntry, spec string) (int, error) {
 	return 0, fmt.Errorf("unable to find group %s: no matching entries in group file", spec)
 }
 
-// ChownOwner resolves a --chown value as BuildKit does: a uid without a gid
-// uses the uid as the gid; a user name takes its passwd uid and gid; a group
-// name its /etc/group gid. Names not found resolve to 0, as in BuildKit.
+// ChownOwner resolves a --chown value, or the USER a WORKDIR is created
+// as, as BuildKit's FileOp does (client/llb WithUser, then
+// solver/llbsolver/ops readUser): "root" is 0 without a lookup; a uid
+// without a gid uses the uid as the gid; a user name takes its passwd uid
+// and gid; a group name its /etc/group gid. Names not found, or a stage
+// without passwd or group file, resolve to 0.
 func ChownOwner(s Stack, spec string) (Owner, error) {
 	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
+	userPart, groupPart = rootID(userPart), rootID(groupPart)
 	var o Owner
 	if id, err := strconv.Atoi(userPart); err == nil {
 		o = Owner{UID: id, GID: id}

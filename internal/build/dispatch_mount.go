@@ -77,11 +77,7 @@ func (r *run) prepareMounts(ctx context.Context, stp step, st *state, ms []*inst
 // cacheMount mounts a directory kept in the store across builds, keyed by
 // id (default: the target).
 func (r *run) cacheMount(ctx context.Context, stp step, rm *runMounts, m *instructions.Mount, target string) error {
-	id := m.CacheID
-	if id == "" {
-		id = target
-	}
-	sum := sha256.Sum256([]byte(id))
+	sum := sha256.Sum256([]byte(cacheIdentity(m, target)))
 	dir := filepath.Join(r.b.store.Root(), "cache-mounts", hex.EncodeToString(sum[:16]))
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := newCacheDir(dir, m, r.cacheSeed(ctx, stp, m)); err != nil {
@@ -115,6 +111,37 @@ func (r *run) cacheMount(ctx context.Context, stp step, rm *runMounts, m *instru
 	}
 	rm.specs = append(rm.specs, specs.Mount{Destination: target, Type: "bind", Source: filepath.Join(dir, "data"), Options: opts})
 	return nil
+}
+
+// cacheIdentity is what names a cache mount: its id (default the target)
+// and what it starts from, as BuildKit keys a cache by id and base ref
+// (solver/llbsolver/mounts: id + ":" + ref.ID()): the directory's mode and
+// owner (defaults 0755 0:0), or the stage and path it is filled from. Two
+// mounts with one id but other modes are two caches there too. (A from=
+// stage is named, not hashed by content: BuildKit would start a new cache
+// when that stage's content changes.)
+func cacheIdentity(m *instructions.Mount, target string) string {
+	id := m.CacheID
+	if id == "" {
+		id = target
+	}
+	if m.From != "" {
+		return fmt.Sprintf("%s\x00from=%s\x00source=%s", id, m.From, path.Join("/", m.Source))
+	}
+	mode, uid, gid := uint64(0o755), uint64(0), uint64(0)
+	if m.Mode != nil {
+		mode = *m.Mode
+	}
+	if m.UID != nil {
+		uid = *m.UID
+	}
+	if m.GID != nil {
+		gid = *m.GID
+	}
+	if mode == 0o755 && uid == 0 && gid == 0 {
+		return id // the default base: the name it always had
+	}
+	return fmt.Sprintf("%s\x00mode=%o\x00uid=%d\x00gid=%d", id, mode, uid, gid)
 }
 
 // cacheSeed returns what fills a new cache mount: with from= the source

@@ -39,7 +39,21 @@ func NewDir(root string, ignore []string) *Dir {
 
 func (d *Dir) host(p string) string { return filepath.Join(d.root, p) }
 
-func (d *Dir) lstatPhys(p string) (fs.FileInfo, error) { return os.Lstat(d.host(p)) }
+// lstatPhys describes p for path resolution: a symlink the context does
+// not hold cannot be followed (BuildKit resolves in what it received).
+func (d *Dir) lstatPhys(p string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(d.host(p))
+	if err != nil || d.ignore == nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return fi, err
+	}
+	if ig, err := d.ignored(p, false); err != nil || ig {
+		if err == nil {
+			err = &fs.PathError{Op: "lstat", Path: p, Err: fs.ErrNotExist}
+		}
+		return nil, err
+	}
+	return fi, nil
+}
 
 func (d *Dir) readlinkPhys(p string) (string, error) { return os.Readlink(d.host(p)) }
 
@@ -63,6 +77,13 @@ func (d *Dir) lookup(p string, follow bool) (string, fs.FileInfo, error) {
 	c, err := resolve(d, cleanAbs(p), follow)
 	if err != nil {
 		return "", nil, err
+	}
+	if d.ignore != nil {
+		// Past an ignored symlink, resolve keeps the rest as written: the
+		// host must not follow that symlink.
+		if err := d.ignore.realParents(c); err != nil {
+			return "", nil, &fs.PathError{Op: "lstat", Path: p, Err: err}
+		}
 	}
 	fi, err := os.Lstat(d.host(c))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/moby/patternmatcher"
 )
@@ -34,6 +35,7 @@ type selection struct {
 	mu   sync.Mutex // patternmatcher compiles lazily; the memos
 	dirs map[string]dirMatch
 	kept map[string]bool // excluded, entered dirs: something below is sent
+	real map[string]bool // host directories, not symlinks (absolute paths)
 }
 
 // dirMatch is a directory's result in the walk.
@@ -45,7 +47,7 @@ type dirMatch struct {
 }
 
 func newSelection(root string, pm *patternmatcher.PatternMatcher) *selection {
-	s := &selection{root: root, pm: pm, prefixOnly: true, dirs: map[string]dirMatch{}, kept: map[string]bool{}}
+	s := &selection{root: root, pm: pm, prefixOnly: true, dirs: map[string]dirMatch{}, kept: map[string]bool{}, real: map[string]bool{}}
 	for _, p := range pm.Patterns() {
 		if p.Exclusion() && strings.ContainsAny(withoutTrailingGlob(p), `*[]?^\`) {
 			s.prefixOnly = false
@@ -148,4 +150,22 @@ func (s *selection) sendsBelow(rel string, info patternmatcher.MatchInfo) (bool,
 	}
 	s.kept[rel] = kept
 	return kept, nil
+}
+
+// realParents checks that every parent of the absolute context path p is a
+// directory on the host, not a symlink: ENOENT otherwise.
+func (s *selection) realParents(p string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var checked []string
+	for dir := path.Dir(p); dir != "/" && !s.real[dir]; dir = path.Dir(dir) {
+		if fi, err := os.Lstat(filepath.Join(s.root, dir)); err != nil || !fi.IsDir() {
+			return syscall.ENOENT
+		}
+		checked = append(checked, dir)
+	}
+	for _, dir := range checked {
+		s.real[dir] = true
+	}
+	return nil
 }

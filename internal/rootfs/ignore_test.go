@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,4 +99,31 @@ func copied(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return strings.Join(out, " ")
+}
+
+// TestDockerignoreSymlink: an ignored symlink is not in the context, so no
+// path resolves through it, even one an exception re-includes; its target
+// is there.
+func TestDockerignoreSymlink(t *testing.T) {
+	needRoot(t)
+	cdir := build(t, t.TempDir(), "real/f.txt=f", "link->real", "abs->/real")
+	for _, tt := range []struct {
+		dockerignore string
+		exist        map[string]bool
+	}{
+		{"", map[string]bool{"/link/f.txt": true, "/abs/f.txt": true, "/real/f.txt": true}},
+		{"link\nabs", map[string]bool{"/link/f.txt": false, "/abs/f.txt": false, "/link": false, "/real/f.txt": true}},
+		{"link\n!link/f.txt", map[string]bool{"/link/f.txt": false, "/abs/f.txt": true}},
+		{"real\n!real/f.txt", map[string]bool{"/link/f.txt": true, "/real/f.txt": true}},
+		{"real/f.txt", map[string]bool{"/link/f.txt": false, "/link": true}},
+	} {
+		pats, _ := ignorefile.ReadAll(strings.NewReader(tt.dockerignore))
+		d := NewDir(cdir, pats)
+		for p, want := range tt.exist {
+			_, err := d.Lstat(p)
+			if got := err == nil; got != want || (err != nil && !errors.Is(err, fs.ErrNotExist)) {
+				t.Errorf(".dockerignore %q: Lstat(%q) error = %v, want exists %v", tt.dockerignore, p, err, want)
+			}
+		}
+	}
 }

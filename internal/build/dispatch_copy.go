@@ -86,12 +86,18 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 		return nil, false, err
 	}
 	dest := destPath(st.img.Config.WorkingDir, cs.sd.DestPath)
-	key := fileKey(st, cs.createdBy(), "dest="+dest, "content="+content, "from="+cs.from,
+	// copySemantics changes when what a COPY makes of the same inputs does,
+	// so that records of an older strata are not reused.
+	key := fileKey(st, cs.createdBy(), copySemantics, "dest="+dest, "content="+content, "from="+cs.from,
 		fmt.Sprintf("link=%v unpack=%v", cs.link, cs.unpack == nil || *cs.unpack), "exclude="+strings.Join(cs.exclude, "\x00"))
 	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
 		return r.copyInto(ctx, s, cs, groups, dest)
 	})
 }
+
+// copySemantics: 2 since --chmod sets created directories and several
+// sources go in turn (issue 13).
+const copySemantics = "copy=2"
 
 // copyInto copies the source groups to dest in a fresh layer on st.
 func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []rootfs.Sources, dest string) (*state, error) {

@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # conformance.sh - build every case of test/conformance with strata and with
-# docker (BuildKit, Debian's docker.io 20.10), compare the images, print one
-# line per case and finally "N passed, M failed". Exit 0 only if all pass.
+# the reference, compare the images, print one line per case and finally
+# "N passed, M failed" (", K known" when cases marked as known divergences
+# did not pass). Exit 0 only if nothing failed.
+#
+# The reference is BuildKit v0.34.2 through buildctl (scripts/buildkit.sh
+# builds it once per machine, about 6 minutes, and starts buildkitd);
+# REFERENCE=docker compares with Debian's docker.io 20.10 (BuildKit 0.8)
+# instead, the reference until issue 13.
 #
 # Needs root on Debian 12. Installs and starts what it needs through the peer
 # scripts beside the repository (../shared/peers/setup.sh and bases.sh):
 # dockerd, a registry on 127.0.0.1:5000, and the busybox and
 # debian:bookworm-slim base images, which both builders then use.
 #
-#   env: CONFORMANCE_WORK (default /var/tmp/strata-conformance)  logs, outputs,
-#          results/<case>.txt with every difference, docker-cache/ (docker
-#          results keyed by case content, so reruns only build with strata)
+#   env: REFERENCE     buildkit (default) or docker
+#        CONFORMANCE_WORK (default /var/tmp/strata-conformance)  logs, outputs,
+#          results/<case>.txt with every difference, buildkit-cache/ and
+#          docker-cache/ (the reference's results keyed by case content, its
+#          version and the base images, so reruns only build with strata)
 #        PEERS_SCRIPTS (default <repo>/../shared/peers)
 #        STRATA_BIN    use this strata binary instead of building ./cmd/strata
+#        BUILDKIT_*    see scripts/buildkit.sh
 #   args: passed to the driver, e.g. -run 'from-|copy-' or -jobs 1
 set -euo pipefail
 
@@ -21,6 +30,7 @@ PEERS_SCRIPTS=${PEERS_SCRIPTS:-$(dirname "$REPO")/shared/peers}
 WORK=${CONFORMANCE_WORK:-/var/tmp/strata-conformance}
 REGISTRY=${REGISTRY_ADDR:-127.0.0.1:5000}
 DOCKER=/usr/bin/docker   # the Debian 20.10 client with BuildKit, not /usr/local/bin/docker
+REFERENCE=${REFERENCE:-buildkit}
 export PATH="/usr/local/go/bin:$PATH"
 
 die() { echo "conformance: $*" >&2; exit 2; }
@@ -28,6 +38,7 @@ die() { echo "conformance: $*" >&2; exit 2; }
 for s in setup.sh bases.sh; do
   [[ -x $PEERS_SCRIPTS/$s ]] || die "missing $PEERS_SCRIPTS/$s: the peer scripts must sit beside the repository (../shared/peers) or PEERS_SCRIPTS must point to them"
 done
+[[ $REFERENCE == buildkit || $REFERENCE == docker ]] || die "REFERENCE must be buildkit or docker, not $REFERENCE"
 mkdir -p "$WORK"
 
 start=$(date +%s)
@@ -44,13 +55,38 @@ if [[ -z ${STRATA_BIN:-} ]]; then
   (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/strata" ./cmd/strata) || die "building strata failed"
 fi
 
-# What decides docker's result besides the case: its version and the bases.
-salt="docker $($DOCKER version -f '{{.Server.Version}}')"
-for img in busybox:latest debian:bookworm-slim; do
-  salt+=" $img=$($DOCKER image inspect -f '{{.Id}}' "$img")"
-done
+# The digest BuildKit resolves a base image to in the registry.
+registry_digest() {
+  curl -fsSI -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REGISTRY/v2/library/$1/manifests/$2" | tr -d '\r' | sed -n 's/^docker-content-digest: *//Ip'
+}
 
-echo "conformance: running the corpus (setup took $(( $(date +%s) - start ))s)" >&2
+# What decides the reference's result besides the case: its version and the bases.
+if [[ $REFERENCE == buildkit ]]; then
+  echo "conformance: BuildKit (log: $WORK/buildkit.log)" >&2
+  if ! addr=$(REGISTRY_ADDR=$REGISTRY "$REPO/scripts/buildkit.sh" start 2> "$WORK/buildkit.log"); then
+    tail -30 "$WORK/buildkit.log" >&2
+    die "building or starting BuildKit failed"
+  fi
+  bkdir=${BUILDKIT_DIR:-/var/tmp/strata-buildkit/${BUILDKIT_VERSION:-v0.34.2}}
+  salt="buildkit $("$bkdir/bin/buildctl" --version) config $(sha256sum < "$bkdir/buildkitd.toml")"
+  for img in busybox:latest debian:bookworm-slim; do
+    d=$(registry_digest "${img%%:*}" "${img#*:}") || die "resolving $img in $REGISTRY failed"
+    salt+=" $img=$d"
+  done
+  refargs=(-reference buildkit -buildctl "$bkdir/bin/buildctl" -buildkit-addr "$addr")
+else
+  salt="docker $($DOCKER version -f '{{.Server.Version}}')"
+  for img in busybox:latest debian:bookworm-slim; do
+    salt+=" $img=$($DOCKER image inspect -f '{{.Id}}' "$img")"
+  done
+  refargs=(-reference docker -docker "$DOCKER")
+fi
+
+echo "conformance: running the corpus against $REFERENCE (setup took $(( $(date +%s) - start ))s)" >&2
 cd "$REPO"
-exec "$WORK/conformance-run" -corpus test/conformance -strata "$STRATA" -docker "$DOCKER" \
+exec "$WORK/conformance-run" -corpus test/conformance -strata "$STRATA" "${refargs[@]}" \
   -root "$WORK/root" -work "$WORK" -registry-mirror "$REGISTRY" -salt "$salt" "$@"

@@ -109,6 +109,49 @@ func (d Docker) Build(ctx context.Context, c Case) (*Report, error) {
 	return r, nil
 }
 
+// BuildKit builds cases with buildctl on a buildkitd (scripts/buildkit.sh)
+// with the Dockerfile frontend built into buildkitd, into an OCI layout.
+type BuildKit struct {
+	Bin  string // buildctl
+	Addr string // buildkitd's address, unix://...
+	Work string // logs and temporary outputs go here
+}
+
+var _ Builder = BuildKit{}
+
+// Build runs `buildctl build` on c and reports on the image.
+func (b BuildKit) Build(ctx context.Context, c Case) (*Report, error) {
+	out := filepath.Join(b.Work, "out", c.Name+".buildkit")
+	if err := os.RemoveAll(out); err != nil {
+		return nil, fmt.Errorf("cleaning %s: %w", out, err)
+	}
+	defer os.RemoveAll(out)
+	log := filepath.Join(b.Work, "logs", c.Name+".buildkit.log")
+	if err := run(ctx, "buildkit", log, nil, b.Bin, b.args(c, out)...); err != nil {
+		return nil, err
+	}
+	return ReadReport(out)
+}
+
+// args are buildctl's arguments for c, the image going to the OCI layout
+// directory out. An empty cmdline makes the frontend ignore `# syntax=`
+// (no frontend image is pulled), as strata does; network.host is allowed
+// for RUN --network=host, as dockerd's BuildKit allows it.
+func (b BuildKit) args(c Case, out string) []string {
+	args := []string{"--addr", b.Addr, "build", "--progress=plain", "--allow", "network.host",
+		"--frontend", "dockerfile.v0", "--opt", "cmdline=",
+		"--local", "context=" + c.Dir, "--local", "dockerfile=" + c.Dir,
+		"--opt", "filename=" + c.Spec.Dockerfile,
+		"--output", "type=oci,tar=false,dest=" + out}
+	if c.Spec.Target != "" {
+		args = append(args, "--opt", "target="+c.Spec.Target)
+	}
+	for _, a := range c.BuildArgs() {
+		args = append(args, "--opt", "build-arg:"+a)
+	}
+	return args
+}
+
 // run runs a builder's command with its output in logFile; a non-zero
 // exit is a BuildFailedError.
 func run(ctx context.Context, builder, logFile string, env []string, bin string, args ...string) error {

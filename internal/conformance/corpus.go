@@ -43,6 +43,11 @@ type Spec struct {
 	Reference string `json:"reference,omitempty"`
 	// Expect holds extra checks (and all of them for reference cases).
 	Expect *Expectation `json:"expect,omitempty"`
+	// Known, when set, says why strata does not yet build what the
+	// reference, BuildKit, builds: the case still runs, and a difference is
+	// reported as KNOWN, counted apart from passes and failures, until it
+	// is fixed. It does not apply to Docker 20.10.
+	Known string `json:"known,omitempty"`
 }
 
 // LoadCorpus reads every case directory under dir (a directory with a

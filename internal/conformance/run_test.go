@@ -44,13 +44,19 @@ func TestRunCase(t *testing.T) {
 		{"strata must fail", Spec{MustFail: true}, fixed{report: a}, fixed{err: failed}, Result{Differences: []string{"strata built it; the build must fail"}}},
 		{"docker disagrees with the case", Spec{MustFail: true}, fixed{err: failed}, fixed{report: a},
 			Result{Differences: []string{"case disagrees with docker (mustFail=true): <nil>"}}},
-		{"reference skips docker", Spec{Reference: "new", Expect: expectX}, fixed{report: b}, fixed{err: errors.New("not called")}, Result{Pass: true}},
+		{"reference skips docker", Spec{Reference: "new", Expect: expectX}, fixed{report: a}, fixed{err: errors.New("not called")}, Result{Pass: true}},
+		{"known divergence", Spec{Known: "not yet"}, fixed{report: b}, fixed{report: a},
+			Result{Known: "not yet", Differences: []string{"/x: mode docker 0644, strata 0755"}}},
+		{"known divergence that agrees", Spec{Known: "not yet"}, fixed{report: a}, fixed{report: a}, Result{Known: "not yet"}},
+		{"reference fails", Spec{}, fixed{report: a}, fixed{err: errors.New("no socket")}, Result{Differences: []string{"running docker: no socket"}}},
 		{"expectations add to docker", Spec{Expect: &Expectation{Absent: []string{"/x"}}}, fixed{report: a}, fixed{report: a},
 			Result{Differences: []string{"/x: expected absent, got file 0644 0:0 1B"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := RunCase(context.Background(), Case{Name: "c", Spec: tt.spec}, tt.strata, tt.docker)
+			ref := Reference{Name: "docker", Builder: tt.docker, Skip: func(c Case) bool { return c.Spec.Reference != "" },
+				Known: func(c Case) string { return c.Spec.Known }}
+			got := RunCase(context.Background(), Case{Name: "c", Spec: tt.spec}, tt.strata, ref)
 			tt.want.Case = "c"
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("RunCase() = %+v, want %+v", got, tt.want)
@@ -66,6 +72,21 @@ func TestResultLine(t *testing.T) {
 	}
 	if got, want := (Result{Case: "c", Pass: true}).Line(2), "PASS c"; got != want {
 		t.Errorf("Line(2) = %q, want %q", got, want)
+	}
+	k := Result{Case: "c", Known: "why", Differences: []string{"a"}}
+	if got, want := k.Line(2), "KNOWN c: why: a"; got != want || k.Failed() {
+		t.Errorf("Line(2) = %q (failed %t), want %q (not failed)", got, k.Failed(), want)
+	}
+}
+
+func TestBuildKitArgs(t *testing.T) {
+	c := Case{Name: "c", Dir: "/corpus/c", Spec: Spec{Dockerfile: "sub/Dockerfile.x", Target: "t", Args: map[string]string{"B": "2", "A": "x=1"}}}
+	got := BuildKit{Bin: "buildctl", Addr: "unix:///s"}.args(c, "/out")
+	want := []string{"--addr", "unix:///s", "build", "--progress=plain", "--allow", "network.host", "--frontend", "dockerfile.v0", "--opt", "cmdline=",
+		"--local", "context=/corpus/c", "--local", "dockerfile=/corpus/c", "--opt", "filename=sub/Dockerfile.x",
+		"--output", "type=oci,tar=false,dest=/out", "--opt", "target=t", "--opt", "build-arg:A=x=1", "--opt", "build-arg:B=2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("args() = %q, want %q", got, want)
 	}
 }
 

@@ -43,7 +43,10 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 	if err != nil {
 		return nil, false, err
 	}
-	fields := []string{"RUN", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
+	// run=2: what a step sees changed (the primary group among the
+	// supplementary ones, the hardened sandbox): records of an older
+	// strata are not reused.
+	fields := []string{"RUN", "run=2", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
 	if security == sandbox.SecurityInsecure {
 		fields = append(fields, "security="+security)
 	}

@@ -86,7 +86,22 @@ else
   refargs=(-reference docker -docker "$DOCKER")
 fi
 
+# A static HTTP server on 127.0.0.1 for the cases that ADD a URL: it serves
+# test/conformance itself, so a case's remote files sit in its own directory
+# (http://127.0.0.1:$HTTP_PORT/<case>/<file>). Stopped when this script exits.
+HTTP_PORT=${CONFORMANCE_HTTP_PORT:-5081}
+[[ -x /usr/bin/python3 ]] || die "/usr/bin/python3 is missing (the HTTP server for ADD <url> cases)"
+/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$REPO/test/conformance" "$HTTP_PORT" \
+  < /dev/null > "$WORK/http.log" 2>&1 &
+http_pid=$!
+trap 'kill "$http_pid" 2> /dev/null || true' EXIT
+for _ in $(seq 50); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/README.md" 2> /dev/null && break
+  kill -0 "$http_pid" 2> /dev/null || { cat "$WORK/http.log" >&2; die "the HTTP server on 127.0.0.1:$HTTP_PORT exited"; }
+  sleep 0.1
+done
+
 echo "conformance: running the corpus against $REFERENCE (setup took $(( $(date +%s) - start ))s)" >&2
 cd "$REPO"
-exec "$WORK/conformance-run" -corpus test/conformance -strata "$STRATA" "${refargs[@]}" \
+"$WORK/conformance-run" -corpus test/conformance -strata "$STRATA" "${refargs[@]}" \
   -root "$WORK/root" -work "$WORK" -registry-mirror "$REGISTRY" -salt "$salt" "$@"

@@ -133,7 +133,7 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 		}
 		return nil, fmt.Errorf("running %q: %w", strings.Join(c.CmdLine, " "), err)
 	}
-	return r.commitLayer(ctx, st, upper, "RUN "+strings.Join(args, " "))
+	return r.commitUpper(ctx, st, upper, "RUN "+strings.Join(args, " "), under)
 }
 
 // RunError is a RUN step that exited non-zero.

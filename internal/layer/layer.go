@@ -14,6 +14,7 @@ package layer
 import (
 	"context"
 	"io"
+	"io/fs"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,6 +27,23 @@ type WriteOptions struct {
 	// Level is the gzip level, 1 (fastest) to 9 (smallest); 0 means
 	// DefaultLevel. It is part of what makes a layer's digest.
 	Level int
+	// Lower, when set, is what the dir was an overlay upper dir over. An
+	// entry other than a directory that is there alike (type, mode,
+	// owner, device, file capabilities, size, mtime; and content or link
+	// target when both mtimes are whole seconds) was only copied up, by a
+	// hard link made to it or a chown to its own owner, and is left out
+	// of the layer, as BuildKit's overlay differ leaves it out
+	// (util/overlay sameDirent).
+	Lower LowerFS
+}
+
+// LowerFS is the filesystem under an overlay upper dir, as
+// WriteOptions.Lower reads it (rootfs.Stack is one). Names are absolute.
+type LowerFS interface {
+	// Lstat describes name without following it.
+	Lstat(name string) (fs.FileInfo, error)
+	// RealPath is the host path of name's entry (not followed).
+	RealPath(name string) (string, error)
 }
 
 // DefaultLevel is gzip's default level, the one BuildKit uses: layers are

@@ -3,6 +3,7 @@ package layer
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -94,6 +96,7 @@ func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (
 		ctx:   ctx,
 		tw:    tar.NewWriter(bw),
 		clamp: opts.Clamp,
+		lower: opts.Lower,
 		links: map[fileID]string{},
 		buf:   make([]byte, copyBufSize),
 	}
@@ -124,6 +127,7 @@ type tarWriter struct {
 	ctx   context.Context
 	tw    *tar.Writer
 	clamp *time.Time
+	lower LowerFS
 	links map[fileID]string // first tar name of each multiply-linked file
 	buf   []byte
 }
@@ -240,6 +244,17 @@ func (t *tarWriter) entry(fd int, k child, name string) error {
 	if isWhiteout(&k.st) {
 		return t.tw.WriteHeader(t.marker(name, &k.st))
 	}
+	if t.lower != nil && k.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		same, err := t.copiedUp(fd, k, name)
+		if err != nil {
+			return err
+		}
+		if same {
+			// Left out before header records it: another name of the
+			// same file becomes the first of its links.
+			return nil
+		}
+	}
 	hdr, err := t.header(fd, k, name)
 	if err != nil {
 		return err
@@ -254,6 +269,84 @@ func (t *tarWriter) entry(fd int, k child, name string) error {
 		return t.tw.WriteHeader(t.marker(path.Join(name, opaqueMarker), &k.st))
 	}
 	return nil
+}
+
+// copiedUp reports an entry that is in the lower filesystem alike: only
+// copied up by overlayfs, not changed (see WriteOptions.Lower).
+func (t *tarWriter) copiedUp(fd int, k child, name string) (bool, error) {
+	fi, err := t.lower.Lstat("/" + name)
+	if err != nil {
+		return false, nil // not there (or not reachable): an addition
+	}
+	ls, ok := fi.Sys().(*syscall.Stat_t)
+	st := &k.st
+	if !ok || ls.Mode != st.Mode || ls.Uid != st.Uid || ls.Gid != st.Gid || ls.Rdev != st.Rdev ||
+		ls.Size != st.Size || ls.Mtim.Sec != st.Mtim.Sec {
+		return false, nil
+	}
+	host, err := t.lower.RealPath("/" + name)
+	if err != nil {
+		return false, nil
+	}
+	upperCaps, _ := getxattrBytes(procPath(fd, k.base), "security.capability")
+	lowerCaps, _ := getxattrBytes(host, "security.capability")
+	if !bytes.Equal(upperCaps, lowerCaps) {
+		return false, nil
+	}
+	if ls.Mtim.Nsec != 0 || st.Mtim.Nsec != 0 {
+		return ls.Mtim.Nsec == st.Mtim.Nsec, nil
+	}
+	// Whole seconds on both sides (unpacked from a tar): compare.
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		a, err := readlinkAt(fd, k.base)
+		if err != nil {
+			return false, &os.PathError{Op: "readlink", Path: name, Err: err}
+		}
+		b, err := os.Readlink(host)
+		return err == nil && a == b, nil
+	case unix.S_IFREG:
+		return st.Size == 0 || sameContent(fd, k.base, host), nil
+	}
+	return true, nil
+}
+
+// sameContent compares the file base of the directory fd with the host
+// file lower, neither followed if a symlink.
+func sameContent(fd int, base, lower string) bool {
+	ufd, err := unix.Openat(fd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	uf := os.NewFile(uintptr(ufd), base)
+	defer uf.Close()
+	lf, err := os.OpenFile(lower, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer lf.Close()
+	b1, b2 := make([]byte, 32<<10), make([]byte, 32<<10)
+	done := func(err error) bool { return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) }
+	for {
+		n1, err1 := io.ReadFull(uf, b1)
+		n2, err2 := io.ReadFull(lf, b2)
+		if n1 != n2 || !bytes.Equal(b1[:n1], b2[:n2]) {
+			return false
+		}
+		if err1 != nil || err2 != nil {
+			return done(err1) && done(err2)
+		}
+	}
+}
+
+// getxattrBytes reads one xattr of path (not followed); none is nil.
+func getxattrBytes(path, key string) ([]byte, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Lgetxattr(path, key, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // procPath names the entry base of the directory fd by a short path for

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/strata-build/strata/internal/layer"
 )
@@ -27,13 +28,14 @@ func (r *run) layerDir(ctx context.Context) (string, error) {
 // the compressed blob goes to the store and the directory itself is adopted
 // as the layer's extracted form. An empty directory adds no layer, only history.
 func (r *run) commitLayer(ctx context.Context, st *state, dir, createdBy string) (*state, error) {
-	return r.commitUpper(ctx, st, dir, createdBy, nil)
+	return r.commitUpper(ctx, st, dir, createdBy, nil, time.Time{})
 }
 
 // commitUpper commits dir, an overlay upper dir over lower (nil for a
-// layer dir made from nothing): entries only copied up from lower are
-// left out of the layer, as BuildKit's differ leaves them out.
-func (r *run) commitUpper(ctx context.Context, st *state, dir, createdBy string, lower layer.LowerFS) (*state, error) {
+// layer dir made from nothing) that a step started writing at since:
+// entries only copied up from lower are left out of the layer, as
+// BuildKit's differ leaves them out.
+func (r *run) commitUpper(ctx context.Context, st *state, dir, createdBy string, lower layer.LowerFS, since time.Time) (*state, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading layer: %w", err)
@@ -47,7 +49,7 @@ func (r *run) commitUpper(ctx context.Context, st *state, dir, createdBy string,
 	var desc layer.Descriptor
 	digest, size, err := r.b.store.WriteBlob(ctx, func(w io.Writer) error {
 		var err error
-		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm, Level: r.opts.CompressionLevel, Lower: lower})
+		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm, Level: r.opts.CompressionLevel, Lower: lower, Since: since})
 		return err
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -125,6 +126,7 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 		Stdout:   output,
 		Stderr:   output,
 	}
+	started := time.Now()
 	if err := r.b.runner.Run(ctx, s); err != nil {
 		os.RemoveAll(upper)
 		var ee *sandbox.ExitError
@@ -133,7 +135,7 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 		}
 		return nil, fmt.Errorf("running %q: %w", strings.Join(c.CmdLine, " "), err)
 	}
-	return r.commitUpper(ctx, st, upper, "RUN "+strings.Join(args, " "), under)
+	return r.commitUpper(ctx, st, upper, "RUN "+strings.Join(args, " "), under, started.Add(-time.Second))
 }
 
 // RunError is a RUN step that exited non-zero.

@@ -35,6 +35,10 @@ type WriteOptions struct {
 	// of the layer, as BuildKit's overlay differ leaves it out
 	// (util/overlay sameDirent).
 	Lower LowerFS
+	// Since, with Lower, is when the step started: what has a later mtime
+	// the step wrote itself, and is not looked up in Lower (what was only
+	// copied up keeps its older one). The zero time looks everything up.
+	Since time.Time
 }
 
 // LowerFS is the filesystem under an overlay upper dir, as

@@ -97,6 +97,7 @@ func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (
 		tw:    tar.NewWriter(bw),
 		clamp: opts.Clamp,
 		lower: opts.Lower,
+		since: opts.Since,
 		links: map[fileID]string{},
 		buf:   make([]byte, copyBufSize),
 	}
@@ -128,6 +129,7 @@ type tarWriter struct {
 	tw    *tar.Writer
 	clamp *time.Time
 	lower LowerFS
+	since time.Time
 	links map[fileID]string // first tar name of each multiply-linked file
 	buf   []byte
 }
@@ -244,7 +246,7 @@ func (t *tarWriter) entry(fd int, k child, name string) error {
 	if isWhiteout(&k.st) {
 		return t.tw.WriteHeader(t.marker(name, &k.st))
 	}
-	if t.lower != nil && k.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+	if t.lower != nil && k.st.Mode&unix.S_IFMT != unix.S_IFDIR && time.Unix(k.st.Mtim.Unix()).Before(t.since) {
 		same, err := t.copiedUp(fd, k, name)
 		if err != nil {
 			return err

@@ -106,3 +106,19 @@ func TestUserRootWithoutPasswd(t *testing.T) {
 		t.Errorf("User = %q, want root:root", got)
 	}
 }
+
+// TestCopyLinkChownByName: COPY --link refuses a user or group name in
+// --chown, the layer it makes has no /etc/passwd (dockerfile2llb
+// dispatchCopy, chownByName); ids and "root" are fine.
+func TestCopyLinkChownByName(t *testing.T) {
+	f := newFixture(t)
+	files := map[string]string{"f": "f"}
+	for _, chown := range []string{"daemon", "1:daemon", "daemon:1"} {
+		df := "FROM busybox\nCOPY --link --chown=" + chown + " f /f\n"
+		_, err := f.build(buildCase{dockerfile: df, files: files})
+		if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") || !strings.Contains(err.Error(), "user and group names can't be resolved when used with --link") {
+			t.Errorf("--chown=%s: Build() = %v, want the --link names error at Dockerfile:2", chown, err)
+		}
+	}
+	f.mustBuild(buildCase{dockerfile: "FROM busybox\nCOPY --link --chown=root:1 f /f\nCOPY --chown=daemon f /g\n", files: files})
+}

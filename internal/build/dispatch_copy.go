@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,9 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 	if cs.checksum != "" && (len(cs.sd.SourcePaths) != 1 || !isURL(cs.sd.SourcePaths[0])) {
 		return nil, false, fmt.Errorf("checksum requires a single HTTP(S) source")
 	}
+	if cs.link && chownByName(cs.chown) {
+		return nil, false, fmt.Errorf("--chown=%s: user and group names can't be resolved when used with --link, use numeric uid[:gid] instead", cs.chown)
+	}
 	tmp, err := r.b.store.TempDir(ctx, "copy-src")
 	if err != nil {
 		return nil, false, err
@@ -127,6 +131,25 @@ func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []roo
 		return nil, fmt.Errorf("COPY failed: %w", err)
 	}
 	return r.commitLayer(ctx, st, layerDir, cs.createdBy())
+}
+
+// chownByName reports whether a --chown names a user or group rather than
+// giving ids ("root" counts as an id), as BuildKit's client/llb WithUser
+// parses it: a --link layer starts empty, with no /etc/passwd to read.
+func chownByName(chown string) bool {
+	if chown == "" {
+		return false
+	}
+	u, g, _ := strings.Cut(chown, ":")
+	return !numericID(u) || (g != "" && !numericID(g))
+}
+
+func numericID(s string) bool {
+	if s == "root" {
+		return true
+	}
+	_, err := strconv.ParseInt(s, 10, 32)
+	return err == nil
 }
 
 // destPath resolves a COPY destination against the working directory,

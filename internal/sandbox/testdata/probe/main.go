@@ -1,4 +1,4 @@
-// Command probe is the attacker of the sandbox escape suite
+// Package main is the command probe, the attacker of the sandbox escape suite
 // (internal/sandbox/escape_test.go). It runs inside a RUN step, tries one
 // class of escape and prints one line per attempt:
 //

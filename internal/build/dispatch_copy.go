@@ -100,8 +100,9 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 }
 
 // copySemantics: 2 since --chmod sets created directories and several
-// sources go in turn (issue 13).
-const copySemantics = "copy=2"
+// sources go in turn; 3 since --exclude never matches a source itself and
+// matches from the --parents pivot (issue 13).
+const copySemantics = "copy=3"
 
 // copyInto copies the source groups to dest in a fresh layer on st.
 func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []rootfs.Sources, dest string) (*state, error) {

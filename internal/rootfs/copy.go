@@ -83,7 +83,7 @@ func newCopier(ctx context.Context, src Source, under Stack, layerDir string, op
 type item struct {
 	orig string // the pattern as written, for errors
 	path string
-	rel  string // path relative to the wildcard base (for --exclude) or the --parents pivot
+	rel  string // with --parents, the path after the pivot (also what --exclude matches)
 }
 
 // errSeveral is the classic builder's refusal of several sources onto one
@@ -161,11 +161,11 @@ func (c *copier) expand(s string) ([]item, error) {
 	}
 	var out []item
 	err := c.match(fixed, wild, func(p string) {
-		rel := c.relTo(base, p)
-		if !c.opts.Parents {
-			rel = c.relTo(fixed, p)
+		it := item{orig: s, path: p}
+		if c.opts.Parents {
+			it.rel = c.relTo(base, p)
 		}
-		out = append(out, item{orig: s, path: p, rel: rel})
+		out = append(out, it)
 	})
 	return out, err
 }
@@ -247,6 +247,16 @@ func (c *copier) copyItem(it item, dst string, dstIsDir bool) error {
 	if err != nil {
 		return c.notFound(it.orig, err)
 	}
+	// --exclude matches paths under the root of BuildKit's copy (fsutil
+	// copy.Copy, srcComponents): the source itself, each match of a
+	// wildcard, is never excluded; with --parents the root is the pivot
+	// (or the context root), so the item's own path after it counts, and
+	// the destination is made all the same.
+	if c.opts.Parents {
+		if err := c.ensureDir(dst); err != nil {
+			return err
+		}
+	}
 	if ex, err := c.excluded(it.rel, fi.IsDir()); err != nil || ex {
 		return err
 	}
@@ -286,9 +296,6 @@ func (c *copier) copyItem(it item, dst string, dstIsDir bool) error {
 // copyParents copies an item under dst keeping its path after the pivot;
 // the directories on that path take their metadata from the source.
 func (c *copier) copyParents(it item, srcPath string, fi fs.FileInfo, host, dst string) error {
-	if err := c.ensureDir(dst); err != nil {
-		return err
-	}
 	segs := splitPath(it.rel)
 	srcDir := strings.TrimSuffix(it.path, it.rel)
 	for i := range len(segs) - 1 {
@@ -305,7 +312,7 @@ func (c *copier) copyParents(it item, srcPath string, fi fs.FileInfo, host, dst 
 			return err
 		}
 	}
-	return c.copyEntry(srcPath, fi, host, path.Join(dst, it.rel), "")
+	return c.copyEntry(srcPath, fi, host, path.Join(dst, it.rel), it.rel)
 }
 
 // copyChildren copies the entries of the source directory srcDir into dst.

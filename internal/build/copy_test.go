@@ -122,3 +122,35 @@ func TestCopyLinkChownByName(t *testing.T) {
 	}
 	f.mustBuild(buildCase{dockerfile: "FROM busybox\nCOPY --link --chown=root:1 f /f\nCOPY --chown=daemon f /g\n", files: files})
 }
+
+// TestCopyLinkFreshParents: a COPY --link without --chmod copies into an
+// empty layer merged on top (dockerfile2llb dispatchCopy: llb.Scratch()
+// and MergeOp), so the parents of its destination are made in that layer,
+// 0755 and owned per --chown, over what is below; with --chmod it copies
+// onto the stage like a plain COPY.
+func TestCopyLinkFreshParents(t *testing.T) {
+	f := newFixture(t)
+	df := "FROM busybox\n" +
+		"COPY --chown=12:34 --chmod=0751 f /l/f\n" +
+		"COPY --link --chown=1 f /l/g\n" +
+		"COPY --chmod=0700 f /d/f\n" +
+		"COPY --link f /d/\n" +
+		"COPY --chmod=0751 f /e/f\n" +
+		"COPY --link --chmod=0600 f /e/g\n"
+	res := f.mustBuild(buildCase{dockerfile: df, files: map[string]string{"f": "f"}})
+	fs := flatten(t, res.Image)
+	want := map[string]struct {
+		mode     int64
+		uid, gid int
+	}{
+		"/l": {0o755, 1, 1}, "/l/f": {0o751, 12, 34}, "/l/g": {0o644, 1, 1},
+		"/d": {0o755, 0, 0}, "/d/f": {0o644, 0, 0},
+		"/e": {0o751, 0, 0}, "/e/g": {0o600, 0, 0},
+	}
+	for p, w := range want {
+		e, ok := fs[p]
+		if !ok || e.mode != w.mode || e.uid != w.uid || e.gid != w.gid {
+			t.Errorf("%s: mode %o %d:%d (present %v), want %o %d:%d", p, e.mode, e.uid, e.gid, ok, w.mode, w.uid, w.gid)
+		}
+	}
+}

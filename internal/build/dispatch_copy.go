@@ -101,8 +101,9 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 
 // copySemantics: 2 since --chmod sets created directories and several
 // sources go in turn; 3 since --exclude never matches a source itself and
-// matches from the --parents pivot (issue 13).
-const copySemantics = "copy=3"
+// matches from the --parents pivot; 4 since a --link copy without --chmod
+// is made on nothing (issue 13).
+const copySemantics = "copy=4"
 
 // copyInto copies the source groups to dest in a fresh layer on st.
 func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []rootfs.Sources, dest string) (*state, error) {
@@ -124,7 +125,7 @@ func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []roo
 	if err != nil {
 		return nil, err
 	}
-	if err := rootfs.CopyAll(ctx, groups, under, dest, layerDir, opts); err != nil {
+	if err := rootfs.CopyAll(ctx, groups, copyBase(cs, under), dest, layerDir, opts); err != nil {
 		os.RemoveAll(layerDir)
 		if cs.add {
 			return nil, fmt.Errorf("ADD failed: %w", err)
@@ -151,6 +152,19 @@ func numericID(s string) bool {
 	}
 	_, err := strconv.ParseInt(s, 10, 32)
 	return err == nil
+}
+
+// copyBase is the filesystem a COPY copies onto. A --link copy without
+// --chmod is made on nothing and merged on top (dockerfile2llb
+// dispatchCopy: llb.Scratch().File(copy with CreateDestPath) in a
+// MergeOp), so the parents of its destination are made fresh in its
+// layer, 0755 and owned per --chown, and replace those below; with
+// --chmod BuildKit copies onto the stage as without --link.
+func copyBase(cs copySpec, under rootfs.Stack) rootfs.Stack {
+	if cs.link && cs.chmod == "" {
+		return rootfs.Stack{}
+	}
+	return under
 }
 
 // destPath resolves a COPY destination against the working directory,

@@ -131,6 +131,11 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 			return err
 		}
 	}
+	checks, err := buildChecks(opts)
+	if err != nil {
+		printCheckWarnings(f.progress, g.stdio.Err, build.Discard{}, checks)
+		return err
+	}
 	st, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
@@ -150,9 +155,13 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	res, err := b.Build(ctx, opts)
 	endProgress()
 	if err != nil {
+		printCheckWarnings(f.progress, g.stdio.Err, progress, checks)
 		return err
 	}
 	for _, a := range res.UnusedBuildArgs {
+		if a == checkArg { // read by the build checks
+			continue
+		}
 		progress.Warn(fmt.Sprintf("build-arg %s was not consumed by any ARG", a))
 	}
 	if err := deliver(ctx, g, st, res, f.tags, outs); err != nil {
@@ -164,6 +173,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err := f.writeReports(ctx, res, opts); err != nil {
 		return err
 	}
+	printCheckWarnings(f.progress, g.stdio.Err, progress, checks)
 	if err := summarize(g.stdio, f.progress, res, f.tags, time.Since(start), progress); err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ type File struct {
 	// Stages in file order.
 	Stages []instructions.Stage
 	// Warnings are BuildKit build-check findings from parsing, in the
-	// order they were found.
+	// order they were found, whatever Check skips.
 	Warnings []Warning
 	// AST is the raw parse result, for the linter.
 	AST *parser.Node
@@ -134,8 +134,8 @@ func Parse(name string, src []byte) (*File, error) {
 	return f, nil
 }
 
-// newLinter builds the linter for f from its check directive; its findings
-// are appended to f.Warnings.
+// newLinter reads f's check directive into f.Check and builds the linter
+// whose findings are appended to f.Warnings.
 func (f *File) newLinter() (*linter.Linter, error) {
 	opts, _, loc, _ := parser.ParseDirective("check", f.Source)
 	cfg, err := linter.ParseLintOptions(opts)
@@ -144,11 +144,15 @@ func (f *File) newLinter() (*linter.Linter, error) {
 		return nil, &Error{File: f.Name, Line: max(line, 1), Err: fmt.Errorf("parsing check directive: %w", err)}
 	}
 	f.Check = *cfg
-	cfg.Warn = func(rule, _, url, msg string, loc []parser.Range) {
+	// Record what every rule finds: the directive's skip is applied by
+	// whoever reports them (a build may replace it with the
+	// BUILDKIT_DOCKERFILE_CHECK build arg, as BuildKit does). "# check="
+	// comments above an instruction still apply here, as in BuildKit.
+	all := &linter.Config{Warn: func(rule, _, url, msg string, loc []parser.Range) {
 		line := locationLine([][]parser.Range{loc})
 		f.Warnings = append(f.Warnings, Warning{Rule: rule, Message: msg, URL: url, Line: line})
-	}
-	return linter.New(cfg), nil
+	}}
+	return linter.New(all), nil
 }
 
 // validateStageNames reports reserved and duplicate stage names as BuildKit's

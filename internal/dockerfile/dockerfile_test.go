@@ -71,7 +71,7 @@ func TestWarnings(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s:%d", w.Rule, w.Line))
 	}
-	want := "[NoEmptyContinuation:7 StageNameCasing:2 MaintainerDeprecated:8 ReservedStageName:3 DuplicateStageName:4]"
+	want := "[NoEmptyContinuation:7 StageNameCasing:2 FromAsCasing:2 MaintainerDeprecated:8 ReservedStageName:3 DuplicateStageName:4]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("Parse(%q).Warnings = %v, want %s", src, got, want)
 	}

@@ -187,3 +187,24 @@ func writeVaried(b *testing.B, dir string, srcs [][]byte) {
 		}
 	}
 }
+
+// BenchmarkBuildChecks is what every strata build adds before it starts:
+// BuildKit's checks on the Dockerfile of internal/build's
+// BenchmarkNoopRebuild2000Files, plan included (parsing is the build's).
+func BenchmarkBuildChecks(b *testing.B) {
+	src := []byte("FROM busybox AS build\nWORKDIR /src\nCOPY go.mod ./\n" +
+		"RUN echo \"download deps for $(cat go.mod)\" > /deps\nCOPY . .\n" +
+		"RUN find . -name '*.go' | wc -l > /count && cat /deps >> /count\n" +
+		"FROM scratch\nCOPY --from=build /count /count\n")
+	f, err := dockerfile.Parse("Dockerfile", src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		in := &Input{File: f, Context: &Context{HasIgnoreFile: true, Ignore: []string{".git"}}}
+		if p, err := plan.New(f, plan.Options{}); err == nil {
+			in.Plan = p
+		}
+		BuildChecks(in, f.Check)
+	}
+}

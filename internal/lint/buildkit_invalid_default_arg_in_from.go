@@ -1,8 +1,6 @@
 package lint
 
 import (
-	"strings"
-
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -13,18 +11,15 @@ func invalidDefaultArgInFrom() Rule {
 		checkInvalidDefaultArg)
 }
 
-// checkInvalidDefaultArg expands every FROM that uses variables with the
-// global ARGs' defaults alone (no --build-arg) and flags those that do not
-// give a valid image reference.
+// checkInvalidDefaultArg expands every FROM with the global ARGs' defaults
+// alone (no --build-arg) and flags those that do not give a valid image
+// reference; as BuildKit, also a FROM without variables (FROM BUILDER).
 func checkInvalidDefaultArg(in *Input) []Problem {
 	env, _ := in.defaultMetaArgs()
 	lex := shell.NewLex(in.File.Escape)
 	var out []Problem
 	for i := range in.File.Stages {
 		st := &in.File.Stages[i]
-		if !strings.Contains(st.BaseName, "$") {
-			continue
-		}
 		res, err := lex.ProcessWordWithMatches(st.BaseName, env)
 		if err != nil {
 			continue

@@ -5,6 +5,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 func workdirRelativePath() Rule {
@@ -16,6 +17,7 @@ func workdirRelativePath() Rule {
 func checkWorkdirRelative(in *Input) []Problem {
 	var out []Problem
 	set := make([]bool, len(in.File.Stages))
+	lex := shell.NewLex(in.File.Escape)
 	for i, st := range in.File.Stages {
 		if p := in.parentIndex(i); p >= 0 && p < i {
 			set[i] = set[p]
@@ -25,11 +27,25 @@ func checkWorkdirRelative(in *Input) []Problem {
 			if !ok {
 				continue
 			}
-			if !set[i] && !strings.HasPrefix(w.Path, "/") && !strings.HasPrefix(w.Path, "$") {
-				out = append(out, Problem{Line: line(c), Message: linter.RuleWorkdirRelativePath.Format(w.Path)})
+			path := unquoted(lex, w.Path)
+			if !set[i] && !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "$") {
+				out = append(out, Problem{Line: line(c), Message: linter.RuleWorkdirRelativePath.Format(path)})
 			}
 			set[i] = true
 		}
 	}
 	return out
+}
+
+// unquoted is word with its quotes and escapes removed, as BuildKit's
+// dispatch sees a path after expansion (WORKDIR "/work dir" is absolute);
+// a word with a variable is kept as written.
+func unquoted(lex *shell.Lex, word string) string {
+	if strings.Contains(word, "$") {
+		return word
+	}
+	if w, _, err := lex.ProcessWord(word, envMap{}); err == nil {
+		return w
+	}
+	return word
 }

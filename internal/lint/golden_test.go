@@ -160,6 +160,14 @@ const docsIntro = "# strata lint\n\n" +
 	"checks a Dockerfile without building it: BuildKit's build checks under their own names and with their messages, " +
 	"multi-stage and size rules of strata's own, and the hadolint rules most users rely on, named here and reachable by their DL codes. " +
 	"`strata build --check` runs the same rules first and fails on errors.\n\n" +
+	"## During every build\n\n" +
+	"As BuildKit, every `strata build` runs BuildKit's build checks (the first section below; strata's and hadolint's rules only with `--check`), " +
+	"for the stages the target reaches where BuildKit checks instructions as it dispatches them, and prints what they find at the end of the output, " +
+	"as BuildKit's progress shows it: `WARN: FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)` (not with `--progress=quiet`). " +
+	"`# check=skip=...` skips checks; with `# check=error=true` a check that fires fails the build before any step runs " +
+	"(exit 1, `Dockerfile:1: lint violation found for rules: FromAsCasing`). " +
+	"`--build-arg BUILDKIT_DOCKERFILE_CHECK=skip=...;error=true` replaces the directive, as in BuildKit. " +
+	"`.strata.yaml` does not apply to these checks.\n\n" +
 	"## Output and exit codes\n\n" +
 	"Text (default) prints `Dockerfile:12:1 warning FromAsCasing: message`, the offending line and a fix hint. " +
 	"`--format json` prints an array of findings (rule, aliases, severity, message, fix, url, file, line, column, source); " +

@@ -12,6 +12,7 @@ package lint
 import (
 	"cmp"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -262,9 +263,15 @@ func skippedByDirective(f *dockerfile.File, r Rule) bool {
 
 // ignoredInline reports whether the comment lines directly above line (an
 // instruction's first line, 1-based) hold "strata:ignore=" or "check=skip="
-// naming r.
+// naming r. The parser directives heading the file are not such comments
+// (as in BuildKit): "# check=" there is the file's directive, which a build
+// may replace.
 func ignoredInline(lines []string, line int, r Rule) bool {
-	for i := line - 2; i >= 0 && i < len(lines); i-- {
+	directives := 0
+	for directives < len(lines) && directiveLine.MatchString(lines[directives]) {
+		directives++
+	}
+	for i := line - 2; i >= directives && i < len(lines); i-- {
 		l := strings.TrimSpace(lines[i])
 		if !strings.HasPrefix(l, "#") {
 			return false
@@ -282,6 +289,9 @@ func ignoredInline(lines []string, line int, r Rule) bool {
 	}
 	return false
 }
+
+// directiveLine is a parser directive, as BuildKit's parser reads them.
+var directiveLine = regexp.MustCompile(`^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`)
 
 // Failed reports whether findings hold one at or above threshold (Off: never).
 func Failed(findings []Finding, threshold Severity) bool {

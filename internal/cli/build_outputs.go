@@ -1,0 +1,229 @@
+package cli
+
+// Where a build goes: the outputs and tags it is checked against before
+// anything runs, and what is written once it is done.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/internal/build"
+	"github.com/strata-build/strata/internal/export"
+	"github.com/strata-build/strata/internal/store"
+)
+
+func parseOutputs(in []string, push bool) ([]output, error) {
+	var outs []output
+	for _, o := range in {
+		var out output
+		for _, field := range strings.Split(o, ",") {
+			k, v, ok := strings.Cut(field, "=")
+			if !ok && len(in) == 1 && !strings.Contains(o, "=") {
+				k, v = "dest", o // docker's -o DIR shorthand means type=local
+				out.typ = "local"
+			}
+			switch k {
+			case "type":
+				out.typ = v
+			case "dest":
+				out.dest = v
+			case "push":
+				if v == "true" {
+					push = true
+				}
+			case "name", "oci-mediatypes", "compression":
+			default:
+				return nil, fmt.Errorf("invalid --output %q: unknown key %q", o, k)
+			}
+		}
+		switch out.typ {
+		case "oci", "docker", "local", "tar":
+			if out.dest == "" {
+				return nil, fmt.Errorf("invalid --output %q: type=%s needs dest=PATH", o, out.typ)
+			}
+		case "registry", "image":
+		default:
+			return nil, fmt.Errorf("invalid --output %q: type must be oci, docker, local, tar, registry or image", o)
+		}
+		outs = append(outs, out)
+	}
+	if push {
+		outs = append(outs, output{typ: "registry"})
+	}
+	return outs, nil
+}
+
+// destinations parses and checks every place the build writes to (tags,
+// outputs, result and report files) before anything runs: a bad one is a
+// usage error then, not a failure after the build with some tags made.
+func (f *buildFlags) destinations() ([]output, error) {
+	for _, t := range f.tags {
+		if _, err := name.NewTag(t); err != nil {
+			return nil, usageError{fmt.Errorf("invalid tag %q: %w", t, err)}
+		}
+	}
+	outs, err := parseOutputs(f.outputs, f.push)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	for _, o := range outs {
+		if err := checkOutput(o, f.tags); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	files := []struct{ flag, path string }{
+		{"--iidfile", f.iidfile}, {"--metadata-file", f.metadataFile},
+		{"--report", f.report}, {"--report-html", f.reportHTML},
+	}
+	for _, fl := range files {
+		if fl.path == "" {
+			continue
+		}
+		if err := checkFileDest(fl.path); err != nil {
+			return nil, usageError{fmt.Errorf("invalid %s %q: %w", fl.flag, fl.path, err)}
+		}
+	}
+	return outs, nil
+}
+
+// checkOutput checks that o can be written with tags.
+func checkOutput(o output, tags []string) error {
+	var err error
+	switch {
+	case o.typ == "registry" && len(tags) == 0:
+		return errors.New("pushing needs at least one -t NAME")
+	case o.typ == "docker" || o.typ == "tar" || o.typ == "oci" && strings.HasSuffix(o.dest, ".tar"):
+		err = checkFileDest(o.dest)
+	case o.typ == "oci" || o.typ == "local":
+		err = checkDirDest(o.dest)
+	}
+	if err != nil {
+		return fmt.Errorf("invalid --output type=%s,dest=%s: %w", o.typ, o.dest, err)
+	}
+	return nil
+}
+
+// checkFileDest checks that a file can be made at p: its dir exists and p
+// is not a dir.
+func checkFileDest(p string) error {
+	dir := filepath.Dir(p)
+	if fi, err := os.Stat(dir); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory", p)
+	}
+	return nil
+}
+
+// checkDirDest checks that p is a dir or can be made one: its nearest
+// existing ancestor is a dir.
+func checkDirDest(p string) error {
+	for d := filepath.Clean(p); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		gone := errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+		if gone && d != filepath.Dir(d) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", d)
+		}
+		return nil
+	}
+}
+
+// deliver tags the result in the store (unless only file outputs were
+// asked for) and writes every output.
+func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result, tags []string, outs []output) error {
+	tagLocal := len(outs) == 0
+	for _, o := range outs {
+		if o.typ == "image" || o.typ == "registry" {
+			tagLocal = true
+		}
+	}
+	if tagLocal {
+		for _, t := range tags {
+			if err := st.Tag(ctx, t, res.Digest); err != nil {
+				return fmt.Errorf("tagging %s: %w", t, err)
+			}
+		}
+	}
+	for _, o := range outs {
+		if err := writeOutput(ctx, g, res.Image, tags, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o output) error {
+	var err error
+	switch o.typ {
+	case "oci":
+		if strings.HasSuffix(o.dest, ".tar") {
+			err = export.OCIArchive(ctx, img, o.dest, tags)
+		} else {
+			err = export.OCILayout(ctx, img, o.dest, tags)
+		}
+	case "docker":
+		err = export.DockerArchive(ctx, img, o.dest, tags)
+	case "local":
+		err = export.Local(ctx, img, o.dest)
+	case "tar":
+		err = export.Tar(ctx, img, o.dest)
+	case "registry":
+		for _, t := range tags {
+			if err := g.registryClient("linux/amd64").Push(ctx, t, img); err != nil {
+				return fmt.Errorf("pushing %s: %w", t, err)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
+	}
+	return nil
+}
+
+func writeResultFiles(f *buildFlags, res *build.Result) error {
+	if f.iidfile != "" {
+		if err := os.WriteFile(f.iidfile, []byte(res.Digest.String()), 0o644); err != nil {
+			return fmt.Errorf("writing --iidfile: %w", err)
+		}
+	}
+	if f.metadataFile == "" {
+		return nil
+	}
+	cfg, err := res.Image.ConfigName()
+	if err != nil {
+		return err
+	}
+	md := map[string]any{
+		"containerimage.digest":        res.Digest.String(),
+		"containerimage.config.digest": cfg.String(),
+	}
+	if len(f.tags) > 0 {
+		md["image.name"] = strings.Join(f.tags, ",")
+	}
+	b, err := json.MarshalIndent(md, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(f.metadataFile, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing --metadata-file: %w", err)
+	}
+	return nil
+}

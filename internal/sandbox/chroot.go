@@ -487,19 +487,11 @@ func children() []int {
 // does inside the builtin's root: symlinks resolve within root, relative
 // PATH entries from cwd. It returns the path to execute after the chroot.
 func lookPathIn(root, cwd string, args, env []string) (string, error) {
-	if len(args) == 0 {
-		return "", errors.New("starting process: no command")
+	direct, dirs, err := searchPath(args, env)
+	if direct != "" || err != nil {
+		return direct, err
 	}
-	if strings.Contains(args[0], "/") {
-		return args[0], nil
-	}
-	path := defaultPath
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
+	for _, dir := range dirs {
 		p := filepath.Join(dir, args[0])
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(cwd, p)

@@ -394,13 +394,15 @@ func reapUntil(pid int) (int, error) {
 	}
 }
 
-// lookPath finds args[0] in the PATH of env, as runc does.
-func lookPath(args, env []string) (string, error) {
+// searchPath says where to find args[0]: itself when it names a path
+// (direct), else the directories of the PATH of env (defaultPath when
+// env has none), as runc searches them.
+func searchPath(args, env []string) (direct string, dirs []string, err error) {
 	if len(args) == 0 {
-		return "", errors.New("starting process: no command")
+		return "", nil, errors.New("starting process: no command")
 	}
 	if strings.Contains(args[0], "/") {
-		return args[0], nil
+		return args[0], nil, nil
 	}
 	path := defaultPath
 	for _, e := range env {
@@ -408,7 +410,16 @@ func lookPath(args, env []string) (string, error) {
 			path = v
 		}
 	}
-	for _, dir := range filepath.SplitList(path) {
+	return "", filepath.SplitList(path), nil
+}
+
+// lookPath finds args[0] in the PATH of env, as runc does.
+func lookPath(args, env []string) (string, error) {
+	direct, dirs, err := searchPath(args, env)
+	if direct != "" || err != nil {
+		return direct, err
+	}
+	for _, dir := range dirs {
 		p := filepath.Join(dir, args[0])
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, nil

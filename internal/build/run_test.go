@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/strata-build/strata/internal/dockerfile"
 )
 
@@ -83,16 +85,7 @@ func TestRunSnapshots(t *testing.T) {
 		if e := fs["/suid"]; e.mode != 0o4755 {
 			t.Errorf("/suid mode = %o, want 4755", e.mode)
 		}
-		layers, err := res.Image.Layers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := layers[len(layers)-1].Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		if h, ok := tarHeaders(t, rc)["hl2"]; !ok || h.typ != tar.TypeLink || h.link != "hl1" {
+		if h, ok := lastLayerHeaders(t, res.Image)["hl2"]; !ok || h.typ != tar.TypeLink || h.link != "hl1" {
 			t.Errorf("hl2 in the last layer = %+v, want a hard link to hl1", h)
 		}
 	})
@@ -207,6 +200,21 @@ func TestRunBindAndTmpfsMounts(t *testing.T) {
 }
 
 // tarHeaders lists a tar's entries by cleaned name.
+// lastLayerHeaders reads the headers of img's top layer.
+func lastLayerHeaders(t *testing.T, img v1.Image) map[string]entry {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := layers[len(layers)-1].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	return tarHeaders(t, rc)
+}
+
 func tarHeaders(t *testing.T, r io.Reader) map[string]entry {
 	t.Helper()
 	tr := tar.NewReader(r)

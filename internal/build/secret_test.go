@@ -347,17 +347,7 @@ func TestSecretFS(t *testing.T) {
 			if err := writeSecret(s.fd, []byte("s3cr3t"), secretOwner{mode: 0o440, uid: 1000, gid: 1001}); err != nil {
 				t.Fatal(err)
 			}
-			src := s.source()
-			var st unix.Stat_t
-			if err := unix.Stat(src, &st); err != nil {
-				t.Fatal(err)
-			}
-			if st.Mode&0o7777 != 0o440 || st.Uid != 1000 || st.Gid != 1001 {
-				t.Errorf("%s: mode %o, owner %d:%d, want 440 1000:1001", src, st.Mode&0o7777, st.Uid, st.Gid)
-			}
-			if b, err := os.ReadFile(src); err != nil || string(b) != "s3cr3t" {
-				t.Errorf("ReadFile(%s) = %q, %v", src, b, err)
-			}
+			src := checkSecretFile(t, s)
 			if got := onDisk(t, []string{src}); len(got) > 0 {
 				t.Errorf("%s is not on a tmpfs", src)
 			}
@@ -381,6 +371,17 @@ func TestSecretMemfd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src := checkSecretFile(t, s)
+	s.close()
+	if _, err := os.ReadFile(src); err == nil {
+		t.Errorf("after close, %s still reads", src)
+	}
+}
+
+// checkSecretFile checks that s holds "s3cr3t" with mode 0440 and owner
+// 1000:1001, and returns the path the sandbox would read.
+func checkSecretFile(t *testing.T, s *secretFS) string {
+	t.Helper()
 	src := s.source()
 	var st unix.Stat_t
 	if err := unix.Stat(src, &st); err != nil {
@@ -392,8 +393,5 @@ func TestSecretMemfd(t *testing.T) {
 	if b, err := os.ReadFile(src); err != nil || string(b) != "s3cr3t" {
 		t.Errorf("ReadFile(%s) = %q, %v", src, b, err)
 	}
-	s.close()
-	if _, err := os.ReadFile(src); err == nil {
-		t.Errorf("after close, %s still reads", src)
-	}
+	return src
 }

@@ -188,7 +188,12 @@ func TestSecretGoneWhenKilled(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	waitForLine(t, stdout, "started")
-	sleeps := pidfds(t, processesRunning(t, "sleep 1041"))
+	// "started" is printed before the shell forks sleep: wait for it.
+	var sleeps []int
+	for deadline := time.Now().Add(10 * time.Second); len(sleeps) == 0 && time.Now().Before(deadline); {
+		sleeps = pidfds(t, processesRunning(t, "sleep 1041"))
+		time.Sleep(10 * time.Millisecond)
+	}
 	if len(sleeps) == 0 {
 		t.Fatal("the step's sleep is not running")
 	}

@@ -22,8 +22,12 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 	switch s.Base.Kind {
 	case plan.Scratch:
-		st := r.emptyState()
-		st.key = baseKey("scratch", r.opts.Platform, r.levelKey())
+		platform, err := r.stagePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		st := r.emptyState(platform)
+		st.key = baseKey("scratch", platform, r.levelKey())
 		return st, nil
 	case plan.StageRef:
 		parent, err := r.futures[s.Base.Stage].wait(ctx)
@@ -34,7 +38,11 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		c.cmdSet, c.workdirSet = false, false
 		return c, nil
 	default:
-		img, err := r.resolveSource(ctx, s.Base)
+		platform, err := r.stagePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		img, err := r.resolveSource(ctx, s.Base, platform)
 		if err != nil {
 			return nil, r.posErr(s.Line, err)
 		}
@@ -61,10 +69,12 @@ func (r *run) levelKey() string {
 	return fmt.Sprintf("gzip-%d", l)
 }
 
-// emptyState is the state of FROM scratch, as BuildKit makes it.
-func (r *run) emptyState() *state {
+// emptyState is the state of FROM scratch on platform, as BuildKit makes it.
+func (r *run) emptyState(platform string) *state {
 	st := &state{escape: r.plan.File.Escape}
-	st.img.Architecture, st.img.OS = "amd64", "linux"
+	if p, err := v1.ParsePlatform(platform); err == nil {
+		st.img.OS, st.img.Architecture, st.img.Variant = p.OS, p.Architecture, p.Variant
+	}
 	st.img.RootFS.Type = "layers"
 	st.img.Config.WorkingDir = "/"
 	st.img.Config.Env = []string{"PATH=" + defaultPath}
@@ -99,49 +109,62 @@ func (r *run) imageState(img v1.Image) (*state, error) {
 	return st, nil
 }
 
-// resolveSource returns the image a FROM or --from source names: a named
-// context or an image reference (the store first unless --pull).
-func (r *run) resolveSource(ctx context.Context, src plan.Source) (v1.Image, error) {
+// resolveSource returns the image for platform that a FROM or --from
+// source names: a named context or an image reference (the store first
+// unless --pull).
+func (r *run) resolveSource(ctx context.Context, src plan.Source, platform string) (v1.Image, error) {
 	if src.Kind == plan.ContextRef {
 		c := r.opts.Contexts[src.Ref]
 		switch {
 		case c.Image != "":
-			return r.resolveImage(ctx, c.Image)
+			return r.resolveImage(ctx, c.Image, platform)
 		case c.Layout != "":
 			return r.layoutImage(ctx, c.Layout)
 		default:
 			return nil, fmt.Errorf("build context %q is a directory, not an image", src.Ref)
 		}
 	}
-	return r.resolveImage(ctx, src.Ref)
+	return r.resolveImage(ctx, src.Ref, platform)
 }
 
-// resolveImage finds ref in the store, or pulls and stores it; the same
-// reference is resolved once per build.
-func (r *run) resolveImage(ctx context.Context, ref string) (v1.Image, error) {
-	v, err, _ := r.images.Do(ref, func() (any, error) {
+// resolveImage finds ref for platform in the store (a tagged index's entry,
+// or a tagged image of that platform), or pulls it, stores it and adds it
+// to the tag; the same reference and platform are resolved once per build.
+func (r *run) resolveImage(ctx context.Context, ref, platform string) (v1.Image, error) {
+	v, err, _ := r.images.Do(ref+"\x00"+platform, func() (any, error) {
 		st := r.b.store
+		var local error
 		if !r.opts.Pull {
-			h, err := st.Resolve(ctx, ref)
+			img, err := r.storedImage(ctx, ref, platform)
 			if err == nil {
-				return st.Image(ctx, h)
+				return img, nil
 			}
-			if !errors.Is(err, store.ErrNotFound) {
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errWrongPlatform) {
 				return nil, fmt.Errorf("resolving base image %q: %w", ref, err)
 			}
+			local = err
 		}
 		if r.b.registry == nil {
+			if errors.Is(local, errWrongPlatform) {
+				return nil, fmt.Errorf("resolving base image %q: %w", ref, local)
+			}
 			return nil, fmt.Errorf("resolving base image %q: not in the store and no registry configured", ref)
 		}
-		remote, err := r.b.registry.Pull(ctx, ref)
+		remote, err := r.b.registry.PullPlatform(ctx, ref, platform)
 		if err != nil {
+			if errors.Is(local, errWrongPlatform) {
+				return nil, fmt.Errorf("resolving base image %q: %w; and %w", ref, local, err)
+			}
 			return nil, fmt.Errorf("resolving base image %q: %w", ref, err)
 		}
 		h, err := st.WriteImage(ctx, remote)
 		if err != nil {
 			return nil, fmt.Errorf("storing base image %q: %w", ref, err)
 		}
-		if err := st.Tag(ctx, ref, h); err != nil {
+		r.tagMu.Lock()
+		err = st.TagPlatform(ctx, ref, h)
+		r.tagMu.Unlock()
+		if err != nil {
 			return nil, fmt.Errorf("storing base image %q: %w", ref, err)
 		}
 		return st.Image(ctx, h)
@@ -150,6 +173,31 @@ func (r *run) resolveImage(ctx context.Context, ref string) (v1.Image, error) {
 		return nil, err
 	}
 	return v.(v1.Image), nil
+}
+
+// storedImage is ref's image for platform in the store: ErrNotFound when
+// ref is not there, errWrongPlatform when it is for other platforms only.
+func (r *run) storedImage(ctx context.Context, ref, platform string) (v1.Image, error) {
+	st := r.b.store
+	h, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := st.ImageFor(ctx, h, platform)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &wrongPlatform{fmt.Sprintf("the store's %s %v", ref, err)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading image config: %w", err)
+	}
+	if have := imagePlatform(cfg); !servesPlatform(have, platform) {
+		return nil, &wrongPlatform{fmt.Sprintf("the store's %s is for %s, not %s", ref, store.FormatPlatform(have), platform)}
+	}
+	return img, nil
 }
 
 // layoutImage reads the image of an OCI layout directory and stores it.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -46,8 +47,9 @@ type Options struct {
 	BuildArgs map[string]string
 	// Labels are --label values, set on the final image.
 	Labels map[string]string
-	// Platform is the target platform, "linux/amd64".
-	Platform string
+	// Platforms are the target platforms ("linux/arm64"); none is
+	// linux/amd64. With more than one the result is an image index.
+	Platforms []string
 	// Pull re-resolves base images from their registries.
 	Pull bool
 	// NoCache runs every step; NoCacheFilter does so for the named stages.
@@ -105,22 +107,48 @@ type StageResult struct {
 
 // Result is the outcome of a build.
 type Result struct {
-	// Image is the target stage's image, stored in the store under Digest.
+	// Image is the target stage's image, stored in the store under Digest:
+	// of the only platform, or of the first of several.
 	Image  v1.Image
 	Digest v1.Hash
-	// Stages are the stages that ran, in plan order (target last).
+	// Stages are the stages that ran for that platform, in plan order
+	// (target last).
 	Stages []StageResult
+	// Index is the multi-platform image, stored under IndexDigest, when
+	// more than one platform was built; nil otherwise.
+	Index       v1.ImageIndex
+	IndexDigest v1.Hash
+	// Platforms are the results per platform, in --platform order.
+	Platforms []PlatformResult
 	// UnusedBuildArgs are --build-arg names no stage declared.
 	UnusedBuildArgs []string
 }
 
-// Build runs the build described by opts.
-func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
-	if opts.Platform == "" {
-		opts.Platform = "linux/amd64"
+// Ref is what the build's tags point at: the index of a multi-platform
+// build, else the image.
+func (r *Result) Ref() v1.Hash {
+	if r.Index != nil {
+		return r.IndexDigest
 	}
-	if opts.Platform != "linux/amd64" {
-		return nil, fmt.Errorf("unsupported platform %q: strata builds linux/amd64 only", opts.Platform)
+	return r.Digest
+}
+
+// PlatformResult is one platform's target image and stages.
+type PlatformResult struct {
+	Platform string // normalised, "linux/arm64"
+	Image    v1.Image
+	Digest   v1.Hash
+	Stages   []StageResult
+}
+
+// Build runs the build described by opts: once per target platform, the
+// platforms concurrently within Options.Jobs, sharing one cache (a step
+// with the same key, as in a FROM --platform=$BUILDPLATFORM stage that does
+// not read the TARGET ARGs, runs once and serves every platform).
+func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
+	plats, err := Platforms(opts.Platforms)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Jobs <= 0 {
 		opts.Jobs = runtime.NumCPU()
@@ -132,71 +160,106 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	for n := range opts.Contexts {
 		names[n] = true
 	}
-	p, err := plan.New(opts.File, plan.Options{
-		Target:         opts.Target,
-		BuildArgs:      opts.BuildArgs,
-		TargetPlatform: opts.Platform,
-		BuildPlatform:  "linux/" + runtime.GOARCH,
-		Contexts:       names,
-	})
-	if err != nil {
-		return nil, err
-	}
-	r := &run{b: b, opts: opts, plan: p, futures: map[*plan.Stage]*future{}, usedArgs: newArgSet(),
-		stats: loadStatCache(ctx, b.store)}
-	for _, a := range opts.File.MetaArgs {
-		for _, kv := range a.Args {
-			r.usedArgs.markDeclared(kv.Key)
+	ses := &session{stats: loadStatCache(ctx, b.store), sem: make(chan struct{}, opts.Jobs)}
+	runs := make([]*run, len(plats))
+	for i, pl := range plats {
+		p, err := plan.New(opts.File, plan.Options{
+			Target:         opts.Target,
+			BuildArgs:      opts.BuildArgs,
+			TargetPlatform: pl,
+			BuildPlatform:  BuildPlatform(),
+			Contexts:       names,
+		})
+		if err != nil {
+			return nil, err
 		}
+		r := &run{session: ses, b: b, opts: opts, plan: p, platform: pl, futures: map[*plan.Stage]*future{}, usedArgs: newArgSet()}
+		if len(plats) > 1 {
+			r.label = pl
+		}
+		for _, a := range opts.File.MetaArgs {
+			for _, kv := range a.Args {
+				r.usedArgs.markDeclared(kv.Key)
+			}
+		}
+		for _, s := range p.Order {
+			r.futures[s] = newFuture()
+		}
+		runs[i] = r
 	}
-	for _, s := range p.Order {
-		r.futures[s] = newFuture()
-	}
-	return r.execute(ctx)
+	return execute(ctx, runs)
 }
 
-// run is one build in progress.
-type run struct {
-	b        *Builder
-	opts     Options
-	plan     *plan.Plan
-	futures  map[*plan.Stage]*future
+// session is what the runs of one build share: the step and image
+// single-flights, the context stat cache, imported and used cache records,
+// and the --jobs slots.
+type session struct {
 	images   singleflight.Group
 	steps    singleflight.Group
 	stats    *statCache
 	imported importedCaches
 	used     usedKeys
+	sem      chan struct{}
+	tagMu    sync.Mutex // adding a pulled platform to a base image's tag
+}
+
+// run is one build in progress for one target platform.
+type run struct {
+	*session
+	b        *Builder
+	opts     Options
+	plan     *plan.Plan
+	platform string // the target platform, normalised
+	label    string // the platform in stage names when there are several
+	futures  map[*plan.Stage]*future
 	usedArgs *argSet
 }
 
-func (r *run) execute(ctx context.Context) (*Result, error) {
-	r.importCaches(ctx)
+// execute runs every platform's stages, then stores the results (an index
+// when there are several platforms) and exports the cache.
+func execute(ctx context.Context, runs []*run) (*Result, error) {
+	first := runs[0]
+	first.importCaches(ctx)
 	g, gctx := errgroup.WithContext(ctx)
-	sem := make(chan struct{}, r.opts.Jobs)
-	for _, s := range r.plan.Order {
-		g.Go(func() error {
-			st, err := r.buildStage(gctx, s, sem)
-			r.futures[s].resolve(st, err)
-			return err
-		})
+	for _, r := range runs {
+		for _, s := range r.plan.Order {
+			g.Go(func() error {
+				st, err := r.buildStage(gctx, s, r.sem)
+				r.futures[s].resolve(st, err)
+				return err
+			})
+		}
 	}
 	err := g.Wait()
-	if serr := r.stats.save(ctx, r.b.store); serr != nil {
-		r.opts.Progress.Warn(fmt.Sprintf("saving the context stat cache: %v", serr))
+	if serr := first.stats.save(ctx, first.b.store); serr != nil {
+		first.opts.Progress.Warn(fmt.Sprintf("saving the context stat cache: %v", serr))
 	}
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.finish(ctx)
-	if err != nil {
-		return nil, err
+	res := &Result{UnusedBuildArgs: first.usedArgs.unused(first.opts.BuildArgs)}
+	for _, r := range runs {
+		pr, err := r.finish(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Platforms = append(res.Platforms, *pr)
 	}
-	return res, r.exportCaches(ctx)
+	res.Image, res.Digest, res.Stages = res.Platforms[0].Image, res.Platforms[0].Digest, res.Platforms[0].Stages
+	if len(runs) > 1 {
+		if res.Index, err = indexOf(res.Platforms); err != nil {
+			return nil, fmt.Errorf("assembling the image index: %w", err)
+		}
+		if res.IndexDigest, err = first.b.store.WriteIndex(ctx, res.Index); err != nil {
+			return nil, err
+		}
+	}
+	return res, first.exportCaches(ctx)
 }
 
 // finish stores the target image (with --label values) and describes stages.
-func (r *run) finish(ctx context.Context) (*Result, error) {
-	res := &Result{UnusedBuildArgs: r.usedArgs.unused(r.opts.BuildArgs)}
+func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
+	res := &PlatformResult{Platform: r.platform}
 	for _, s := range r.plan.Order {
 		st, _ := r.futures[s].wait(ctx)
 		target := s == r.plan.Target
@@ -205,11 +268,11 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 		}
 		img, err := st.image(r.b.store)
 		if err != nil {
-			return nil, fmt.Errorf("assembling image of stage %s: %w", stageName(s), err)
+			return nil, fmt.Errorf("assembling image of stage %s: %w", r.stageName(s), err)
 		}
 		h, err := r.b.store.WriteImage(ctx, img)
 		if err != nil {
-			return nil, fmt.Errorf("storing image of stage %s: %w", stageName(s), err)
+			return nil, fmt.Errorf("storing image of stage %s: %w", r.stageName(s), err)
 		}
 		res.Stages = append(res.Stages, StageResult{Index: s.Index, Name: s.Name, Image: img, Digest: h, Target: target})
 		if target {
@@ -244,7 +307,14 @@ func (r *run) buildStage(ctx context.Context, s *plan.Stage, sem chan struct{}) 
 	return r.dispatchStage(ctx, s, base)
 }
 
-func stageName(s *plan.Stage) string { return s.DisplayName() }
+// stageName is how progress and errors name s: "build", or "linux/arm64
+// build" when several platforms are built.
+func (r *run) stageName(s *plan.Stage) string {
+	if r.label != "" {
+		return r.label + " " + s.DisplayName()
+	}
+	return s.DisplayName()
+}
 
 // future is a stage's result, resolved once.
 type future struct {

@@ -203,9 +203,9 @@ func (r *run) exportCaches(ctx context.Context) error {
 // cacheManifest builds the cache image of this build's steps: with mode
 // "min" those of the target stage and the stages it is built FROM.
 func (r *run) cacheManifest(mode string) (v1.Image, error) {
-	keep := map[*plan.Stage]bool{}
+	keep := map[int]bool{} // by index: every platform's plan has its own stages
 	for s := r.plan.Target; s != nil; {
-		keep[s] = true
+		keep[s.Index] = true
 		if s.Base.Kind != plan.StageRef {
 			break
 		}
@@ -215,7 +215,7 @@ func (r *run) cacheManifest(mode string) (v1.Image, error) {
 	layers := map[v1.Hash]v1.Layer{}
 	r.used.mu.Lock()
 	for key, u := range r.used.recs {
-		if mode == "min" && !keep[u.stage] {
+		if mode == "min" && !keep[u.stage.Index] {
 			continue
 		}
 		cfg.Records[key] = u.rec

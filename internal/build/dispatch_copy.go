@@ -350,7 +350,7 @@ func (l *lazyStack) RealPath(p string) (string, error) {
 }
 
 func (r *run) imageSource(ctx context.Context, src plan.Source) (*state, error) {
-	img, err := r.resolveSource(ctx, src)
+	img, err := r.resolveSource(ctx, src, r.platform) // BuildKit: the target platform
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ type buildFlags struct {
 	buildArgs     []string
 	contexts      []string
 	labels        []string
-	platform      string
+	platforms     []string
 	pull          bool
 	noCache       bool
 	noCacheFilter []string
@@ -74,7 +74,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "build-time variable K=V, or K to take it from the environment")
 	fl.StringArrayVar(&f.contexts, "build-context", nil, "named context NAME=DIR|docker-image://REF|oci-layout://DIR")
 	fl.StringArrayVar(&f.labels, "label", nil, "label K=V on the image")
-	fl.StringVar(&f.platform, "platform", "linux/amd64", "target platform")
+	fl.StringSliceVar(&f.platforms, "platform", nil, "target platforms, e.g. linux/amd64,linux/arm64: several give a multi-platform image (an index); default linux/amd64")
 	fl.BoolVar(&f.pull, "pull", false, "always re-resolve base images from their registries")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the build cache")
 	fl.StringSliceVar(&f.noCacheFilter, "no-cache-filter", nil, "do not use the build cache for these stages")
@@ -146,7 +146,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	}
 	opts.Progress = progress
 	start := time.Now()
-	b := build.New(st, g.registryClient(f.platform), runner, nil)
+	b := build.New(st, g.registryClient(opts.Platforms[0]), runner, nil)
 	res, err := b.Build(ctx, opts)
 	endProgress()
 	if err != nil {
@@ -252,6 +252,10 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	if f.network != "host" && f.network != "none" && f.network != "default" {
 		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
 	}
+	platforms, err := build.Platforms(f.platforms)
+	if err != nil {
+		return opts, usageError{err}
+	}
 	for _, a := range f.allow {
 		// network.host is granted already: RUN steps share the host's
 		// network unless --network none (docs/security.md).
@@ -261,7 +265,7 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	}
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
-		Target: f.target, BuildArgs: args, Labels: labels, Platform: f.platform,
+		Target: f.target, BuildArgs: args, Labels: labels, Platforms: platforms,
 		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo, CompressionLevel: f.compression,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
 		Allow: f.allow,
@@ -504,7 +508,7 @@ func (f *buildFlags) writeReports(ctx context.Context, res *build.Result, opts b
 		}
 	}
 	if f.reportHTML != "" {
-		popts := plan.Options{Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platform}
+		popts := plan.Options{Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platforms[0]}
 		if err := writeBuildReportHTML(ctx, f.reportHTML, res, opts.File, popts); err != nil {
 			return fmt.Errorf("writing --report-html: %w", err)
 		}

@@ -157,7 +157,7 @@ func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result
 	}
 	if tagLocal {
 		for _, t := range tags {
-			if err := st.Tag(ctx, t, res.Digest); err != nil {
+			if err := st.Tag(ctx, t, res.Ref()); err != nil {
 				return fmt.Errorf("tagging %s: %w", t, err)
 			}
 		}

@@ -38,7 +38,7 @@ func buildChecks(opts build.Options) ([]lint.Finding, error) {
 		names[n] = true
 	}
 	pl, planErr := plan.New(opts.File, plan.Options{
-		Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platform,
+		Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platforms[0],
 		BuildPlatform: "linux/" + runtime.GOARCH, Contexts: names,
 	})
 	in := &lint.Input{File: opts.File}

@@ -143,19 +143,26 @@ func (c *Client) options() (Options, error) {
 // Pull fetches the image ref names for the client's platform. The returned
 // image is lazy: layers are fetched when read.
 func (c *Client) Pull(ctx context.Context, ref string) (v1.Image, error) {
-	img, err := c.pull(ctx, ref)
+	return c.PullPlatform(ctx, ref, "")
+}
+
+// PullPlatform fetches the image ref names for platform ("os/arch[/variant]";
+// empty: the client's platform). An index without that platform is an
+// error naming the platforms it has.
+func (c *Client) PullPlatform(ctx context.Context, ref, platform string) (v1.Image, error) {
+	img, err := c.pull(ctx, ref, platform)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %q: %w", ref, err)
 	}
 	return img, nil
 }
 
-func (c *Client) pull(ctx context.Context, ref string) (v1.Image, error) {
+func (c *Client) pull(ctx context.Context, ref, platform string) (v1.Image, error) {
 	opts, err := c.options()
 	if err != nil {
 		return nil, err
 	}
-	plat, err := v1.ParsePlatform(cmpOr(opts.Platform, DefaultPlatform))
+	plat, err := v1.ParsePlatform(cmpOr(platform, cmpOr(opts.Platform, DefaultPlatform)))
 	if err != nil {
 		return nil, fmt.Errorf("parsing platform: %w", err)
 	}
@@ -192,19 +199,50 @@ func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
 	if err != nil {
 		return err
 	}
-	r, err := parse(ref, opts.Insecure)
+	r, err := c.pushRef(ref, opts)
 	if err != nil {
 		return err
-	}
-	if reg := c.conf.find(refString(r)); reg != nil && reg.Insecure {
-		if r, err = parse(ref, append(slices.Clone(opts.Insecure), r.Context().RegistryStr())); err != nil {
-			return err
-		}
 	}
 	if err := remote.Write(r, img, remoteOptions(ctx, opts)...); err != nil {
 		return classify(err)
 	}
 	return nil
+}
+
+// PushIndex uploads a multi-platform image (every platform's image, then
+// the index) as ref.
+func (c *Client) PushIndex(ctx context.Context, ref string, idx v1.ImageIndex) error {
+	if err := c.pushIndex(ctx, ref, idx); err != nil {
+		return fmt.Errorf("pushing %q: %w", ref, err)
+	}
+	return nil
+}
+
+func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) error {
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	r, err := c.pushRef(ref, opts)
+	if err != nil {
+		return err
+	}
+	if err := remote.WriteIndex(r, idx, remoteOptions(ctx, opts)...); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// pushRef parses a push destination, insecure when registries.conf says so.
+func (c *Client) pushRef(ref string, opts Options) (name.Reference, error) {
+	r, err := parse(ref, opts.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	if reg := c.conf.find(refString(r)); reg != nil && reg.Insecure {
+		return parse(ref, append(slices.Clone(opts.Insecure), r.Context().RegistryStr()))
+	}
+	return r, nil
 }
 
 func remoteOptions(ctx context.Context, opts Options) []remote.Option {

@@ -1,0 +1,154 @@
+package build
+
+// Target platforms: normalising --platform, the platform each stage runs
+// on, resolving base images per platform and assembling the image index.
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/strata-build/strata/internal/plan"
+	"github.com/strata-build/strata/internal/store"
+)
+
+// BuildPlatform is the platform strata runs on, "linux/<GOARCH>".
+func BuildPlatform() string { return "linux/" + runtime.GOARCH }
+
+// Platforms checks and normalises --platform values as containerd does
+// ("linux/arm64/v8" is "linux/arm64", "linux/arm" is "linux/arm/v7",
+// "linux/x86_64" is "linux/amd64"); none means linux/amd64. Duplicates are
+// dropped, order is kept.
+func Platforms(in []string) ([]string, error) {
+	var out []string
+	for _, s := range in {
+		p, err := NormalizePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"linux/amd64"}
+	}
+	return out, nil
+}
+
+// NormalizePlatform returns s ("os/arch[/variant]") in containerd's
+// normal form, or an error for what strata cannot build.
+func NormalizePlatform(s string) (string, error) {
+	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return "", fmt.Errorf("invalid platform %q: want os/arch[/variant], e.g. linux/arm64", s)
+	}
+	if parts[0] != "linux" {
+		return "", fmt.Errorf("unsupported platform %q: strata builds linux images only", s)
+	}
+	arch, variant := parts[1], ""
+	if len(parts) == 3 {
+		variant = parts[2]
+	}
+	switch arch {
+	case "x86_64", "x86-64":
+		arch = "amd64"
+	case "aarch64":
+		arch = "arm64"
+	case "i386", "i486", "i586", "i686":
+		arch = "386"
+	case "armhf":
+		arch, variant = "arm", "v7"
+	case "armel":
+		arch, variant = "arm", "v6"
+	}
+	switch {
+	case arch == "arm64" && (variant == "v8" || variant == "8"):
+		variant = ""
+	case arch == "arm" && variant == "":
+		variant = "v7"
+	case arch == "arm" && (variant == "7" || variant == "6" || variant == "5"):
+		variant = "v" + variant
+	}
+	known := map[string]bool{"amd64": true, "arm64": true, "arm": true, "386": true, "riscv64": true, "ppc64le": true, "s390x": true}
+	if !known[arch] {
+		return "", fmt.Errorf("unsupported platform %q: strata builds linux/amd64, arm64, arm/v7, arm/v6, 386, riscv64, ppc64le and s390x", s)
+	}
+	if variant != "" {
+		return "linux/" + arch + "/" + variant, nil
+	}
+	return "linux/" + arch, nil
+}
+
+// stagePlatform is the platform s runs on: its FROM --platform (expanded
+// and normalised), else the target platform.
+func (r *run) stagePlatform(s *plan.Stage) (string, error) {
+	if s.Platform == "" {
+		return r.platform, nil
+	}
+	p, err := NormalizePlatform(s.Platform)
+	if err != nil {
+		return "", r.posErr(s.Line, err)
+	}
+	return p, nil
+}
+
+// imagePlatform is the platform an image config declares ("" parts when
+// it declares none).
+func imagePlatform(cfg *v1.ConfigFile) v1.Platform {
+	return v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+}
+
+// servesPlatform reports whether an image of platform have can be used for
+// want: an image that names no architecture serves any.
+func servesPlatform(have v1.Platform, want string) bool {
+	if have.Architecture == "" {
+		return true
+	}
+	w, err := v1.ParsePlatform(want)
+	if err != nil {
+		return false
+	}
+	if have.OS == "" {
+		have.OS = "linux"
+	}
+	if have.Architecture == "arm" && have.Variant == "" {
+		have.Variant = "v7"
+	}
+	return store.PlatformMatches(have, *w)
+}
+
+// indexOf is the OCI image index of the platforms' images, each entry
+// with its platform.
+func indexOf(prs []PlatformResult) (v1.ImageIndex, error) {
+	adds := make([]mutate.IndexAddendum, 0, len(prs))
+	for _, pr := range prs {
+		p, err := v1.ParsePlatform(pr.Platform)
+		if err != nil {
+			return nil, err
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: pr.Image, Descriptor: v1.Descriptor{
+			MediaType: types.OCIManifestSchema1, Platform: p}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	if _, err := idx.Digest(); err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
+
+// errWrongPlatform is matched by a wrongPlatform: the store has the image
+// for other platforms only.
+var errWrongPlatform = errors.New("wrong platform")
+
+type wrongPlatform struct{ msg string }
+
+func (e *wrongPlatform) Error() string        { return e.msg }
+func (e *wrongPlatform) Is(target error) bool { return target == errWrongPlatform }

@@ -40,13 +40,26 @@ const debianSources = "/etc/apt/sources.list.d/debian.sources"
 // It skips t unless debootstrap is installed and the test runs as root.
 func DebianTar(t testing.TB) string {
 	t.Helper()
+	return debianTar(t, "")
+}
+
+// debianTar is DebianTar for the Debian architecture debArch ("" for the
+// host's).
+func debianTar(t testing.TB, debArch string) string {
+	t.Helper()
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		t.Skipf("debootstrap not installed (apt-get install debootstrap): %v", err)
 	}
 	RequireRoot(t)
 	mirror, security := aptMirrors(debianSources)
-	sum := sha256.Sum256([]byte(fmt.Sprintf("recipe=%d suite=%s mirror=%s security=%s", debianRecipe, DebianSuite, mirror, security)))
-	path := filepath.Join(CacheDir(t), "debian-"+DebianSuite+"-"+hex.EncodeToString(sum[:8])+".tar")
+	key := fmt.Sprintf("recipe=%d suite=%s mirror=%s security=%s", debianRecipe, DebianSuite, mirror, security)
+	name := "debian-" + DebianSuite
+	if debArch != "" {
+		key += " arch=" + debArch
+		name += "-" + debArch
+	}
+	sum := sha256.Sum256([]byte(key))
+	path := filepath.Join(CacheDir(t), name+"-"+hex.EncodeToString(sum[:8])+".tar")
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
@@ -59,16 +72,20 @@ func DebianTar(t testing.TB) string {
 		return path // made by another process while we waited
 	}
 	// Holding the lock, any work dir left is from a process that died.
-	if old, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "debian-build-*")); len(old) > 0 {
+	work := "debian-build-host-"
+	if debArch != "" {
+		work = "debian-build-" + debArch + "-"
+	}
+	if old, _ := filepath.Glob(filepath.Join(filepath.Dir(path), work+"*")); len(old) > 0 {
 		for _, dir := range old {
 			os.RemoveAll(dir)
 		}
 	}
 	start := time.Now()
-	if err := makeDebianTar(path, mirror, security); err != nil {
+	if err := makeDebianTar(path, work, mirror, security, debArch); err != nil {
 		t.Fatalf("making debian rootfs: %v", err)
 	}
-	t.Logf("made %s in %v (debootstrap %s from %s)", path, time.Since(start).Round(time.Second), DebianSuite, mirror)
+	t.Logf("made %s in %v (debootstrap %s %s from %s)", path, time.Since(start).Round(time.Second), DebianSuite, debArch, mirror)
 	return path
 }
 
@@ -79,8 +96,14 @@ func DebianImage(t testing.TB) v1.Image {
 	return rootfsImage(t, DebianTar(t), "bash")
 }
 
-// rootfsImage makes a one-layer image from a rootfs tar.
+// rootfsImage makes a one-layer linux/amd64 image from a rootfs tar.
 func rootfsImage(t testing.TB, path, cmd string) v1.Image {
+	t.Helper()
+	return rootfsImageFor(t, path, cmd, v1.Platform{OS: "linux", Architecture: "amd64"})
+}
+
+// rootfsImageFor makes a one-layer image for p from a rootfs tar.
+func rootfsImageFor(t testing.TB, path, cmd string, p v1.Platform) v1.Image {
 	t.Helper()
 	l, err := tarball.LayerFromFile(path, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
@@ -95,7 +118,7 @@ func rootfsImage(t testing.TB, path, cmd string) v1.Image {
 		t.Fatalf("making image from %s: %v", path, err)
 	}
 	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
+	cf.Architecture, cf.OS, cf.Variant = p.Architecture, p.OS, p.Variant
 	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cf.Config.Cmd = []string{cmd}
 	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()}
@@ -151,15 +174,20 @@ func lockFile(path string) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-// makeDebianTar bootstraps, slims and tars a rootfs to path, atomically.
-func makeDebianTar(path, mirror, security string) error {
-	work, err := os.MkdirTemp(filepath.Dir(path), "debian-build-")
+// makeDebianTar bootstraps, slims and tars a rootfs for debArch ("" for
+// the host's) to path, atomically, working in a dir named work*.
+func makeDebianTar(path, work, mirror, security, debArch string) error {
+	work, err := os.MkdirTemp(filepath.Dir(path), work)
 	if err != nil {
 		return fmt.Errorf("creating work dir: %w", err)
 	}
 	defer os.RemoveAll(work)
 	root := filepath.Join(work, "rootfs")
-	out, err := exec.Command("debootstrap", "--variant=minbase", DebianSuite, root, mirror).CombinedOutput()
+	args := []string{"--variant=minbase"}
+	if debArch != "" {
+		args = append(args, "--arch="+debArch)
+	}
+	out, err := exec.Command("debootstrap", append(args, DebianSuite, root, mirror)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("running debootstrap: %w\n%s", err, tail(out, 20))
 	}

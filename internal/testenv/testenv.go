@@ -109,12 +109,27 @@ func BusyboxImage(t testing.TB) v1.Image {
 }
 
 func busyboxRootfs(bin []byte) ([]byte, error) {
-	out, err := exec.Command(BusyboxPath, "--list").Output()
+	applets, err := busyboxApplets(BusyboxPath)
+	if err != nil {
+		return nil, err
+	}
+	return busyboxRootfsOf(bin, applets)
+}
+
+// busyboxApplets runs busybox --list.
+func busyboxApplets(busybox string) ([]string, error) {
+	out, err := exec.Command(busybox, "--list").Output()
 	if err != nil {
 		return nil, fmt.Errorf("listing busybox applets: %w", err)
 	}
 	applets := strings.Fields(string(out))
 	sort.Strings(applets)
+	return applets, nil
+}
+
+// busyboxRootfsOf makes the rootfs tar of BusyboxTar from a busybox binary
+// and its applets.
+func busyboxRootfsOf(bin []byte, applets []string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	epoch := time.Unix(0, 0)

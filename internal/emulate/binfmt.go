@@ -233,20 +233,3 @@ func (h host) register(r registration) error {
 	}
 	return nil
 }
-
-// unregister removes the entry name.
-func (h host) unregister(name string) error {
-	f, err := os.OpenFile(filepath.Join(h.dir, name), os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("removing binfmt_misc entry %s: %w", name, err)
-	}
-	_, werr := f.Write([]byte("-1"))
-	cerr := f.Close()
-	if werr != nil {
-		return fmt.Errorf("removing binfmt_misc entry %s: %w", name, werr)
-	}
-	if cerr != nil {
-		return fmt.Errorf("removing binfmt_misc entry %s: %w", name, cerr)
-	}
-	return nil
-}

@@ -69,6 +69,8 @@ type buildCase struct {
 	target     string
 	args       map[string]string
 	allow      []string // entitlements (--allow)
+	platforms  []string // --platform
+	progress   Progress
 }
 
 func (f *fixture) build(c buildCase) (*Result, error) {
@@ -95,11 +97,16 @@ func (f *fixture) build(c buildCase) (*Result, error) {
 	}
 	res, err := f.b.Build(context.Background(), Options{
 		File: file, ContextDir: dir, Ignore: c.ignore, Target: c.target, BuildArgs: c.args,
-		Timestamp: time.Unix(0, 0).UTC(), Allow: c.allow,
+		Timestamp: time.Unix(0, 0).UTC(), Allow: c.allow, Platforms: c.platforms, Progress: c.progress,
 	})
 	if err == nil {
 		if verr := validate.Image(res.Image); verr != nil {
 			f.t.Fatalf("validate.Image(result) = %v", verr)
+		}
+		if res.Index != nil {
+			if verr := validate.Index(res.Index); verr != nil {
+				f.t.Fatalf("validate.Index(result) = %v", verr)
+			}
 		}
 	}
 	return res, err

@@ -1,0 +1,191 @@
+package build
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ranSteps counts the steps that ran (not from the cache), by text.
+type ranSteps struct {
+	mu  sync.Mutex
+	ran map[string]int
+}
+
+func (p *ranSteps) Step(_ string, _, _ int, text string) (io.Writer, func(bool, error)) {
+	return io.Discard, func(cached bool, err error) {
+		if cached || err != nil {
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.ran == nil {
+			p.ran = map[string]int{}
+		}
+		p.ran[text]++
+	}
+}
+
+func (p *ranSteps) Warn(string) {}
+
+func (p *ranSteps) count(prefix string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for text, c := range p.ran {
+		if strings.HasPrefix(text, prefix) {
+			n += c
+		}
+	}
+	return n
+}
+
+// crossDockerfile is the cross-compiling shape: a build-platform stage that
+// reads the target ARGs, a shared step before them, and a scratch result.
+const crossDockerfile = `FROM --platform=$BUILDPLATFORM busybox AS build
+RUN echo shared > /shared
+ARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT BUILDPLATFORM BUILDARCH
+RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH [$TARGETVARIANT] $BUILDPLATFORM $BUILDARCH" > /out
+FROM scratch
+COPY --from=build /shared /out /
+`
+
+// TestMultiPlatformIndex: three platforms give an OCI index with one image
+// per platform, each with its platform in the descriptor and the config,
+// and the TARGET ARGs of its platform; BuildKit's normal forms apply
+// (arm64 has no variant, arm is arm/v7).
+func TestMultiPlatformIndex(t *testing.T) {
+	f := newFixture(t)
+	res := f.mustBuild(buildCase{dockerfile: crossDockerfile,
+		platforms: []string{"linux/amd64", "linux/arm64/v8", "linux/arm"}})
+	if res.Index == nil {
+		t.Fatal("Result.Index = nil, want an index of three platforms")
+	}
+	if mt, _ := res.Index.MediaType(); mt != types.OCIImageIndex {
+		t.Errorf("index media type = %s, want %s", mt, types.OCIImageIndex)
+	}
+	m, err := res.Index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		plat v1.Platform
+		out  string
+	}{
+		{v1.Platform{OS: "linux", Architecture: "amd64"}, "linux/amd64 linux amd64 [] linux/amd64 amd64\n"},
+		{v1.Platform{OS: "linux", Architecture: "arm64"}, "linux/arm64 linux arm64 [] linux/amd64 amd64\n"},
+		{v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, "linux/arm/v7 linux arm [v7] linux/amd64 amd64\n"},
+	}
+	if len(m.Manifests) != len(want) {
+		t.Fatalf("index has %d manifests, want %d", len(m.Manifests), len(want))
+	}
+	for i, w := range want {
+		d := m.Manifests[i]
+		if d.Platform == nil || !d.Platform.Equals(w.plat) {
+			t.Errorf("entry %d platform = %v, want %v", i, d.Platform, w.plat)
+		}
+		img, err := res.Index.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf := config(t, img)
+		if got := (v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}); !got.Equals(w.plat) {
+			t.Errorf("%v: config platform = %v", w.plat, got)
+		}
+		files := flatten(t, img)
+		if got := files["/out"].body; got != w.out {
+			t.Errorf("%v: /out = %q, want %q", w.plat, got, w.out)
+		}
+		if got := files["/shared"].body; got != "shared\n" {
+			t.Errorf("%v: /shared = %q", w.plat, got)
+		}
+		if res.Platforms[i].Digest != d.Digest {
+			t.Errorf("Platforms[%d].Digest = %s, index entry %s", i, res.Platforms[i].Digest, d.Digest)
+		}
+	}
+	if res.Ref() != res.IndexDigest {
+		t.Errorf("Ref() = %s, want the index digest %s", res.Ref(), res.IndexDigest)
+	}
+	if isIdx, err := f.store.IsIndex(t.Context(), res.IndexDigest); err != nil || !isIdx {
+		t.Errorf("the store's %s: IsIndex = %v, %v; want a stored index", res.IndexDigest, isIdx, err)
+	}
+}
+
+// TestBuildPlatformStageRunsOnce: a step of a FROM --platform=$BUILDPLATFORM
+// stage that does not read the TARGET ARGs runs once for every platform;
+// the steps that do run once per platform; a rebuild runs nothing and gives
+// the same index.
+func TestBuildPlatformStageRunsOnce(t *testing.T) {
+	f := newFixture(t)
+	plats := []string{"linux/amd64", "linux/arm64"}
+	p := &ranSteps{}
+	first := f.mustBuild(buildCase{dockerfile: crossDockerfile, platforms: plats, progress: p})
+	if n := p.count("RUN echo shared"); n != 1 {
+		t.Errorf("the shared build-platform step ran %d times, want 1", n)
+	}
+	if n := p.count(`RUN echo "$TARGETPLATFORM`); n != 2 {
+		t.Errorf("the step reading TARGET ARGs ran %d times, want 2 (once per platform)", n)
+	}
+	p = &ranSteps{}
+	again := f.mustBuild(buildCase{dockerfile: crossDockerfile, platforms: plats, progress: p})
+	if n := p.count("RUN") + p.count("COPY"); n != 0 {
+		t.Errorf("rebuild ran %d steps, want every platform's steps from the cache: %v", n, p.ran)
+	}
+	if again.IndexDigest != first.IndexDigest {
+		t.Errorf("rebuild index %s, first %s: want the same digest", again.IndexDigest, first.IndexDigest)
+	}
+	// One platform alone is a cache hit of the multi-platform build.
+	p = &ranSteps{}
+	one := f.mustBuild(buildCase{dockerfile: crossDockerfile, platforms: []string{"linux/arm64"}, progress: p})
+	if one.Index != nil || one.Digest != first.Platforms[1].Digest {
+		t.Errorf("--platform linux/arm64 alone = %s (index %v), want the multi-platform build's arm64 image %s",
+			one.Digest, one.Index != nil, first.Platforms[1].Digest)
+	}
+	if n := p.count("RUN"); n != 0 {
+		t.Errorf("--platform linux/arm64 alone ran %d RUN steps, want cache hits", n)
+	}
+}
+
+// TestPlatformErrors: a base image the store has for other platforms only,
+// with no registry, names both; bad --platform values are refused.
+func TestPlatformErrors(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.build(buildCase{dockerfile: "FROM busybox\nRUN true\n", platforms: []string{"linux/arm64"}})
+	want := `Dockerfile:1: resolving base image "busybox": the store's busybox is for linux/amd64, not linux/arm64`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Build(FROM busybox, linux/arm64) = %v, want %q", err, want)
+	}
+	for _, tt := range []struct{ in, want string }{
+		{"windows/amd64", `unsupported platform "windows/amd64": strata builds linux images only`},
+		{"linux/sparc", `unsupported platform "linux/sparc"`},
+		{"arm64", `invalid platform "arm64": want os/arch[/variant]`},
+	} {
+		_, err := f.build(buildCase{dockerfile: "FROM scratch\n", platforms: []string{tt.in}})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--platform %s: %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestNormalizePlatform(t *testing.T) {
+	for in, want := range map[string]string{
+		"linux/amd64": "linux/amd64", "linux/x86_64": "linux/amd64", "Linux/AMD64": "linux/amd64",
+		"linux/arm64": "linux/arm64", "linux/arm64/v8": "linux/arm64", "linux/aarch64": "linux/arm64",
+		"linux/arm": "linux/arm/v7", "linux/arm/7": "linux/arm/v7", "linux/arm/v6": "linux/arm/v6",
+		"linux/386": "linux/386", "linux/riscv64": "linux/riscv64", "linux/ppc64le": "linux/ppc64le", "linux/s390x": "linux/s390x",
+	} {
+		got, err := NormalizePlatform(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizePlatform(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	got, err := Platforms([]string{"linux/arm64", "linux/aarch64", "linux/amd64"})
+	if err != nil || fmt.Sprint(got) != "[linux/arm64 linux/amd64]" {
+		t.Errorf("Platforms(dup) = %v, %v; want [linux/arm64 linux/amd64]", got, err)
+	}
+}

@@ -299,6 +299,56 @@ func TestInstallUnprivileged(t *testing.T) {
 	}
 }
 
+// TestMountHost mounts binfmt_misc on a temp dir (the same instance as
+// the host's, as a second mount of it) and unmounts it.
+func TestMountHost(t *testing.T) {
+	if !newHost().privileged {
+		t.Skip("needs root in the initial user namespace")
+	}
+	h := host{dir: t.TempDir(), goarch: "amd64"}
+	if h.mounted() {
+		t.Fatalf("mounted() = true on an empty dir")
+	}
+	if err := h.mount(); err != nil {
+		t.Fatalf("mount() = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(h.dir, 0); err != nil {
+			t.Errorf("unmounting %s: %v", h.dir, err)
+		}
+	})
+	if !h.mounted() {
+		t.Fatalf("mounted() = false after mount()")
+	}
+	if on, err := h.enabled(); err != nil || !on {
+		t.Errorf("enabled() = %v, %v after mount(), want true", on, err)
+	}
+}
+
+// TestEnsureMounts has ensure mount binfmt_misc where it is not mounted
+// yet (a temp dir), when the host's handler for arm64 is ready already.
+func TestEnsureMounts(t *testing.T) {
+	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
+	if err := Check(arm64); err != nil || !newHost().privileged || Native(arm64) {
+		t.Skip("needs root in the initial user namespace and a ready arm64 handler")
+	}
+	h := newHost()
+	h.dir = t.TempDir()
+	t.Cleanup(func() {
+		if h.mounted() {
+			if err := syscall.Unmount(h.dir, 0); err != nil {
+				t.Errorf("unmounting %s: %v", h.dir, err)
+			}
+		}
+	})
+	if err := h.ensure(context.Background(), arm64); err != nil {
+		t.Errorf("ensure(linux/arm64) with binfmt_misc unmounted = %v, want nil", err)
+	}
+	if !h.mounted() {
+		t.Errorf("ensure(linux/arm64) did not mount binfmt_misc")
+	}
+}
+
 // TestRegisterHost registers an entry of its own, with a magic no real
 // file has, on the host's binfmt_misc, runs a file through it inside a
 // chroot that lacks the interpreter (which works only with F), and

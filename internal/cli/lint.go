@@ -12,6 +12,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/lint"
 	"github.com/strata-build/strata/internal/plan"
@@ -25,6 +26,7 @@ type lintFlags struct {
 	config    string
 	target    string
 	buildArgs []string
+	platforms []string
 }
 
 func newLintCmd(g *globals) *cobra.Command {
@@ -53,6 +55,7 @@ func newLintCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.config, "config", "", "lint config (default CONTEXT/.strata.yaml when present)")
 	fl.StringVar(&f.target, "target", "", "stage that makes the image (default: the last)")
 	fl.StringArrayVar(&f.buildArgs, "build-arg", nil, "build-time variable K=V, for expanding FROM")
+	fl.StringSliceVar(&f.platforms, "platform", nil, "the build's target platforms, e.g. linux/amd64,linux/arm64 (rules about emulation need them)")
 	return cmd
 }
 
@@ -67,6 +70,12 @@ func runLint(ctx context.Context, g *globals, f *lintFlags, contextDir string) e
 	args, err := parseBuildArgs(f.buildArgs)
 	if err != nil {
 		return usageError{err}
+	}
+	var platforms []string
+	if len(f.platforms) > 0 {
+		if platforms, err = build.Platforms(f.platforms); err != nil {
+			return usageError{fmt.Errorf("invalid --platform: %w", err)}
+		}
 	}
 	if contextDir == "" && f.file != "-" {
 		contextDir = "."
@@ -90,11 +99,8 @@ func runLint(ctx context.Context, g *globals, f *lintFlags, contextDir string) e
 	if err != nil {
 		return err
 	}
-	pl, planErr := plan.New(file, plan.Options{Target: f.target, BuildArgs: args})
-	in := &lint.Input{File: file, Plan: pl, Context: lc}
-	if planErr != nil {
-		in.Plan = nil
-	}
+	in, planErr := lintInput(file, f.target, args, platforms)
+	in.Context = lc
 	rules := lint.Rules()
 	findings := lint.Run(in, rules, cfg)
 	for i := range findings {
@@ -120,10 +126,34 @@ func runLint(ctx context.Context, g *globals, f *lintFlags, contextDir string) e
 	return nil
 }
 
-// runBuildCheck is `strata build --check`: it lints file with the
+// lintInput plans file for target and the first of platforms (when
+// given) and returns what the rules look at, without the context; a plan
+// error leaves the input without a plan.
+func lintInput(file *dockerfile.File, target string, args map[string]string, platforms []string) (*lint.Input, error) {
+	opts := plan.Options{Target: target, BuildArgs: args, BuildPlatform: build.BuildPlatform()}
+	if len(platforms) > 0 {
+		opts.TargetPlatform = platforms[0]
+	}
+	in := &lint.Input{File: file, Platforms: platforms, BuildPlatform: opts.BuildPlatform}
+	pl, err := plan.New(file, opts)
+	if err != nil {
+		return in, err
+	}
+	in.Plan = pl
+	return in, nil
+}
+
+// runBuildCheck is `strata build --check` without the build's platforms;
+// see runBuildCheckFor.
+func runBuildCheck(ctx context.Context, g *globals, file *dockerfile.File, contextDir string, stderr io.Writer) error {
+	return runBuildCheckFor(ctx, g, file, contextDir, nil, stderr)
+}
+
+// runBuildCheckFor is `strata build --check`: it lints file for the
+// build's target platforms (normalised; nil when unknown) with the
 // context's .strata.yaml, writes the findings as text to stderr, and fails
 // when one is an error. The build calls it before building.
-func runBuildCheck(ctx context.Context, g *globals, file *dockerfile.File, contextDir string, stderr io.Writer) error {
+func runBuildCheckFor(ctx context.Context, g *globals, file *dockerfile.File, contextDir string, platforms []string, stderr io.Writer) error {
 	cfg, err := loadLintConfig("", contextDir)
 	if err != nil {
 		return err
@@ -132,10 +162,8 @@ func runBuildCheck(ctx context.Context, g *globals, file *dockerfile.File, conte
 	if err != nil {
 		return err
 	}
-	in := &lint.Input{File: file, Context: lc}
-	if pl, err := plan.New(file, plan.Options{}); err == nil {
-		in.Plan = pl
-	}
+	in, _ := lintInput(file, "", nil, platforms)
+	in.Context = lc
 	findings := lint.Run(in, lint.Rules(), cfg)
 	if len(findings) > 0 {
 		if err := lint.WriteText(stderr, findings); err != nil {

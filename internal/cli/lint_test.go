@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -104,5 +105,52 @@ func TestRunBuildCheck(t *testing.T) {
 		if (err != nil) != c.fail {
 			t.Errorf("runBuildCheck(%q) = %v, want failure %v; stderr %s", c.src, err, c.fail, stderr.String())
 		}
+	}
+}
+
+// TestLintPlatform lints a Go build that compiles on the target platform:
+// EmulatedCompile fires for a foreign target only, and the build's --check
+// sees it when given the platforms.
+func TestLintPlatform(t *testing.T) {
+	native, foreign := "linux/amd64", "linux/arm64"
+	if runtime.GOARCH != "amd64" {
+		native, foreign = "linux/"+runtime.GOARCH, "linux/amd64"
+	}
+	dir := t.TempDir()
+	src := "FROM golang:1.24 AS build\nRUN --mount=type=cache,target=/root/.cache/go-build \\\n    CGO_ENABLED=0 go build -o /app .\nFROM scratch\nCOPY --from=build /app /app\nUSER 65532\n"
+	cross := "FROM --platform=$BUILDPLATFORM golang:1.24 AS build\nARG TARGETOS TARGETARCH\nRUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app .\nFROM scratch\nCOPY --from=build /app /app\nUSER 65532\n"
+	for name, s := range map[string]string{"Dockerfile": src, "cross.Dockerfile": cross, ".dockerignore": ".git\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // "" wants no EmulatedCompile finding
+	}{
+		{[]string{"--platform", native + "," + foreign, dir}, 1, "Dockerfile:2:1 warning EmulatedCompile: \"go build\" in stage \"build\" runs emulated for " + foreign + " (the build runs on " + native + ")"},
+		{[]string{"--platform=" + foreign, "--format=json", dir}, 1, `"rule": "EmulatedCompile"`},
+		{[]string{"--platform", native, dir}, 0, ""},
+		{[]string{dir}, 0, ""},
+		{[]string{"-f", filepath.Join(dir, "cross.Dockerfile"), "--platform", native + "," + foreign, dir}, 0, ""},
+		{[]string{"--platform", "windows/amd64", dir}, 2, ""},
+	} {
+		var out, errb bytes.Buffer
+		args := append([]string{"lint", "--fail-on=warning"}, c.args...)
+		code := Main(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+		got := out.String()
+		if code != c.code || c.want != "" && !strings.Contains(got, c.want) || c.want == "" && strings.Contains(got, "EmulatedCompile") {
+			t.Errorf("Main(%v) = %d\n%s%s\nwant %d and %q", args, code, got, errb.String(), c.code, c.want)
+		}
+	}
+
+	file, err := dockerfile.Parse("Dockerfile", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if err := runBuildCheckFor(context.Background(), &globals{}, file, dir, []string{native, foreign}, &stderr); err != nil || !strings.Contains(stderr.String(), "EmulatedCompile") {
+		t.Errorf("runBuildCheckFor(%s,%s) = %v, stderr %q; want an EmulatedCompile warning", native, foreign, err, stderr.String())
 	}
 }

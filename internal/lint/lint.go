@@ -122,6 +122,11 @@ type Input struct {
 	// images by reference as written after expansion, e.g. from a local
 	// store. Names not listed fall back to a table of well-known images.
 	ImageEnv map[string][]string
+	// Platforms are the build's target platforms, normalised as the build
+	// does ("linux/arm64", "linux/arm/v7"); BuildPlatform is the platform
+	// the build runs on. Rules about emulation report nothing without them.
+	Platforms     []string
+	BuildPlatform string
 
 	// shells memoises parsed RUN scripts across rules; runMounts their
 	// --mount flags.

@@ -40,6 +40,7 @@ func Rules() []Rule {
 		unusedStage(),
 		copyFromIndex(),
 		staticBinaryFinalStage(),
+		emulatedCompile(),
 
 		untaggedBaseImage(),
 		latestBaseImage(),

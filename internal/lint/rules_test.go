@@ -20,6 +20,7 @@ type ruleCase struct {
 	ctx       *Context // nil: a context with a complete .dockerignore
 	goodCtx   *Context
 	noContext bool
+	platforms []string // target platforms; the build platform is linux/amd64
 }
 
 func ruleCases() []ruleCase {
@@ -68,6 +69,9 @@ func ruleCases() []ruleCase {
 			good: "FROM alpine:3.20 AS build\nFROM alpine:3.20\nCOPY --from=build /a /a\nUSER app\n"},
 		{rule: "StaticBinaryFinalStage", bad: "FROM golang:1.24 AS build\nRUN CGO_ENABLED=0 go build -o /app\nFROM debian:12\nCOPY --from=build /app /app\nUSER app\n", lines: []int{3},
 			good: "FROM golang:1.24 AS build\nRUN CGO_ENABLED=0 go build -o /app\nFROM scratch\nCOPY --from=build /app /app\nUSER 65532\n"},
+		{rule: "EmulatedCompile", platforms: []string{"linux/amd64", "linux/arm64"},
+			bad: "FROM golang:1.24 AS build\nRUN CGO_ENABLED=0 go build -o /app\nFROM scratch\nCOPY --from=build /app /app\nUSER 65532\n", lines: []int{2},
+			good: "FROM --platform=$BUILDPLATFORM golang:1.24 AS build\nARG TARGETOS TARGETARCH\nRUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -o /app\nFROM scratch\nCOPY --from=build /app /app\nUSER 65532\n"},
 
 		{rule: "DL3006", bad: "FROM alpine\nUSER app\n", lines: []int{1}, good: "FROM alpine:3.20\nUSER app\n"},
 		{rule: "DL3007", bad: "FROM alpine:latest\nUSER app\n", lines: []int{1}, good: "FROM alpine@sha256:0000000000000000000000000000000000000000000000000000000000000000\nUSER app\n"},
@@ -93,11 +97,17 @@ func ruleCases() []ruleCase {
 // lintOne parses src and runs the rules named rule (ID or alias) on it.
 func lintOne(t *testing.T, src, rule string, ctx *Context) []Finding {
 	t.Helper()
+	return lintFor(t, src, rule, ctx, nil)
+}
+
+// lintFor is lintOne for a build of platforms on linux/amd64.
+func lintFor(t *testing.T, src, rule string, ctx *Context, platforms []string) []Finding {
+	t.Helper()
 	f, err := dockerfile.Parse("Dockerfile", []byte(src))
 	if err != nil {
 		t.Fatalf("Parse(%q) = %v", src, err)
 	}
-	in := &Input{File: f, Context: ctx}
+	in := &Input{File: f, Context: ctx, Platforms: platforms, BuildPlatform: "linux/amd64"}
 	if p, err := plan.New(f, plan.Options{}); err == nil {
 		in.Plan = p
 	}
@@ -122,7 +132,7 @@ func TestRules(t *testing.T) {
 				ctx = complete
 			}
 			var lines []int
-			for _, f := range lintOne(t, c.bad, c.rule, ctx) {
+			for _, f := range lintFor(t, c.bad, c.rule, ctx, c.platforms) {
 				lines = append(lines, f.Line)
 				if f.Message == "" || f.URL == "" {
 					t.Errorf("finding %+v lacks a message or URL", f)
@@ -135,7 +145,7 @@ func TestRules(t *testing.T) {
 			if goodCtx == nil {
 				goodCtx = complete
 			}
-			if got := lintOne(t, c.good, c.rule, goodCtx); len(got) != 0 {
+			if got := lintFor(t, c.good, c.rule, goodCtx, c.platforms); len(got) != 0 {
 				t.Errorf("lint(good) = %+v, want none\n%s", got, c.good)
 			}
 		})

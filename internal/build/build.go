@@ -266,6 +266,9 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		if target && len(r.opts.Labels) > 0 {
 			st = st.withLabels(r.opts.Labels)
 		}
+		if target {
+			st = st.withTargetPlatform(r.platform, len(r.opts.Platforms) > 0)
+		}
 		img, err := st.image(r.b.store)
 		if err != nil {
 			return nil, fmt.Errorf("assembling image of stage %s: %w", r.stageName(s), err)

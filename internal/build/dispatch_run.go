@@ -67,6 +67,9 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 
 // execRun runs the step in the sandbox and commits its upper dir.
 func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.RunCommand, ms []*instructions.Mount, security string, out io.Writer) (*state, error) {
+	if err := ensureEmulator(ctx, st); err != nil {
+		return nil, err
+	}
 	scratch, err := r.b.store.TempDir(ctx, "run")
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ package build
 // on, resolving base images per platform and assembling the image index.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/strata-build/strata/internal/emulate"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/store"
 )
@@ -98,6 +100,58 @@ func (r *run) stagePlatform(s *plan.Stage) (string, error) {
 		return "", r.posErr(s.Line, err)
 	}
 	return p, nil
+}
+
+// withTargetPlatform is the target stage's state with the image platform
+// BuildKit gives it: with an explicit --platform, OS and architecture of
+// that platform, its variant when it names one or the architecture
+// changed; then containerd's normal form in every case (arm64/v8 is
+// arm64, arm is arm/v7).
+func (s *state) withTargetPlatform(platform string, explicit bool) *state {
+	c := s.clone()
+	if p, err := v1.ParsePlatform(platform); err == nil && explicit {
+		same := p.OS == c.img.OS && p.Architecture == c.img.Architecture
+		c.img.OS, c.img.Architecture = p.OS, p.Architecture
+		if p.Variant != "" || !same {
+			c.img.Variant = p.Variant
+		}
+		if p.OSVersion != "" || !same {
+			c.img.OSVersion = p.OSVersion
+		}
+	}
+	switch c.img.Architecture {
+	case "arm64":
+		if v := c.img.Variant; v == "8" || v == "v8" || v == "v8.0" {
+			c.img.Variant = ""
+		}
+	case "arm":
+		switch v := c.img.Variant; v {
+		case "", "7":
+			c.img.Variant = "v7"
+		case "5", "6", "8":
+			c.img.Variant = "v" + v
+		}
+	case "amd64":
+		if c.img.Variant == "v1" {
+			c.img.Variant = ""
+		}
+	}
+	return c
+}
+
+// ensureEmulator makes sure the host can run the binaries of the stage's
+// platform (its image config's): natively, or through QEMU registered with
+// binfmt_misc (emulate.Ensure registers it when it may). A config naming no
+// architecture is taken as native.
+func ensureEmulator(ctx context.Context, st *state) error {
+	p := v1.Platform{OS: st.img.OS, Architecture: st.img.Architecture, Variant: st.img.Variant}
+	if p.Architecture == "" {
+		return nil
+	}
+	if p.OS == "" {
+		p.OS = "linux"
+	}
+	return emulate.Ensure(ctx, p)
 }
 
 // imagePlatform is the platform an image config declares ("" parts when

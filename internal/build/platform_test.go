@@ -3,12 +3,17 @@ package build
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-build/strata/internal/sandbox"
+	"github.com/strata-build/strata/internal/testenv"
 )
 
 // ranSteps counts the steps that ran (not from the cache), by text.
@@ -188,4 +193,69 @@ func TestNormalizePlatform(t *testing.T) {
 	if err != nil || fmt.Sprint(got) != "[linux/arm64 linux/amd64]" {
 		t.Errorf("Platforms(dup) = %v, %v; want [linux/arm64 linux/amd64]", got, err)
 	}
+}
+
+// withArm64Busybox adds Debian's arm64 busybox to the fixture's
+// busybox:latest, which becomes an index of both platforms.
+func withArm64Busybox(t *testing.T, f *fixture) {
+	t.Helper()
+	h, err := f.store.WriteImage(t.Context(), testenv.BusyboxImageFor(t, "linux/arm64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.TagPlatform(t.Context(), "busybox:latest", h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEmulatedRun: the arm64 image's RUN runs arm64 binaries under QEMU
+// (binfmt_misc, registered by emulate.Ensure when missing) in every
+// sandbox, beside the native amd64 one, from one base name.
+func TestEmulatedRun(t *testing.T) {
+	for _, iso := range []string{"builtin", "oci", "chroot"} {
+		t.Run(iso, func(t *testing.T) {
+			var runner sandbox.Runner
+			if iso == "chroot" {
+				runner = sandbox.NewChroot(sandbox.Options{TempDir: nodevTmpfs(t)})
+			} else {
+				runner = testRunner(t, iso)
+			}
+			f := newFixtureWith(t, runner)
+			withArm64Busybox(t, f)
+			res := f.mustBuild(buildCase{
+				dockerfile: "FROM busybox\nARG TARGETARCH\nRUN echo \"$(uname -m) $TARGETARCH\" > /m && file=$(readlink -f /bin/sh) && head -c 20 $file | od -An -tx1 | tr -d ' \\n' | cut -c37-40 >> /m\n",
+				platforms:  []string{"linux/amd64", "linux/arm64"},
+			})
+			for i, want := range []string{"x86_64 amd64\n3e00\n", "aarch64 arm64\nb700\n"} {
+				img := res.Platforms[i].Image
+				if got := flatten(t, img)["/m"].body; got != want {
+					t.Errorf("%s: /m = %q, want %q (uname -m, TARGETARCH, ELF machine of /bin/sh)", res.Platforms[i].Platform, got, want)
+				}
+				if cf := config(t, img); cf.Architecture != strings.Fields(want)[1] {
+					t.Errorf("%s: config architecture %q", res.Platforms[i].Platform, cf.Architecture)
+				}
+			}
+		})
+	}
+}
+
+// nodevTmpfs mounts a nodev tmpfs for t's lifetime: chroot mode refuses
+// scratch dirs where device nodes could be opened.
+func nodevTmpfs(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "strata-build-nodev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NODEV, "size=512m,mode=0700"); err != nil {
+		os.Remove(dir)
+		t.Skipf("mounting a nodev tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+		os.Remove(dir)
+	})
+	return dir
 }

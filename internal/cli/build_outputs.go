@@ -80,6 +80,9 @@ func (f *buildFlags) destinations() ([]output, error) {
 			return nil, usageError{err}
 		}
 	}
+	if err := checkPlatformOutputs(outs, f.platforms); err != nil {
+		return nil, usageError{err}
+	}
 	files := []struct{ flag, path string }{
 		{"--iidfile", f.iidfile}, {"--metadata-file", f.metadataFile},
 		{"--report", f.report}, {"--report-html", f.reportHTML},
@@ -146,6 +149,24 @@ func checkDirDest(p string) error {
 	}
 }
 
+// errDockerManifestList is BuildKit's refusal of a multi-platform image
+// for type=docker (a docker archive holds one image per name).
+var errDockerManifestList = errors.New("docker exporter does not currently support exporting manifest lists")
+
+// checkPlatformOutputs refuses, before the build, outputs that cannot hold
+// the images of several platforms.
+func checkPlatformOutputs(outs []output, platforms []string) error {
+	if plats, err := build.Platforms(platforms); err != nil || len(plats) < 2 {
+		return nil // a bad --platform is reported with the other options
+	}
+	for _, o := range outs {
+		if o.typ == "docker" {
+			return fmt.Errorf("invalid --output type=docker,dest=%s: %w", o.dest, errDockerManifestList)
+		}
+	}
+	return nil
+}
+
 // deliver tags the result in the store (unless only file outputs were
 // asked for) and writes every output.
 func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result, tags []string, outs []output) error {
@@ -163,7 +184,13 @@ func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result
 		}
 	}
 	for _, o := range outs {
-		if err := writeOutput(ctx, g, res.Image, tags, o); err != nil {
+		var err error
+		if res.Index != nil {
+			err = writeIndexOutput(ctx, g, res, tags, o)
+		} else {
+			err = writeOutput(ctx, g, res.Image, tags, o)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -198,22 +225,61 @@ func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o
 	return nil
 }
 
+// writeIndexOutput writes a multi-platform result as BuildKit's exporters
+// do: the index to OCI layouts and registries, a directory per platform
+// ("linux_arm64") to local and tar outputs; docker archives refuse it.
+func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags []string, o output) error {
+	var err error
+	switch o.typ {
+	case "oci":
+		if strings.HasSuffix(o.dest, ".tar") {
+			err = export.OCIArchiveIndex(ctx, res.Index, o.dest, tags)
+		} else {
+			err = export.OCILayoutIndex(ctx, res.Index, o.dest, tags)
+		}
+	case "docker":
+		err = errDockerManifestList
+	case "local":
+		err = export.LocalPlatforms(ctx, platformImages(res), o.dest)
+	case "tar":
+		err = export.TarPlatforms(ctx, platformImages(res), o.dest)
+	case "registry":
+		for _, t := range tags {
+			if err := g.registryClient("").PushIndex(ctx, t, res.Index); err != nil {
+				return fmt.Errorf("pushing %s: %w", t, err)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
+	}
+	return nil
+}
+
+// platformImages lists each platform's image of res.
+func platformImages(res *build.Result) []export.PlatformImage {
+	out := make([]export.PlatformImage, 0, len(res.Platforms))
+	for _, pr := range res.Platforms {
+		out = append(out, export.PlatformImage{Platform: pr.Platform, Image: pr.Image})
+	}
+	return out
+}
+
+// writeResultFiles writes --iidfile and --metadata-file as buildx does:
+// the image digest, or for a multi-platform build the index digest (and
+// then no config digest, there being one per platform).
 func writeResultFiles(f *buildFlags, res *build.Result) error {
 	if f.iidfile != "" {
-		if err := os.WriteFile(f.iidfile, []byte(res.Digest.String()), 0o644); err != nil {
+		if err := os.WriteFile(f.iidfile, []byte(res.Ref().String()), 0o644); err != nil {
 			return fmt.Errorf("writing --iidfile: %w", err)
 		}
 	}
 	if f.metadataFile == "" {
 		return nil
 	}
-	cfg, err := res.Image.ConfigName()
+	md, err := resultMetadata(res)
 	if err != nil {
 		return err
-	}
-	md := map[string]any{
-		"containerimage.digest":        res.Digest.String(),
-		"containerimage.config.digest": cfg.String(),
 	}
 	if len(f.tags) > 0 {
 		md["image.name"] = strings.Join(f.tags, ",")
@@ -226,4 +292,32 @@ func writeResultFiles(f *buildFlags, res *build.Result) error {
 		return fmt.Errorf("writing --metadata-file: %w", err)
 	}
 	return nil
+}
+
+// resultMetadata is the --metadata-file content of res, without the name.
+func resultMetadata(res *build.Result) (map[string]any, error) {
+	if res.Index == nil {
+		cfg, err := res.Image.ConfigName()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{
+			"containerimage.digest":        res.Digest.String(),
+			"containerimage.config.digest": cfg.String(),
+		}, nil
+	}
+	mt, err := res.Index.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	size, err := res.Index.Size()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"containerimage.digest": res.IndexDigest.String(),
+		"containerimage.descriptor": v1.Descriptor{
+			MediaType: mt, Digest: res.IndexDigest, Size: size,
+		},
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/strata-build/strata/internal/build"
@@ -119,37 +120,48 @@ func (w *prefixWriter) line(s string) {
 }
 
 // summarize prints the end-of-build lines: the image digest, tags and size
-// (quiet mode prints only the digest, on stdout).
+// (quiet mode prints only the digest, on stdout). For a multi-platform
+// build the digest is the index's, and each platform's image gets a line.
 func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took time.Duration, steps *counting) error {
 	if mode == "quiet" {
-		fmt.Fprintln(stdio.Out, res.Digest)
+		fmt.Fprintln(stdio.Out, res.Ref())
 		return nil
 	}
 	if mode == "rawjson" {
 		return nil
 	}
-	size, err := imageSize(res)
-	if err != nil {
-		return err
+	if res.Index != nil {
+		if err := summarizePlatforms(stdio.Err, res, took, steps); err != nil {
+			return err
+		}
+	} else {
+		size, err := layersSize(res.Image)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Err, "built %s in %.2fs (%d steps run, %d cached): %s compressed\n",
+			res.Digest, took.Seconds(), steps.ran, steps.cached, humanSize(size))
 	}
-	fmt.Fprintf(stdio.Err, "built %s in %.2fs (%d steps run, %d cached): %s compressed\n",
-		res.Digest, took.Seconds(), steps.ran, steps.cached, humanSize(size))
 	for _, t := range tags {
 		fmt.Fprintf(stdio.Err, "tagged %s\n", t)
 	}
 	return nil
 }
 
-func imageSize(res *build.Result) (int64, error) {
-	m, err := res.Image.Manifest()
-	if err != nil {
-		return 0, err
+// summarizePlatforms prints the index line of a multi-platform build and
+// a line per platform: its size and image digest.
+func summarizePlatforms(w io.Writer, res *build.Result, took time.Duration, steps *counting) error {
+	fmt.Fprintf(w, "built %s in %.2fs (%d steps run, %d cached): index of %d platforms\n",
+		res.IndexDigest, took.Seconds(), steps.ran, steps.cached, len(res.Platforms))
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, pr := range res.Platforms {
+		size, err := layersSize(pr.Image)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "  %s\t%s compressed\t%s\n", pr.Platform, humanSize(size), pr.Digest)
 	}
-	var n int64
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n, nil
+	return tw.Flush()
 }
 
 func humanSize(n int64) string {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/internal/build"
@@ -116,42 +117,96 @@ func writeFileAtomic(file string, data []byte) error {
 	return nil
 }
 
-// buildSummary computes the end-of-build summary of res.
-func buildSummary(res *build.Result) (*report.Build, error) {
+// buildSummary computes the end-of-build summary of one platform's
+// target image and stages.
+func buildSummary(img v1.Image, results []build.StageResult) (*report.Build, error) {
 	var stages []report.StageImage
-	for _, s := range res.Stages {
+	for _, s := range results {
 		if s.Image == nil {
 			continue
 		}
 		stages = append(stages, report.StageImage{Index: s.Index, Name: s.Name, Image: s.Image, Target: s.Target})
 	}
-	return report.Summarize(res.Image, stages)
+	return report.Summarize(img, stages)
+}
+
+// platformSummary is one platform's summary in a multi-platform report.
+type platformSummary struct {
+	Platform string `json:"platform"`
+	*report.Build
+}
+
+// multiPlatformSummary is the report of a multi-platform build: the first
+// platform's summary at the top (what a single-platform report holds, so
+// readers of report.Build read it too), the index digest and every
+// platform's summary.
+type multiPlatformSummary struct {
+	*report.Build
+	Index     string            `json:"index"`
+	Platforms []platformSummary `json:"platforms"`
+}
+
+// platformSummaries summarises each platform of a multi-platform build.
+func platformSummaries(res *build.Result) ([]platformSummary, error) {
+	var out []platformSummary
+	for _, pr := range res.Platforms {
+		b, err := buildSummary(pr.Image, pr.Stages)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pr.Platform, err)
+		}
+		out = append(out, platformSummary{Platform: pr.Platform, Build: b})
+	}
+	return out, nil
 }
 
 // printBuildReport writes the end-of-build size summary (final image size,
 // each stage's size, exported or left behind, and what the multi-stage
-// split kept out of the image). It reads manifests only. The build command
-// calls it after a build unless --progress=quiet.
+// split kept out of the image), for each platform of a multi-platform
+// build. It reads manifests only. The build command calls it after a build
+// unless --progress=quiet.
 func printBuildReport(ctx context.Context, w io.Writer, res *build.Result) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b, err := buildSummary(res)
+	if res.Index == nil {
+		b, err := buildSummary(res.Image, res.Stages)
+		if err != nil {
+			return err
+		}
+		return report.WriteBuildSummary(w, b)
+	}
+	ps, err := platformSummaries(res)
 	if err != nil {
 		return err
 	}
-	return report.WriteBuildSummary(w, b)
+	for _, p := range ps {
+		fmt.Fprintf(w, "%s:\n", p.Platform)
+		if err := report.WriteBuildSummary(w, p.Build); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeBuildReport writes the end-of-build summary as JSON to file
 // (strata build --report FILE.json).
 func writeBuildReport(file string, res *build.Result) error {
-	b, err := buildSummary(res)
-	if err != nil {
-		return err
+	var v any
+	if res.Index == nil {
+		b, err := buildSummary(res.Image, res.Stages)
+		if err != nil {
+			return err
+		}
+		v = b
+	} else {
+		ps, err := platformSummaries(res)
+		if err != nil {
+			return err
+		}
+		v = multiPlatformSummary{Build: ps[0].Build, Index: res.IndexDigest.String(), Platforms: ps}
 	}
 	var buf bytes.Buffer
-	if err := report.WriteJSON(&buf, b); err != nil {
+	if err := report.WriteJSON(&buf, v); err != nil {
 		return err
 	}
 	return writeFileAtomic(file, buf.Bytes())
@@ -161,7 +216,7 @@ func writeBuildReport(file string, res *build.Result) error {
 // --report-html FILE): the final image analysed (its layers are read once),
 // the stages' sizes and the stage graph of df planned with popts.
 func writeBuildReportHTML(ctx context.Context, file string, res *build.Result, df *dockerfile.File, popts plan.Options) error {
-	b, err := buildSummary(res)
+	b, err := buildSummary(res.Image, res.Stages)
 	if err != nil {
 		return err
 	}
@@ -170,6 +225,9 @@ func writeBuildReportHTML(ctx context.Context, file string, res *build.Result, d
 		return fmt.Errorf("analyzing built image: %w", err)
 	}
 	rep.Name = res.Digest.String()
+	if res.Index != nil { // the first platform's image
+		rep.Name = res.Platforms[0].Platform + " " + rep.Name
+	}
 	in := report.HTMLInput{Title: "strata build report", Images: []*report.Image{rep}, Build: b}
 	if df != nil {
 		p, err := plan.New(df, popts)

@@ -41,13 +41,46 @@ const (
 // added to when it already is a layout), annotated with tags; an earlier
 // manifest with the same tag is replaced.
 func OCILayout(ctx context.Context, img v1.Image, dir string, tags []string) error {
-	if err := ociLayout(img, dir, tags); err != nil {
+	if err := ociLayout(imageEntry(img), dir, tags); err != nil {
 		return fmt.Errorf("writing OCI layout %s: %w", dir, err)
 	}
 	return nil
 }
 
-func ociLayout(img v1.Image, dir string, tags []string) error {
+// OCILayoutIndex writes the multi-platform image idx to an OCI image
+// layout directory as BuildKit's oci exporter does: index.json names the
+// image index (annotated with tags as OCILayout annotates an image), whose
+// entries are each platform's image.
+func OCILayoutIndex(ctx context.Context, idx v1.ImageIndex, dir string, tags []string) error {
+	if err := ociLayout(indexEntry(idx), dir, tags); err != nil {
+		return fmt.Errorf("writing OCI layout %s: %w", dir, err)
+	}
+	return nil
+}
+
+// layoutEntry writes an image or an index into a layout and names it in
+// index.json, replacing the entries m matches (none when m is nil).
+type layoutEntry func(p layout.Path, m match.Matcher, opts ...layout.Option) error
+
+func imageEntry(img v1.Image) layoutEntry {
+	return func(p layout.Path, m match.Matcher, opts ...layout.Option) error {
+		if m == nil {
+			return p.AppendImage(img, opts...)
+		}
+		return p.ReplaceImage(img, m, opts...)
+	}
+}
+
+func indexEntry(idx v1.ImageIndex) layoutEntry {
+	return func(p layout.Path, m match.Matcher, opts ...layout.Option) error {
+		if m == nil {
+			return p.AppendIndex(idx, opts...)
+		}
+		return p.ReplaceIndex(idx, m, opts...)
+	}
+}
+
+func ociLayout(put layoutEntry, dir string, tags []string) error {
 	p, err := layout.FromPath(dir)
 	if err != nil {
 		if p, err = layout.Write(dir, empty.Index); err != nil {
@@ -55,7 +88,7 @@ func ociLayout(img v1.Image, dir string, tags []string) error {
 		}
 	}
 	if len(tags) == 0 {
-		return p.AppendImage(img)
+		return put(p, nil)
 	}
 	for _, t := range tags {
 		tag, err := name.NewTag(t)
@@ -63,7 +96,7 @@ func ociLayout(img v1.Image, dir string, tags []string) error {
 			return fmt.Errorf("parsing tag: %w", err)
 		}
 		ann := map[string]string{RefNameAnnotation: tag.TagStr(), ImageNameAnnotation: fullName(tag)}
-		if err := p.ReplaceImage(img, match.Annotation(RefNameAnnotation, tag.TagStr()), layout.WithAnnotations(ann)); err != nil {
+		if err := put(p, match.Annotation(RefNameAnnotation, tag.TagStr()), layout.WithAnnotations(ann)); err != nil {
 			return err
 		}
 	}
@@ -72,13 +105,23 @@ func ociLayout(img v1.Image, dir string, tags []string) error {
 
 // OCIArchive writes img as a tar of an OCI image layout.
 func OCIArchive(ctx context.Context, img v1.Image, file string, tags []string) error {
+	return ociArchive(ctx, imageEntry(img), file, tags)
+}
+
+// OCIArchiveIndex writes the multi-platform image idx as a tar of an OCI
+// image layout (see OCILayoutIndex).
+func OCIArchiveIndex(ctx context.Context, idx v1.ImageIndex, file string, tags []string) error {
+	return ociArchive(ctx, indexEntry(idx), file, tags)
+}
+
+func ociArchive(ctx context.Context, put layoutEntry, file string, tags []string) error {
 	err := writeAtomic(file, func(f *os.File) error {
 		tmp, err := os.MkdirTemp(filepath.Dir(f.Name()), ".oci-layout-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		if err := ociLayout(img, tmp, tags); err != nil {
+		if err := ociLayout(put, tmp, tags); err != nil {
 			return err
 		}
 		return tarDir(ctx, tmp, f)

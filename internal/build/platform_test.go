@@ -3,15 +3,21 @@ package build
 import (
 	"fmt"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/testenv"
 )
@@ -258,4 +264,64 @@ func nodevTmpfs(t *testing.T) string {
 		os.Remove(dir)
 	})
 	return dir
+}
+
+// TestMultiPlatformBaseFromRegistry: a base image whose registry index has
+// both platforms is pulled once per platform, and the store's tag then
+// names both (so a rebuild needs no registry); the built index pushed to a
+// registry gives each platform's image back by platform.
+func TestMultiPlatformBaseFromRegistry(t *testing.T) {
+	testenv.RequireRoot(t)
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	base := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: testenv.BusyboxImage(t), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: testenv.BusyboxImageFor(t, "linux/arm64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}}})
+	reg := registry.New(registry.Options{Mirrors: []string{host}})
+	if err := reg.PushIndex(t.Context(), host+"/library/busybox:1.36", base); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	f.b.registry = reg
+	c := buildCase{dockerfile: "FROM busybox:1.36\nRUN uname -m > /m\n", platforms: []string{"linux/amd64", "linux/arm64"}}
+	res := f.mustBuild(c)
+	for i, want := range []string{"x86_64\n", "aarch64\n"} {
+		if got := flatten(t, res.Platforms[i].Image)["/m"].body; got != want {
+			t.Errorf("%s: /m = %q, want %q", res.Platforms[i].Platform, got, want)
+		}
+	}
+	h, err := f.store.Resolve(t.Context(), "busybox:1.36")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		if _, err := f.store.ImageFor(t.Context(), h, p); err != nil {
+			t.Errorf("the store's busybox:1.36 for %s: %v", p, err)
+		}
+	}
+	srv.Close()
+	again := f.mustBuild(c)
+	if again.IndexDigest != res.IndexDigest {
+		t.Errorf("rebuild without the registry: index %s, want %s", again.IndexDigest, res.IndexDigest)
+	}
+
+	out := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer out.Close()
+	ref := strings.TrimPrefix(out.URL, "http://") + "/app:multi"
+	if err := registry.New(registry.Options{}).PushIndex(t.Context(), ref, res.Index); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range []string{"linux/amd64", "linux/arm64"} {
+		img, err := registry.New(registry.Options{}).PullPlatform(t.Context(), ref, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := img.Digest(); d != res.Platforms[i].Digest {
+			t.Errorf("pulled %s for %s, want %s", d, p, res.Platforms[i].Digest)
+		}
+	}
+	if _, err := registry.New(registry.Options{}).PullPlatform(t.Context(), ref, "linux/s390x"); err == nil {
+		t.Error("pulling linux/s390x of a two-platform index worked, want an error")
+	}
 }

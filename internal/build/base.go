@@ -50,6 +50,7 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.checkBasePlatform(s, platform, st)
 		h, err := img.Digest()
 		if err != nil {
 			return nil, err

@@ -139,6 +139,22 @@ func (s *state) withTargetPlatform(platform string, explicit bool) *state {
 	return c
 }
 
+// checkBasePlatform warns, as BuildKit's InvalidBaseImagePlatform check
+// does, when the base image of s (a registry's single-platform image) is
+// for another OS or architecture than the stage's platform.
+func (r *run) checkBasePlatform(s *plan.Stage, platform string, st *state) {
+	want, err := v1.ParsePlatform(platform)
+	if err != nil || st.img.Architecture == "" {
+		return
+	}
+	if st.img.OS == want.OS && st.img.Architecture == want.Architecture {
+		return
+	}
+	have := store.FormatPlatform(v1.Platform{OS: st.img.OS, Architecture: st.img.Architecture, Variant: st.img.Variant})
+	r.opts.Progress.Warn(fmt.Sprintf("InvalidBaseImagePlatform: Base image %s was pulled with platform %q, expected %q for current build (%s:%d)",
+		s.Base.Ref, have, platform, r.plan.File.Name, s.Line))
+}
+
 // ensureEmulator makes sure the host can run the binaries of the stage's
 // platform (its image config's): natively, or through QEMU registered with
 // binfmt_misc (emulate.Ensure registers it when it may). A config naming no

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,8 +25,9 @@ import (
 
 // ranSteps counts the steps that ran (not from the cache), by text.
 type ranSteps struct {
-	mu  sync.Mutex
-	ran map[string]int
+	mu    sync.Mutex
+	ran   map[string]int
+	warns []string
 }
 
 func (p *ranSteps) Step(_ string, _, _ int, text string) (io.Writer, func(bool, error)) {
@@ -42,7 +44,11 @@ func (p *ranSteps) Step(_ string, _, _ int, text string) (io.Writer, func(bool, 
 	}
 }
 
-func (p *ranSteps) Warn(string) {}
+func (p *ranSteps) Warn(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.warns = append(p.warns, msg)
+}
 
 func (p *ranSteps) count(prefix string) int {
 	p.mu.Lock()
@@ -323,5 +329,28 @@ func TestMultiPlatformBaseFromRegistry(t *testing.T) {
 	}
 	if _, err := registry.New(registry.Options{}).PullPlatform(t.Context(), ref, "linux/s390x"); err == nil {
 		t.Error("pulling linux/s390x of a two-platform index worked, want an error")
+	}
+}
+
+// TestInvalidBaseImagePlatform: a registry's single-platform base of
+// another architecture is used, with BuildKit's warning.
+func TestInvalidBaseImagePlatform(t *testing.T) {
+	testenv.RequireRoot(t)
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if err := registry.New(registry.Options{}).Push(t.Context(), host+"/library/solo:1", testenv.BusyboxImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	f.b.registry = registry.New(registry.Options{Mirrors: []string{host}})
+	p := &ranSteps{}
+	res := f.mustBuild(buildCase{dockerfile: "FROM solo:1\nRUN uname -m > /m\n", platforms: []string{"linux/arm64"}, progress: p})
+	want := `InvalidBaseImagePlatform: Base image solo:1 was pulled with platform "linux/amd64", expected "linux/arm64" for current build (Dockerfile:1)`
+	if !slices.Contains(p.warns, want) {
+		t.Errorf("warnings %q, want %q", p.warns, want)
+	}
+	if cf := config(t, res.Image); cf.Architecture != "arm64" {
+		t.Errorf("config architecture %q, want arm64 (the target platform, as BuildKit)", cf.Architecture)
 	}
 }

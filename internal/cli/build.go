@@ -122,7 +122,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return err
 	}
 	if f.check {
-		if err := runBuildCheck(ctx, g, opts.File, opts.ContextDir, g.stdio.Err); err != nil {
+		if err := runBuildCheckFor(ctx, g, opts.File, opts.ContextDir, opts.Platforms, g.stdio.Err); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"runtime"
 
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 
@@ -20,8 +19,10 @@ const checkArg = "BUILDKIT_DOCKERFILE_CHECK"
 // buildChecks runs BuildKit's build checks on what opts builds, as every
 // BuildKit build does, and returns what they found. With error=true a
 // check that fired is an error (BuildKit's "lint violation found for
-// rules: ..."), returned before any step runs. Strata's own lint rules are
-// left to `strata lint` and --check. When the Dockerfile cannot be planned
+// rules: ..."), returned before any step runs. Of strata's own lint rules
+// only EmulatedCompile runs (a warning, when a target platform is foreign:
+// the build is about to emulate a compiler); the others are left to
+// `strata lint` and --check. When the Dockerfile cannot be planned
 // only the checks BuildKit makes before dispatching run, and the build
 // reports why it cannot be built.
 func buildChecks(opts build.Options) ([]lint.Finding, error) {
@@ -39,9 +40,9 @@ func buildChecks(opts build.Options) ([]lint.Finding, error) {
 	}
 	pl, planErr := plan.New(opts.File, plan.Options{
 		Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platforms[0],
-		BuildPlatform: "linux/" + runtime.GOARCH, Contexts: names,
+		BuildPlatform: build.BuildPlatform(), Contexts: names,
 	})
-	in := &lint.Input{File: opts.File}
+	in := &lint.Input{File: opts.File, Platforms: opts.Platforms, BuildPlatform: build.BuildPlatform()}
 	if planErr == nil {
 		in.Plan = pl
 	}
@@ -52,7 +53,15 @@ func buildChecks(opts build.Options) ([]lint.Finding, error) {
 	if planErr != nil {
 		return found, nil // the build fails with planErr first, as BuildKit's
 	}
-	return found, lint.ChecksError(opts.File.Name, found)
+	if err := lint.ChecksError(opts.File.Name, found); err != nil {
+		return found, err
+	}
+	for _, r := range lint.Rules() {
+		if r.ID == "EmulatedCompile" {
+			found = append(found, lint.Run(in, []lint.Rule{r}, lint.Config{})...)
+		}
+	}
+	return found, nil
 }
 
 // printCheckWarnings writes findings as BuildKit's progress shows a build's

@@ -59,6 +59,9 @@ func (s Strata) Build(ctx context.Context, c Case) (*Report, error) {
 	args = append(args, "build", "--progress=plain", "-f", filepath.Join(c.Dir, c.Spec.Dockerfile),
 		"--output", "type=oci,dest="+out)
 	args = append(args, commonArgs(c)...)
+	if len(c.Spec.Platforms) > 0 {
+		args = append(args, "--platform", strings.Join(c.Spec.Platforms, ","))
+	}
 	if err := run(ctx, "strata", filepath.Join(s.Work, "logs", c.Name+".strata.log"), nil, s.Bin, append(args, c.Dir)...); err != nil {
 		return nil, err
 	}
@@ -148,6 +151,9 @@ func (b BuildKit) args(c Case, out string) []string {
 	}
 	for _, a := range c.BuildArgs() {
 		args = append(args, "--opt", "build-arg:"+a)
+	}
+	if len(c.Spec.Platforms) > 0 {
+		args = append(args, "--opt", "platform="+strings.Join(c.Spec.Platforms, ","))
 	}
 	return args
 }

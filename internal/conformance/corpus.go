@@ -36,6 +36,14 @@ type Spec struct {
 	Target string `json:"target,omitempty"`
 	// Args are the --build-arg values.
 	Args map[string]string `json:"args,omitempty"`
+	// Platforms are the target platforms (--platform), e.g.
+	// ["linux/amd64", "linux/arm64"]; several make a multi-platform image,
+	// compared platform by platform.
+	Platforms []string `json:"platforms,omitempty"`
+	// Requires are base images ("busybox:multiarch") the case needs beyond
+	// the corpus's usual ones; the driver skips the case when the registry
+	// lacks one.
+	Requires []string `json:"requires,omitempty"`
 	// MustFail says the build must fail, with both builders.
 	MustFail bool `json:"mustFail,omitempty"`
 	// Reference, when set, says why Docker 20.10 cannot build the case; it

@@ -25,6 +25,9 @@ func (d Difference) String() string { return d.Where + ": " + d.What }
 // in the messages ("docker", "strata"). A subtree present on one side only
 // is one difference, at its top.
 func Diff(a, b *Report, an, bn string) []Difference {
+	if len(a.Platforms) > 0 || len(b.Platforms) > 0 {
+		return diffPlatforms(a, b, an, bn)
+	}
 	return append(diffConfig(a.Config, b.Config, an, bn), diffFiles(a.Files, b.Files, an, bn)...)
 }
 

@@ -38,8 +38,12 @@ type ExpectedFile struct {
 	HardLinks string `json:"hardlinks,omitempty"`
 }
 
-// Check lists how r differs from e.
+// Check lists how r differs from e; a multi-platform report is checked
+// platform by platform.
 func Check(r *Report, e Expectation) ([]Difference, error) {
+	if len(r.Platforms) > 0 {
+		return checkPlatforms(r, e)
+	}
 	var out []Difference
 	for _, k := range slices.Sorted(maps.Keys(e.Config)) {
 		want, err := canonicalJSON(e.Config[k])

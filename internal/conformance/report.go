@@ -46,6 +46,10 @@ type Report struct {
 	Config map[string]json.RawMessage `json:"config"`
 	// Files maps absolute paths ("/" is the root) to their entries.
 	Files map[string]File `json:"files"`
+	// Platforms holds, for a multi-platform image (an index of several
+	// platforms), each platform's report by "os/arch[/variant]"; Config
+	// and Files are then empty.
+	Platforms map[string]*Report `json:"platforms,omitempty"`
 }
 
 // File is one filesystem entry of a report.
@@ -115,8 +119,12 @@ func firstImage(idx v1.ImageIndex) (v1.Image, error) {
 	return img, nil
 }
 
-// ReadReport loads the image at p (see LoadImage) and reports on it.
+// ReadReport loads the image at p (see LoadImage) and reports on it; an
+// OCI layout of a multi-platform image gives a report per platform.
 func ReadReport(p string) (*Report, error) {
+	if r, err := readPlatformsReport(p); r != nil || err != nil {
+		return r, err
+	}
 	img, err := LoadImage(p)
 	if err != nil {
 		return nil, err
@@ -147,18 +155,20 @@ func FromImage(img v1.Image) (*Report, error) {
 	return &Report{Config: cfg, Files: t.files()}, nil
 }
 
-// configReport keeps os, architecture and configKeys of a raw image config.
+// configReport keeps os, architecture, variant and configKeys of a raw
+// image config.
 func configReport(raw []byte) (map[string]json.RawMessage, error) {
 	var cf struct {
 		OS           string                     `json:"os"`
 		Architecture string                     `json:"architecture"`
+		Variant      string                     `json:"variant"`
 		Config       map[string]json.RawMessage `json:"config"`
 	}
 	if err := json.Unmarshal(raw, &cf); err != nil {
 		return nil, fmt.Errorf("parsing image config: %w", err)
 	}
 	out := map[string]json.RawMessage{}
-	for k, v := range map[string]string{"os": cf.OS, "architecture": cf.Architecture} {
+	for k, v := range map[string]string{"os": cf.OS, "architecture": cf.Architecture, "variant": cf.Variant} {
 		if v != "" {
 			b, _ := json.Marshal(v)
 			out[k] = b
@@ -412,12 +422,27 @@ func ReadReportFile(file string) (*Report, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("parsing report %s: %w", file, err)
 	}
-	for k, v := range r.Config { // WriteFile indents them
-		if r.Config[k], err = canonicalJSON(v); err != nil {
-			return nil, fmt.Errorf("parsing report %s: %w", file, err)
-		}
+	if err := r.canonical(); err != nil {
+		return nil, fmt.Errorf("parsing report %s: %w", file, err)
 	}
 	return &r, nil
+}
+
+// canonical re-encodes the config fields of r and its platforms'
+// reports, which WriteFile indents.
+func (r *Report) canonical() error {
+	var err error
+	for k, v := range r.Config {
+		if r.Config[k], err = canonicalJSON(v); err != nil {
+			return err
+		}
+	}
+	for _, pr := range r.Platforms {
+		if err := pr.canonical(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteFile saves the report as JSON (atomically).

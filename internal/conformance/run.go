@@ -16,16 +16,23 @@ type Result struct {
 	Known string
 	// Differences are what made the case fail, most telling first.
 	Differences []string
+	// Skipped says why the case did not run (a base image it requires is
+	// missing); it is then neither a pass nor a failure.
+	Skipped string
 }
 
-// Failed says the result counts as a failure: not a pass, not known.
-func (r Result) Failed() bool { return !r.Pass && r.Known == "" }
+// Failed says the result counts as a failure: not a pass, not known, not
+// skipped.
+func (r Result) Failed() bool { return !r.Pass && r.Known == "" && r.Skipped == "" }
 
 // Line is the result as the run prints it: "PASS case", "FAIL case: first
 // differences" or "KNOWN case: reason: first differences".
 func (r Result) Line(max int) string {
 	if r.Pass {
 		return "PASS " + r.Case
+	}
+	if r.Skipped != "" {
+		return "SKIP " + r.Case + ": " + r.Skipped
 	}
 	shown := r.Differences
 	more := ""

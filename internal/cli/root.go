@@ -117,6 +117,7 @@ func commands(g *globals) []*cobra.Command {
 		newCompareCmd(g),
 		newGraphCmd(g),
 		newReportCmd(g),
+		newEmulatorsCmd(g),
 	}
 }
 

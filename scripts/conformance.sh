@@ -55,6 +55,50 @@ if [[ -z ${STRATA_BIN:-} ]]; then
   (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/strata" ./cmd/strata) || die "building strata failed"
 fi
 
+# busybox:multiarch, an index of linux/amd64 (busybox:latest as it is) and
+# linux/arm64 (the same tree with Debian's busybox-static:arm64), made and
+# pushed to the registry with strata, for the cases that run a RUN of a
+# foreign platform under QEMU ("requires": ["busybox:multiarch"]); the
+# driver keys those cases' reference results on its digest.
+# Without apt's arm64 lists (dpkg --add-architecture arm64 && apt-get
+# update, as scripts/setup.sh does) it is not made and those cases are
+# skipped.
+multiarch_busybox() {
+  local dir=$WORK/busybox-multiarch ctx bb applets
+  ctx=$dir/ctx
+  mkdir -p "$dir/deb"
+  if [[ ! -x $dir/busybox-arm64 ]]; then
+    rm -rf "$dir/deb"/* "$dir/x"
+    (cd "$dir/deb" && apt-get download -q busybox-static:arm64) > "$dir/download.log" 2>&1 || {
+      echo "conformance: no busybox-static:arm64 (see $dir/download.log; dpkg --add-architecture arm64 && apt-get update): busybox:multiarch cases are skipped" >&2
+      return 0; }
+    dpkg-deb -x "$dir"/deb/*.deb "$dir/x" && cp "$dir/x/bin/busybox" "$dir/busybox-arm64" || return 1
+  fi
+  rm -rf "$ctx"; mkdir -p "$ctx/arm64"
+  bb=$ctx/arm64
+  mkdir -p "$bb"/{bin,etc,root,tmp,var/tmp,home,dev,proc,sys,usr/bin,usr/sbin,sbin}
+  chmod 1777 "$bb/tmp" "$bb/var/tmp"; chmod 700 "$bb/root"
+  cp "$dir/busybox-arm64" "$bb/bin/busybox"
+  # the applets: the arm64 binary's own list under QEMU, else the host's
+  # busybox-static (the same Debian build configuration)
+  applets=$("$bb/bin/busybox" --list 2> /dev/null) || applets=$(/bin/busybox --list)
+  for a in $applets; do [[ $a == busybox ]] || ln -f "$bb/bin/busybox" "$bb/bin/$a"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' > "$bb/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$bb/etc/group"
+  cat > "$ctx/Dockerfile" <<'DOCKERFILE'
+FROM --platform=linux/amd64 busybox:latest AS amd64
+FROM scratch AS arm64
+COPY arm64/ /
+CMD ["sh"]
+FROM $TARGETARCH
+DOCKERFILE
+  "$STRATA" --root "$WORK/root" --registry-mirror "$REGISTRY" build --progress=plain \
+    --platform linux/amd64,linux/arm64 -t "$REGISTRY/library/busybox:multiarch" --push "$ctx" > "$dir/build.log" 2>&1 || {
+    tail -20 "$dir/build.log" >&2; return 1; }
+}
+echo "conformance: busybox:multiarch (log: $WORK/busybox-multiarch/build.log)" >&2
+multiarch_busybox || die "making busybox:multiarch failed"
+
 # The digest BuildKit resolves a base image to in the registry.
 registry_digest() {
   curl -fsSI -H 'Accept: application/vnd.oci.image.index.v1+json' \

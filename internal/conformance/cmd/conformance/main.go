@@ -120,13 +120,16 @@ func runCorpus(ctx context.Context, o options, w io.Writer) (int, error) {
 			g.Go(func() error {
 				cctx, cancel := context.WithTimeout(ctx, o.timeout)
 				defer cancel()
-				if len(o.mirrors) > 0 {
-					if why := missingRequirement(cctx, o.mirrors[0], c); why != "" {
-						done[i] <- conformance.Result{Case: c.Name, Skipped: why}
+				cref := ref
+				if len(c.Spec.Requires) > 0 && len(o.mirrors) > 0 {
+					salt, missing := requirements(cctx, o.mirrors[0], c)
+					if missing != "" {
+						done[i] <- conformance.Result{Case: c.Name, Skipped: missing}
 						return nil
 					}
+					cref = withSalt(ref, salt)
 				}
-				done[i] <- conformance.RunCase(cctx, c, strata, ref)
+				done[i] <- conformance.RunCase(cctx, c, strata, cref)
 				return nil
 			})
 		}

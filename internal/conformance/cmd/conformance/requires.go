@@ -10,10 +10,10 @@ import (
 	"github.com/strata-build/strata/internal/conformance"
 )
 
-// missingRequirement says which base image c requires that registry (a
-// docker.io mirror, "127.0.0.1:5000") lacks, "" when it has them all (or
-// c requires none).
-func missingRequirement(ctx context.Context, registry string, c conformance.Case) string {
+// requirements resolves the base images c requires in registry (a
+// docker.io mirror, "127.0.0.1:5000"): their digests, as "ref=digest"
+// words that key the reference's cached results, or why one is missing.
+func requirements(ctx context.Context, registry string, c conformance.Case) (salt, missing string) {
 	for _, ref := range c.Spec.Requires {
 		name, tag, ok := strings.Cut(ref, ":")
 		if !ok {
@@ -22,20 +22,22 @@ func missingRequirement(ctx context.Context, registry string, c conformance.Case
 		if !strings.Contains(name, "/") {
 			name = "library/" + name
 		}
-		if err := headManifest(ctx, fmt.Sprintf("http://%s/v2/%s/manifests/%s", registry, name, tag)); err != nil {
-			return fmt.Sprintf("requires %s, not in %s (%v); scripts/conformance.sh pushes it when it can", ref, registry, err)
+		d, err := headManifest(ctx, fmt.Sprintf("http://%s/v2/%s/manifests/%s", registry, name, tag))
+		if err != nil {
+			return "", fmt.Sprintf("requires %s, not in %s (%v); scripts/conformance.sh pushes it when it can", ref, registry, err)
 		}
+		salt += " " + ref + "=" + d
 	}
-	return ""
+	return salt, ""
 }
 
-// headManifest checks that a manifest or index answers at url.
-func headManifest(ctx context.Context, url string) error {
+// headManifest returns the digest of the manifest or index at url.
+func headManifest(ctx context.Context, url string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, mt := range []string{
 		"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -45,11 +47,20 @@ func headManifest(ctx context.Context, url string) error {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %s", resp.Status)
+		return "", fmt.Errorf("HTTP %s", resp.Status)
 	}
-	return nil
+	return resp.Header.Get("Docker-Content-Digest"), nil
+}
+
+// withSalt is ref with salt added to its cache key, when it is cached.
+func withSalt(ref conformance.Reference, salt string) conformance.Reference {
+	if cb, ok := ref.Builder.(conformance.Cached); ok && salt != "" {
+		cb.Salt += salt
+		ref.Builder = cb
+	}
+	return ref
 }

@@ -13,6 +13,7 @@ import (
 
 type historyFlags struct {
 	noTrunc, quiet bool
+	platform       string
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -27,6 +28,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&f.noTrunc, "no-trunc", false, "don't truncate output")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "only show image IDs")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "platform of a multi-platform image to show (default: the host's, else the first)")
 	return cmd
 }
 
@@ -38,16 +40,21 @@ type historyRow struct {
 }
 
 func runHistory(ctx context.Context, g *globals, f *historyFlags, ref string) error {
+	platform, err := platformFlag(f.platform)
+	if err != nil {
+		return err
+	}
 	s, err := g.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	h, img, err := loadImage(ctx, s, ref)
+	c, err := resolveImage(ctx, s, ref, platform)
 	if err != nil {
 		return fmt.Errorf("showing history of %q: %w", ref, err)
 	}
-	rows, err := historyRows(img)
+	h := c.ID
+	rows, err := historyRows(c.Image)
 	if err != nil {
 		return fmt.Errorf("showing history of %q: %w", ref, err)
 	}
@@ -60,6 +67,9 @@ func runHistory(ctx context.Context, g *globals, f *historyFlags, ref string) er
 			fmt.Fprintln(g.stdio.Out, r.id)
 		}
 		return nil
+	}
+	if c.Index != nil {
+		fmt.Fprintf(g.stdio.Out, "PLATFORM: %s\n", c.Platform)
 	}
 	tw := tabwriter.NewWriter(g.stdio.Out, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")

@@ -17,6 +17,10 @@ import (
 // the host's platform, else the index's first entry. A reference to a
 // single image gives that image; with --platform, only when it matches.
 
+// errNoSuchImage is matched by resolveImage's error for a reference the
+// store does not have.
+var errNoSuchImage = errors.New("no such image")
+
 // chosenImage is an image picked by a user's reference.
 type chosenImage struct {
 	// ID is what the reference names, an image or an index: what its tags
@@ -31,18 +35,18 @@ type chosenImage struct {
 }
 
 // resolveImage resolves ref in the store and picks the image for platform
-// ("" for the default choice).
+// ("" for the default choice). Callers name ref in the errors.
 func resolveImage(ctx context.Context, s *store.Store, ref, platform string) (*chosenImage, error) {
 	h, err := s.Resolve(ctx, ref)
 	if err != nil {
-		return nil, fmt.Errorf("no such image: %w", err)
+		return nil, fmt.Errorf("%w: %w", errNoSuchImage, err)
 	}
-	return chooseImage(ctx, s, h, ref, platform)
+	return chooseImage(ctx, s, h, platform)
 }
 
 // chooseImage picks the image for platform from the stored image or
-// index h, which the user called ref.
-func chooseImage(ctx context.Context, s *store.Store, h v1.Hash, ref, platform string) (*chosenImage, error) {
+// index h.
+func chooseImage(ctx context.Context, s *store.Store, h v1.Hash, platform string) (*chosenImage, error) {
 	isIdx, err := s.IsIndex(ctx, h)
 	if err != nil {
 		return nil, err
@@ -52,14 +56,7 @@ func chooseImage(ctx context.Context, s *store.Store, h v1.Hash, ref, platform s
 		if err != nil {
 			return nil, err
 		}
-		have, err := configPlatform(img)
-		if err != nil {
-			return nil, err
-		}
-		if platform != "" && !platformServes(have, platform) {
-			return nil, fmt.Errorf("image %q was found but does not match the specified platform: wanted %s, actual: %s", ref, platform, formatPlatform(have))
-		}
-		return &chosenImage{ID: h, Digest: h, Image: img, Platform: formatPlatform(have)}, nil
+		return singleImage(img, platform)
 	}
 	idx, err := s.Index(ctx, h)
 	if err != nil {
@@ -67,7 +64,7 @@ func chooseImage(ctx context.Context, s *store.Store, h v1.Hash, ref, platform s
 	}
 	d, err := pickEntry(idx, platform)
 	if err != nil {
-		return nil, fmt.Errorf("image %q %w", ref, err)
+		return nil, fmt.Errorf("multi-platform image %w", err)
 	}
 	img, err := s.Image(ctx, d.Digest)
 	if err != nil {
@@ -132,6 +129,12 @@ func platformServes(have v1.Platform, want string) bool {
 		have.OS = "linux"
 	}
 	return store.PlatformMatches(have, *w)
+}
+
+// platformMismatch is Docker's error for an image of another platform
+// than the one asked for.
+func platformMismatch(want string, have v1.Platform) error {
+	return fmt.Errorf("image was found but does not match the specified platform: wanted %s, actual: %s", want, formatPlatform(have))
 }
 
 // configPlatform is the platform img's config declares.

@@ -64,19 +64,6 @@ func tagsOf(ctx context.Context, s *store.Store, h v1.Hash) ([]string, error) {
 	return out, nil
 }
 
-// loadImage resolves ref in the store and returns its ID and image.
-func loadImage(ctx context.Context, s *store.Store, ref string) (v1.Hash, v1.Image, error) {
-	h, err := s.Resolve(ctx, ref)
-	if err != nil {
-		return v1.Hash{}, nil, fmt.Errorf("no such image: %w", err)
-	}
-	img, err := s.Image(ctx, h)
-	if err != nil {
-		return v1.Hash{}, nil, err
-	}
-	return h, img, nil
-}
-
 // layersSize sums the compressed sizes of img's layers.
 func layersSize(img v1.Image) (int64, error) {
 	m, err := img.Manifest()

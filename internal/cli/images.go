@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/internal/store"
@@ -32,10 +34,13 @@ func newImagesCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// imageRow is one row of `strata images`: a tag's image, or one platform
+// of a tag's multi-platform image (rows of one tag share its ID, the
+// index's, which is what tag, rmi and push take).
 type imageRow struct {
-	repo, tag, id string
-	created       time.Time
-	size          int64
+	repo, tag, id, platform string
+	created                 time.Time
+	size                    int64
 }
 
 func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) error {
@@ -54,10 +59,10 @@ func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) e
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdio.Out, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tPLATFORM\tCREATED\tSIZE")
 	now := time.Now()
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, r.id, ago(r.created, now), dockerSize(r.size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, r.id, cmp.Or(r.platform, "-"), ago(r.created, now), dockerSize(r.size))
 	}
 	return tw.Flush()
 }
@@ -78,23 +83,25 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 		if len(args) == 1 && !matchesFilter(args[0], repo, tag) {
 			continue
 		}
-		img, err := s.Image(ctx, t.Digest)
-		if err != nil {
-			return nil, err
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return nil, err
-		}
-		size, err := layersSize(img)
-		if err != nil {
-			return nil, err
-		}
 		id := shortID(t.Digest)
 		if f.noTrunc {
 			id = t.Digest.String()
 		}
-		rows = append(rows, imageRow{repo: repo, tag: tag, id: id, created: cf.Created.Time, size: size})
+		imgs, err := tagImages(ctx, s, t.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", familiarRef(t.Ref), err)
+		}
+		for _, c := range imgs {
+			cf, err := c.Image.ConfigFile()
+			if err != nil {
+				return nil, err
+			}
+			size, err := layersSize(c.Image)
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, imageRow{repo: repo, tag: tag, id: id, platform: c.Platform, created: cf.Created.Time, size: size})
+		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].created.After(rows[j].created) })
 	return rows, nil
@@ -109,4 +116,37 @@ func matchesFilter(arg, repo, tag string) bool {
 	r, t := splitRef(familiarRef(full))
 	last := arg[strings.LastIndex(arg, "/")+1:]
 	return r == repo && (!strings.Contains(last, ":") || t == tag)
+}
+
+// tagImages lists the images a tag's ID h names: the image, or each
+// platform's image of an index, in index order.
+func tagImages(ctx context.Context, s *store.Store, h v1.Hash) ([]*chosenImage, error) {
+	isIdx, err := s.IsIndex(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if !isIdx {
+		c, err := chooseImage(ctx, s, h, "")
+		if err != nil {
+			return nil, err
+		}
+		return []*chosenImage{c}, nil
+	}
+	idx, err := s.Index(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := platformEntries(idx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*chosenImage
+	for _, d := range entries {
+		img, err := s.Image(ctx, d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &chosenImage{ID: h, Index: idx, Digest: d.Digest, Image: img, Platform: store.FormatPlatform(*d.Platform)})
+	}
+	return out, nil
 }

@@ -28,8 +28,9 @@ import (
 )
 
 type importFlags struct {
-	changes []string
-	message string
+	changes  []string
+	message  string
+	platform string
 }
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -44,6 +45,7 @@ func newImportCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&f.changes, "change", "c", nil, "apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR")
 	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for the imported image")
+	cmd.Flags().StringVar(&f.platform, "platform", "", "platform of the image (default linux/amd64); the tag keeps its other platforms, as with pull --platform")
 	return cmd
 }
 
@@ -59,17 +61,29 @@ func runImport(ctx context.Context, g *globals, f *importFlags, args []string) e
 			return usageError{err}
 		}
 	}
+	platform, err := platformFlag(f.platform)
+	if err != nil {
+		return err
+	}
+	plat, err := v1.ParsePlatform(cmp.Or(platform, "linux/amd64"))
+	if err != nil {
+		return usageError{err}
+	}
 	s, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	h, err := importRootfs(ctx, g, s, args[0], f.message, cfg)
+	h, err := importRootfs(ctx, g, s, args[0], f.message, cfg, *plat)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", args[0], err)
 	}
 	if len(args) == 2 {
-		if err := s.Tag(ctx, args[1], h); err != nil {
+		tag := s.Tag
+		if platform != "" {
+			tag = s.TagPlatform
+		}
+		if err := tag(ctx, args[1], h); err != nil {
 			return err
 		}
 	}
@@ -77,7 +91,7 @@ func runImport(ctx context.Context, g *globals, f *importFlags, args []string) e
 	return nil
 }
 
-func importRootfs(ctx context.Context, g *globals, s *store.Store, src, message string, cfg v1.Config) (v1.Hash, error) {
+func importRootfs(ctx context.Context, g *globals, s *store.Store, src, message string, cfg v1.Config, plat v1.Platform) (v1.Hash, error) {
 	in := g.stdio.In
 	if src != "-" {
 		file, err := os.Open(src)
@@ -96,8 +110,9 @@ func importRootfs(ctx context.Context, g *globals, s *store.Store, src, message 
 	}
 	created := v1.Time{Time: importTime()}
 	cf := v1.ConfigFile{
-		Architecture: "amd64",
-		OS:           "linux",
+		Architecture: plat.Architecture,
+		OS:           plat.OS,
+		Variant:      plat.Variant,
 		Created:      created,
 		Config:       cfg,
 		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{diffID}},

@@ -14,16 +14,26 @@ import (
 )
 
 func newInspectCmd(g *globals) *cobra.Command {
-	var format string
+	var format, platform string
 	cmd := &cobra.Command{
-		Use:   "inspect [-f FORMAT] IMAGE...",
+		Use:   "inspect [-f FORMAT] [--platform P] IMAGE...",
 		Short: "Show images as JSON like docker image inspect",
-		Args:  argsRange(1, -1),
+		Long: `Show images as JSON like docker image inspect. For a multi-platform image (an
+index) Id is the index digest, Descriptor the index's, Manifests lists each
+platform's image (digest, platform, compressed size), and the config fields
+are those of --platform's image (default: the host's platform, else the
+first).`,
+		Args: argsRange(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(cmd.Context(), g, format, args)
+			p, err := platformFlag(platform)
+			if err != nil {
+				return err
+			}
+			return runInspect(cmd.Context(), g, format, p, args)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Go template applied to each image")
+	cmd.Flags().StringVar(&platform, "platform", "", "platform of a multi-platform image to show (default: the host's, else the first)")
 	return cmd
 }
 
@@ -45,6 +55,18 @@ type imageInspect struct {
 	Size         int64     `json:"Size"`
 	RootFS       rootFS    `json:"RootFS"`
 	ConfigDigest string    `json:"ConfigDigest"`
+	// Descriptor and Manifests are set for a multi-platform image: the
+	// index's descriptor and one entry per platform.
+	Descriptor *v1.Descriptor    `json:"Descriptor,omitempty"`
+	Manifests  []manifestSummary `json:"Manifests,omitempty"`
+}
+
+// manifestSummary is one platform's image of a multi-platform image.
+type manifestSummary struct {
+	ID         string        `json:"ID"`
+	Platform   string        `json:"Platform"`
+	Descriptor v1.Descriptor `json:"Descriptor"`
+	Size       int64         `json:"Size"` // compressed layers
 }
 
 type rootFS struct {
@@ -52,7 +74,7 @@ type rootFS struct {
 	Layers []string `json:"Layers"`
 }
 
-func runInspect(ctx context.Context, g *globals, format string, refs []string) error {
+func runInspect(ctx context.Context, g *globals, format, platform string, refs []string) error {
 	var tmpl *template.Template
 	if format != "" {
 		t, err := template.New("format").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
@@ -69,7 +91,7 @@ func runInspect(ctx context.Context, g *globals, format string, refs []string) e
 	var out []imageInspect
 	var errs []error
 	for _, ref := range refs {
-		ii, err := inspectImage(ctx, s, ref)
+		ii, err := inspectImage(ctx, s, ref, platform)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("inspecting %q: %w", ref, err))
 			continue
@@ -103,11 +125,12 @@ func writeInspect(g *globals, tmpl *template.Template, out []imageInspect) error
 	return nil
 }
 
-func inspectImage(ctx context.Context, s *store.Store, ref string) (imageInspect, error) {
-	h, img, err := loadImage(ctx, s, ref)
+func inspectImage(ctx context.Context, s *store.Store, ref, platform string) (imageInspect, error) {
+	c, err := resolveImage(ctx, s, ref, platform)
 	if err != nil {
 		return imageInspect{}, err
 	}
+	h, img := c.ID, c.Image
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return imageInspect{}, err
@@ -136,7 +159,43 @@ func inspectImage(ctx context.Context, s *store.Store, ref string) (imageInspect
 	for _, d := range cf.RootFS.DiffIDs {
 		ii.RootFS.Layers = append(ii.RootFS.Layers, d.String())
 	}
+	if c.Index != nil {
+		if err := describeIndex(ctx, s, c, &ii); err != nil {
+			return imageInspect{}, err
+		}
+	}
 	return ii, nil
+}
+
+// describeIndex sets the index fields of ii from c's index.
+func describeIndex(ctx context.Context, s *store.Store, c *chosenImage, ii *imageInspect) error {
+	imgs, err := tagImages(ctx, s, c.ID)
+	if err != nil {
+		return err
+	}
+	mt, err := c.Index.MediaType()
+	if err != nil {
+		return err
+	}
+	size, err := c.Index.Size()
+	if err != nil {
+		return err
+	}
+	ii.Descriptor = &v1.Descriptor{MediaType: mt, Digest: c.ID, Size: size}
+	entries, err := platformEntries(c.Index)
+	if err != nil {
+		return err
+	}
+	for i, d := range entries {
+		n, err := layersSize(imgs[i].Image)
+		if err != nil {
+			return err
+		}
+		ii.Manifests = append(ii.Manifests, manifestSummary{
+			ID: d.Digest.String(), Platform: imgs[i].Platform, Descriptor: d, Size: n,
+		})
+	}
+	return nil
 }
 
 func nonNil(s []string) []string {

@@ -73,14 +73,22 @@ func runLoad(ctx context.Context, g *globals, input string) error {
 	return nil
 }
 
-// loadedImage is an image read from an archive and its full tags.
+// loadedImage is an image (or, idx set, a multi-platform image) read from
+// an archive and its full tags.
 type loadedImage struct {
 	img  v1.Image
+	idx  v1.ImageIndex
 	tags []string
 }
 
 func storeLoaded(ctx context.Context, g *globals, s *store.Store, li loadedImage) error {
-	h, err := s.WriteImage(ctx, li.img)
+	var h v1.Hash
+	var err error
+	if li.idx != nil {
+		h, err = s.WriteIndex(ctx, li.idx)
+	} else {
+		h, err = s.WriteImage(ctx, li.img)
+	}
 	if err != nil {
 		return err
 	}
@@ -176,8 +184,8 @@ func dockerArchiveImage(opener tarball.Opener, d tarball.Descriptor, n int) (loa
 	return li, err
 }
 
-// loadOCIArchive unpacks the archive into dir and reads its images, for an
-// index the default platform's.
+// loadOCIArchive unpacks the archive into dir and reads its images; a
+// multi-platform image is loaded whole.
 func loadOCIArchive(ctx context.Context, file, dir string) ([]loadedImage, error) {
 	if err := untarLayout(file, dir); err != nil {
 		return nil, err
@@ -196,11 +204,15 @@ func loadOCIArchive(ctx context.Context, file, dir string) ([]loadedImage, error
 	}
 	var out []loadedImage
 	for _, d := range im.Manifests {
-		img, err := export.IndexImage(idx, d)
+		var li loadedImage
+		if d.MediaType.IsIndex() {
+			li.idx, err = idx.ImageIndex(d.Digest)
+		} else {
+			li.img, err = export.IndexImage(idx, d)
+		}
 		if err != nil {
 			return nil, err
 		}
-		li := loadedImage{img: img}
 		if ref := ociRef(d.Annotations); ref != "" {
 			li.tags = []string{ref}
 		}

@@ -20,16 +20,22 @@ func newPullCmd(g *globals) *cobra.Command {
 			return runPull(cmd.Context(), g, platform, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&platform, "platform", "", "platform to pull from a multi-platform image (default linux/amd64)")
+	cmd.Flags().StringVar(&platform, "platform", "", "platform to pull from a multi-platform image (default linux/amd64); the tag keeps the platforms pulled before")
 	return cmd
 }
 
+// runPull stores ref's image for platform and tags it, keeping the tag's
+// images of other platforms (the tag then names an index of them all, as in
+// Docker's containerd store).
 func runPull(ctx context.Context, g *globals, platform, ref string) error {
 	full, err := store.NormalizeRef(ref)
 	if err != nil {
 		return usageError{err}
 	}
-	img, err := g.registryClient(platform).Pull(ctx, ref)
+	if platform, err = platformFlag(platform); err != nil {
+		return err
+	}
+	img, err := g.registryClient("").PullPlatform(ctx, ref, platform)
 	if err != nil {
 		return err
 	}
@@ -43,7 +49,7 @@ func runPull(ctx context.Context, g *globals, platform, ref string) error {
 		return fmt.Errorf("pulling %q: %w", ref, err)
 	}
 	if !strings.Contains(full, "@") {
-		if err := s.Tag(ctx, full, h); err != nil {
+		if err := s.TagPlatform(ctx, full, h); err != nil {
 			return err
 		}
 	}

@@ -49,6 +49,7 @@ sizes of the build's stages. Images are named as for "strata size".`,
 	cmd.Flags().StringVar(&f.buildReport, "build-report", "", "add the stages of a build report (strata build --report FILE.json)")
 	cmd.Flags().BoolVar(&f.size.remote, "remote", false, "read images from their registry instead of the store")
 	cmd.Flags().IntVar(&f.size.top, "top", 10, "how many largest files, directories and wasted paths to list")
+	f.size.registerPlatform(cmd)
 	f.graph.register(cmd)
 	return cmd
 }

@@ -30,6 +30,7 @@ type runFlags struct {
 	isolation string
 	network   string
 	entry     string
+	platform  string
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -56,10 +57,15 @@ func newRunCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.entry, "entrypoint", "", "override the image's entrypoint")
 	fl.StringVar(&f.isolation, "isolation", "auto", isolationUsage)
 	fl.StringVar(&f.network, "network", "host", "network: host or none")
+	fl.StringVar(&f.platform, "platform", "", "platform of a multi-platform image to run (default: the host's, else the first); a foreign one needs binfmt_misc emulation")
 	return cmd
 }
 
 func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args []string) error {
+	platform, err := platformFlag(f.platform)
+	if err != nil {
+		return err
+	}
 	if err := needRoot("running a container"); err != nil {
 		return err
 	}
@@ -68,7 +74,7 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 		return err
 	}
 	defer done()
-	img, err := storedImage(ctx, st, ref)
+	img, err := storedImage(ctx, st, ref, platform)
 	if err != nil {
 		return err
 	}
@@ -179,16 +185,17 @@ func hasEnv(env []string, k string) bool {
 	return false
 }
 
-// storedImage returns a stored image by reference or digest.
-func storedImage(ctx context.Context, st *store.Store, ref string) (v1.Image, error) {
-	h, err := st.Resolve(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) {
+// storedImage returns a stored image by reference or digest; of a
+// multi-platform image, platform's ("" for the default).
+func storedImage(ctx context.Context, st *store.Store, ref, platform string) (v1.Image, error) {
+	c, err := resolveImage(ctx, st, ref, platform)
+	if errors.Is(err, errNoSuchImage) && errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("image %q not found in the store (strata images lists them)", ref)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("running %q: %w", ref, err)
 	}
-	return st.Image(ctx, h)
+	return c.Image, nil
 }
 
 // imageStack extracts (once) each layer of img and returns them as a stack.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -11,21 +12,29 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/export"
 	"github.com/strata-build/strata/internal/report"
+	"github.com/strata-build/strata/internal/store"
 )
 
 // sizeFlags are the flags of the commands that analyse images.
 type sizeFlags struct {
-	format string
-	remote bool
-	top    int
+	format   string
+	remote   bool
+	top      int
+	platform string
 }
 
 func (f *sizeFlags) register(cmd *cobra.Command, formats string) {
 	cmd.Flags().StringVar(&f.format, "format", "table", "output format: "+formats)
 	cmd.Flags().BoolVar(&f.remote, "remote", false, "read IMAGE from its registry instead of the store")
 	cmd.Flags().IntVar(&f.top, "top", 10, "how many largest files, directories and wasted paths to list")
+	f.registerPlatform(cmd)
+}
+
+func (f *sizeFlags) registerPlatform(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.platform, "platform", "", "platform to read from a multi-platform image (default: the host's, else the first)")
 }
 
 func newSizeCmd(g *globals) *cobra.Command {
@@ -40,7 +49,9 @@ the bloat finder (compilers and SDKs, package-manager caches, dev dependencies,
 sources next to binaries, docs).
 
 IMAGE is an image in the store, oci:DIR[:TAG], oci-archive:FILE[:TAG],
-docker-archive:FILE[:REF], or with --remote a registry reference.`,
+docker-archive:FILE[:REF], or with --remote a registry reference. Of a
+multi-platform image, --platform's image is read (default: the host's
+platform, else the first).`,
 		Args: argsRange(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.format != "table" && f.format != "json" {
@@ -62,29 +73,37 @@ docker-archive:FILE[:REF], or with --remote a registry reference.`,
 
 // analyzeImage opens ref and reports its sizes.
 func analyzeImage(ctx context.Context, g *globals, f *sizeFlags, ref string) (*report.Image, error) {
-	img, done, err := openImage(ctx, g, ref, f.remote)
+	platform, err := platformFlag(f.platform)
+	if err != nil {
+		return nil, err
+	}
+	img, done, err := openImage(ctx, g, ref, f.remote, platform)
 	if err != nil {
 		return nil, fmt.Errorf("analyzing %q: %w", ref, err)
 	}
 	defer done()
-	rep, err := report.Analyze(ctx, img, report.Options{Top: f.top})
+	rep, err := report.Analyze(ctx, img.Image, report.Options{Top: f.top})
 	if err != nil {
 		return nil, fmt.Errorf("analyzing %q: %w", ref, err)
 	}
-	rep.Name = ref
+	rep.Name, rep.Platform = ref, img.Platform
+	if img.Index != nil { // compare's rows tell the platforms apart
+		rep.Name += " [" + img.Platform + "]"
+	}
 	return rep, nil
 }
 
 // openImage finds ref: an OCI layout or archive, a docker archive, a
-// registry reference (remote) or an image in the store. done releases what
-// reading the image needs (the store, an unpacked archive).
-func openImage(ctx context.Context, g *globals, ref string, remote bool) (v1.Image, func(), error) {
+// registry reference (remote) or an image in the store; of a
+// multi-platform image, platform's ("" for the default). done releases
+// what reading the image needs (the store, an unpacked archive).
+func openImage(ctx context.Context, g *globals, ref string, remote bool, platform string) (*chosenImage, func(), error) {
 	nop := func() {}
 	switch transport, rest, _ := strings.Cut(ref, ":"); transport {
 	case "oci":
 		dir, tag := splitTransportRef(rest)
-		img, err := export.ReadLayout(dir, tag)
-		return img, nop, err
+		c, err := layoutImage(dir, tag, platform)
+		return c, nop, err
 	case "oci-archive":
 		file, tag := splitTransportRef(rest)
 		tmp, err := os.MkdirTemp("", "strata-oci-archive-")
@@ -96,12 +115,12 @@ func openImage(ctx context.Context, g *globals, ref string, remote bool) (v1.Ima
 			done()
 			return nil, nop, fmt.Errorf("unpacking %s: %w", file, err)
 		}
-		img, err := export.ReadLayout(tmp, tag)
+		c, err := layoutImage(tmp, tag, platform)
 		if err != nil {
 			done()
 			return nil, nop, err
 		}
-		return img, done, nil
+		return c, done, nil
 	case "docker-archive":
 		file, tag := splitTransportRef(rest)
 		var sel *name.Tag
@@ -113,22 +132,78 @@ func openImage(ctx context.Context, g *globals, ref string, remote bool) (v1.Ima
 			sel = &t
 		}
 		img, err := tarball.ImageFromPath(file, sel)
-		return img, nop, err
+		if err != nil {
+			return nil, nop, err
+		}
+		c, err := singleImage(img, platform)
+		return c, nop, err
 	}
 	if remote {
-		img, err := g.registryClient("").Pull(ctx, ref)
-		return img, nop, err
+		img, err := g.registryClient("").PullPlatform(ctx, ref, cmp.Or(platform, build.BuildPlatform()))
+		if err != nil {
+			return nil, nop, err
+		}
+		c, err := singleImage(img, "")
+		return c, nop, err
 	}
 	s, err := g.openStore(ctx)
 	if err != nil {
 		return nil, nop, err
 	}
-	_, img, err := loadImage(ctx, s, ref)
+	c, err := resolveImage(ctx, s, ref, platform)
 	if err != nil {
 		s.Close()
 		return nil, nop, err
 	}
-	return img, func() { s.Close() }, nil
+	return c, func() { s.Close() }, nil
+}
+
+// layoutImage picks the image of the OCI layout dir tagged tag (see
+// export.ReadLayoutEntry); of a multi-platform image, platform's.
+func layoutImage(dir, tag, platform string) (*chosenImage, error) {
+	idx, d, err := export.ReadLayoutEntry(dir, tag)
+	if err != nil {
+		return nil, err
+	}
+	if d.MediaType.IsImage() {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return singleImage(img, platform)
+	}
+	if !d.MediaType.IsIndex() {
+		return nil, fmt.Errorf("unsupported media type %s", d.MediaType)
+	}
+	child, err := idx.ImageIndex(d.Digest)
+	if err != nil {
+		return nil, err
+	}
+	e, err := pickEntry(child, platform)
+	if err != nil {
+		return nil, fmt.Errorf("multi-platform image %w", err)
+	}
+	img, err := child.Image(e.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return &chosenImage{ID: d.Digest, Index: child, Digest: e.Digest, Image: img, Platform: store.FormatPlatform(*e.Platform)}, nil
+}
+
+// singleImage is img, which must serve platform when one is given.
+func singleImage(img v1.Image, platform string) (*chosenImage, error) {
+	h, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	have, err := configPlatform(img)
+	if err != nil {
+		return nil, err
+	}
+	if platform != "" && !platformServes(have, platform) {
+		return nil, platformMismatch(platform, have)
+	}
+	return &chosenImage{ID: h, Digest: h, Image: img, Platform: formatPlatform(have)}, nil
 }
 
 // splitTransportRef splits "PATH[:TAG]"; a colon inside a path component

@@ -358,3 +358,57 @@ func (w *ctxWriter) Write(p []byte) (int, error) {
 	}
 	return w.w.Write(p)
 }
+
+// LayoutItem is one image of OCIArchiveMulti with its tags: an image, or
+// a multi-platform image when Index is set (Image is then unused).
+type LayoutItem struct {
+	Image v1.Image
+	Index v1.ImageIndex
+	Tags  []string
+}
+
+// OCIArchiveMulti writes several images, each with its tags, as one OCI
+// archive file (`docker save` of several references, in OCI form).
+func OCIArchiveMulti(ctx context.Context, file string, items []LayoutItem) error {
+	err := writeAtomic(file, func(f *os.File) error { return WriteOCIArchiveMulti(ctx, f, items) })
+	if err != nil {
+		return fmt.Errorf("writing OCI archive %s: %w", file, err)
+	}
+	return nil
+}
+
+// WriteOCIArchiveMulti writes the archive of OCIArchiveMulti to w. Tags
+// sharing a tag part ("a:1", "b:1") are told apart by their full name.
+func WriteOCIArchiveMulti(ctx context.Context, w io.Writer, items []LayoutItem) error {
+	tmp, err := os.MkdirTemp("", "strata-oci-layout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	p, err := layout.Write(tmp, empty.Index)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		put := imageEntry(it.Image)
+		if it.Index != nil {
+			put = indexEntry(it.Index)
+		}
+		if len(it.Tags) == 0 {
+			if err := put(p, nil); err != nil {
+				return err
+			}
+		}
+		for _, t := range it.Tags {
+			tag, err := name.NewTag(t)
+			if err != nil {
+				return fmt.Errorf("parsing tag: %w", err)
+			}
+			ann := map[string]string{RefNameAnnotation: tag.TagStr(), ImageNameAnnotation: fullName(tag)}
+			if err := put(p, match.Annotation(ImageNameAnnotation, fullName(tag)), layout.WithAnnotations(ann)); err != nil {
+				return err
+			}
+		}
+	}
+	return tarDir(ctx, tmp, &ctxWriter{ctx: ctx, w: w})
+}

@@ -10,19 +10,38 @@ import (
 )
 
 // ReadLayout returns the image of the OCI layout dir: the one it holds, or,
-// with tag set, the one whose ref name or image name is tag.
+// with tag set, the one whose ref name or image name is tag; of a
+// multi-platform image, the linux/amd64 one.
 func ReadLayout(dir, tag string) (v1.Image, error) {
+	idx, d, err := ReadLayoutEntry(dir, tag)
+	if err != nil {
+		return nil, err
+	}
+	return IndexImage(idx, d)
+}
+
+// ReadLayoutEntry returns the index of the OCI layout dir and its entry
+// ReadLayout picks (an image, or a multi-platform image's index).
+func ReadLayoutEntry(dir, tag string) (v1.ImageIndex, v1.Descriptor, error) {
+	idx, d, err := readLayoutEntry(dir, tag)
+	if err != nil {
+		return nil, v1.Descriptor{}, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	return idx, d, nil
+}
+
+func readLayoutEntry(dir, tag string) (v1.ImageIndex, v1.Descriptor, error) {
 	p, err := layout.FromPath(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		return nil, v1.Descriptor{}, err
 	}
 	idx, err := p.ImageIndex()
 	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		return nil, v1.Descriptor{}, err
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
-		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+		return nil, v1.Descriptor{}, err
 	}
 	var picked []v1.Descriptor
 	for _, d := range im.Manifests {
@@ -32,13 +51,13 @@ func ReadLayout(dir, tag string) (v1.Image, error) {
 	}
 	switch {
 	case len(picked) == 0 && tag != "":
-		return nil, fmt.Errorf("OCI layout %s has no image tagged %q", dir, tag)
+		return nil, v1.Descriptor{}, fmt.Errorf("no image tagged %q", tag)
 	case len(picked) == 0:
-		return nil, errors.New("OCI layout " + dir + " holds no image")
+		return nil, v1.Descriptor{}, errors.New("no image in it")
 	case len(picked) > 1:
-		return nil, fmt.Errorf("OCI layout %s holds %d images: name one as oci:%s:TAG", dir, len(picked), dir)
+		return nil, v1.Descriptor{}, fmt.Errorf("%d images in it: name one as oci:%s:TAG", len(picked), dir)
 	}
-	return IndexImage(idx, picked[0])
+	return idx, picked[0], nil
 }
 
 // IndexImage returns the image d names in idx; for a nested index, its

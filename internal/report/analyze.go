@@ -15,6 +15,9 @@ type Image struct {
 	// its manifest digest.
 	Name   string `json:"name,omitempty"`
 	Digest string `json:"digest"`
+	// Platform is the image's "os/arch[/variant]", when the caller set it
+	// (the platform picked from a multi-platform image).
+	Platform string `json:"platform,omitempty"`
 	// Compressed is the sum of the layer blobs; Uncompressed the sum of the
 	// layer tars; Content the sum of the file sizes in the layers (dive's
 	// "total image size").

@@ -28,6 +28,9 @@ func WriteSizeTable(w io.Writer, rep *Image) error {
 		name = rep.Digest
 	}
 	fmt.Fprintf(tw, "Image:\t%s\n", name)
+	if rep.Platform != "" {
+		fmt.Fprintf(tw, "Platform:\t%s\n", rep.Platform)
+	}
 	fmt.Fprintf(tw, "Digest:\t%s\n", rep.Digest)
 	fmt.Fprintf(tw, "Size:\t%s compressed, %s uncompressed, %s of content in %d files, %d layers\n",
 		HumanSize(rep.Compressed), HumanSize(rep.Uncompressed), HumanSize(rep.Content), rep.Files, len(rep.Layers))

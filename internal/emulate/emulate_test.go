@@ -400,6 +400,76 @@ func TestRegisterHost(t *testing.T) {
 	}
 }
 
+// TestRegisterForeignHost registers the entry Ensure would for arm64
+// (qemu-aarch64-static, flags CF) on the host's binfmt_misc, but for a
+// magic only the test's binary has (a mark in the ELF header's padding,
+// which neither the kernel nor QEMU reads), runs that binary in a chroot
+// holding nothing else, and removes the entry.
+func TestRegisterForeignHost(t *testing.T) {
+	h := newHost()
+	a, _ := archFor(v1.Platform{OS: "linux", Architecture: "arm64"})
+	emu := h.emulator(a)
+	switch {
+	case !h.privileged || !h.mounted():
+		t.Skip("needs root in the initial user namespace and binfmt_misc mounted")
+	case native(h.goarch, a.platform):
+		t.Skip("arm64 is native here")
+	case emu == "":
+		t.Skip("needs qemu-aarch64-static (apt-get install qemu-user-static)")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go tool to cross-compile a test binary")
+	}
+	root := t.TempDir()
+	src := filepath.Join(t.TempDir(), "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nimport \"runtime\"\n\nfunc main() { println(runtime.GOARCH) }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, "hello")
+	build := exec.Command(goTool, "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("cross-compiling for arm64: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = 15 // the last byte of e_ident's padding
+	magic, mask := []byte(a.magic), []byte(a.mask)
+	magic[mark], mask[mark], b[mark] = 0x5a, 0xff, 0x5a
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("strata-test-%d-aarch64", os.Getpid())
+	if err := h.register(registration{name: name, magic: string(magic), mask: string(mask), interpreter: emu, flags: "CF"}); err != nil {
+		t.Fatalf("register(%s) = %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := h.unregister(name); err != nil {
+			t.Errorf("unregister(%s) = %v", name, err)
+		}
+	})
+	data, err := os.ReadFile(filepath.Join(h.dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := parseEntry(name, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.enabled || e.interpreter != emu || e.flags != "OCF" || !e.matches(b[:20]) || e.matches(a.header()) {
+		t.Errorf("registered entry = %+v, want enabled, %s, flags OCF, matching the marked binary only", e, emu)
+	}
+	cmd := exec.Command("/hello")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "arm64\n" {
+		t.Errorf("running an arm64 binary in a chroot through %s = %q, %v; want \"arm64\\n\"", name, out, err)
+	}
+}
+
 // unregister removes the entry name: tests clean up with it.
 func (h host) unregister(name string) error {
 	f, err := os.OpenFile(filepath.Join(h.dir, name), os.O_WRONLY, 0)

@@ -114,7 +114,7 @@ func TestExamples(t *testing.T) {
 		target  string // /api/info "target", when the app reports one
 	}{
 		{"go-example:traditional", []string{"-f", filepath.Join(goDir, "Dockerfile.traditional")}, goDir, "go-example", false, ""},
-		{"go-example:multistage", nil, goDir, "go-example", true, ""},
+		{"go-example:multistage", []string{"--platform", "linux/amd64"}, goDir, "go-example", true, ""},
 		{"advanced-example:production", []string{"--target", "production", "--build-arg", "VERSION=1.2.3"}, advDir, "advanced-example", true, "production"},
 		{"advanced-example:debug", []string{"--target", "debug", "--build-arg", "VERSION=1.2.3"}, advDir, "advanced-example", true, "debug"},
 	}

@@ -25,6 +25,7 @@ var forbidden = map[string][]string{
 	"internal/sandbox":    {"internal/build", "internal/plan", "internal/store", "internal/cli"},
 	"internal/seccomp":    {"internal/", "net", "net/http"},
 	"internal/userns":     {"internal/", "net", "net/http"},
+	"internal/emulate":    {"internal/", "net", "net/http"},
 	"internal/store":      {"internal/build", "internal/plan", "internal/sandbox", "internal/cli", "internal/registry"},
 	"internal/registry":   {"internal/build", "internal/plan", "internal/cli", "internal/store", "internal/sandbox"},
 	"internal/report":     {"internal/build", "internal/sandbox"},

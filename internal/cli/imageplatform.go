@@ -131,6 +131,15 @@ func platformServes(have v1.Platform, want string) bool {
 	return store.PlatformMatches(have, *w)
 }
 
+// platformOf parses a platform formatPlatform made.
+func platformOf(s string) v1.Platform {
+	p, err := v1.ParsePlatform(s)
+	if err != nil {
+		return v1.Platform{}
+	}
+	return *p
+}
+
 // platformMismatch is Docker's error for an image of another platform
 // than the one asked for.
 func platformMismatch(want string, have v1.Platform) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/store"
 	"github.com/strata-build/strata/internal/testenv"
 )
@@ -260,6 +261,21 @@ func TestMultiPlatformImageCommands(t *testing.T) {
 	}
 	if got := mustStrata(t, root, nil, "compare", "--platform", "linux/arm64", "multi:1", "multi:1"); !strings.Contains(got, "multi:1 [linux/arm64]") {
 		t.Errorf("compare --platform linux/arm64 =\n%s", got)
+	}
+
+	// run: an image of another platform than the host's runs (under
+	// binfmt_misc emulation), with Docker's warning.
+	foreign := "linux/arm64"
+	if build.BuildPlatform() == foreign {
+		foreign = "linux/amd64"
+	}
+	mustStrata(t, root, nil, "build", "--progress=quiet", "--platform", foreign, "-t", "foreign:1", multiPlatformContext(t))
+	_, errs, _ := strata(t, root, nil, "run", "foreign:1")
+	if want := "WARNING: The requested image's platform (" + foreign + ") does not match the detected host platform (" + build.BuildPlatform() + ")"; !strings.Contains(errs, want) {
+		t.Errorf("run of a %s image = %q, want %q", foreign, errs, want)
+	}
+	if _, errs, _ := strata(t, root, nil, "run", "multi:1"); strings.Contains(errs, "WARNING") {
+		t.Errorf("run of an index with the host's platform warns: %q", errs)
 	}
 
 	// tag and rmi name the index.

@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/rootfs"
 	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/store"
@@ -74,10 +75,14 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 		return err
 	}
 	defer done()
-	img, err := storedImage(ctx, st, ref, platform)
+	c, err := storedImage(ctx, st, ref, platform)
 	if err != nil {
 		return err
 	}
+	if host := build.BuildPlatform(); platform == "" && c.Platform != "" && !platformServes(platformOf(c.Platform), host) {
+		fmt.Fprintf(g.stdio.Err, "WARNING: The requested image's platform (%s) does not match the detected host platform (%s) and no specific platform was requested\n", c.Platform, host)
+	}
+	img := c.Image
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("reading config of %s: %w", ref, err)
@@ -187,7 +192,7 @@ func hasEnv(env []string, k string) bool {
 
 // storedImage returns a stored image by reference or digest; of a
 // multi-platform image, platform's ("" for the default).
-func storedImage(ctx context.Context, st *store.Store, ref, platform string) (v1.Image, error) {
+func storedImage(ctx context.Context, st *store.Store, ref, platform string) (*chosenImage, error) {
 	c, err := resolveImage(ctx, st, ref, platform)
 	if errors.Is(err, errNoSuchImage) && errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("image %q not found in the store (strata images lists them)", ref)
@@ -195,7 +200,7 @@ func storedImage(ctx context.Context, st *store.Store, ref, platform string) (v1
 	if err != nil {
 		return nil, fmt.Errorf("running %q: %w", ref, err)
 	}
-	return c.Image, nil
+	return c, nil
 }
 
 // imageStack extracts (once) each layer of img and returns them as a stack.

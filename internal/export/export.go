@@ -8,6 +8,11 @@
 // DIR:latest` select) and io.containerd.image.name = the full normalised
 // reference. Docker archives name images as `docker save` does
 // ("busybox:latest", "me/app:v1", "ghcr.io/a/b:1").
+//
+// A multi-platform image goes where BuildKit puts it: an OCI layout's
+// index.json names its image index (tagged the same way), the filesystem
+// outputs get a directory per platform ("linux_amd64", "linux_arm_v7").
+// A docker archive holds one image per name, so it has no form for one.
 package export
 
 import (

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -77,7 +78,7 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 	if err != nil {
 		return nil, err
 	}
-	var rows []imageRow
+	var groups [][]imageRow // a tag's rows stay together
 	for _, t := range tags {
 		repo, tag := splitRef(familiarRef(t.Ref))
 		if len(args) == 1 && !matchesFilter(args[0], repo, tag) {
@@ -91,6 +92,7 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", familiarRef(t.Ref), err)
 		}
+		var group []imageRow
 		for _, c := range imgs {
 			cf, err := c.Image.ConfigFile()
 			if err != nil {
@@ -100,11 +102,19 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 			if err != nil {
 				return nil, err
 			}
-			rows = append(rows, imageRow{repo: repo, tag: tag, id: id, platform: c.Platform, created: cf.Created.Time, size: size})
+			group = append(group, imageRow{repo: repo, tag: tag, id: id, platform: c.Platform, created: cf.Created.Time, size: size})
 		}
+		if len(group) == 0 { // an index of no platform's image
+			group = []imageRow{{repo: repo, tag: tag, id: id}}
+		}
+		groups = append(groups, group)
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].created.After(rows[j].created) })
-	return rows, nil
+	// Newest first, a tag by its newest image.
+	newest := func(g []imageRow) time.Time {
+		return slices.MaxFunc(g, func(a, b imageRow) int { return a.created.Compare(b.created) }).created
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return newest(groups[i]).After(newest(groups[j])) })
+	return slices.Concat(groups...), nil
 }
 
 // matchesFilter reports whether the REPOSITORY[:TAG] argument selects a row.

@@ -29,7 +29,7 @@ func newImagesCmd(g *globals) *cobra.Command {
 names a multi-platform image (an index, from build --platform a,b or pulls
 of several platforms) has a row per platform, each with the tag's ID (the
 index digest, what tag, rmi, push and save take) and that platform's size.`,
-		Args:  argsRange(0, 1),
+		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImages(cmd.Context(), g, f, args)
 		},

@@ -12,9 +12,6 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-build/strata/internal/emulate"
 	"github.com/strata-build/strata/internal/plan"
@@ -198,20 +195,15 @@ func servesPlatform(have v1.Platform, want string) bool {
 // indexOf is the OCI image index of the platforms' images, each entry
 // with its platform.
 func indexOf(prs []PlatformResult) (v1.ImageIndex, error) {
-	adds := make([]mutate.IndexAddendum, 0, len(prs))
+	entries := make([]store.IndexEntry, 0, len(prs))
 	for _, pr := range prs {
 		p, err := v1.ParsePlatform(pr.Platform)
 		if err != nil {
 			return nil, err
 		}
-		adds = append(adds, mutate.IndexAddendum{Add: pr.Image, Descriptor: v1.Descriptor{
-			MediaType: types.OCIManifestSchema1, Platform: p}})
+		entries = append(entries, store.IndexEntry{Image: pr.Image, Platform: *p})
 	}
-	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
-	if _, err := idx.Digest(); err != nil {
-		return nil, err
-	}
-	return idx, nil
+	return store.NewIndex(entries)
 }
 
 // errWrongPlatform is matched by a wrongPlatform: the store has the image

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -174,7 +172,7 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 	if err != nil {
 		return err
 	}
-	var adds []mutate.IndexAddendum
+	var adds []IndexEntry
 	keep := func(d v1.Descriptor, p v1.Platform) error {
 		if p.Architecture == "" || PlatformMatches(p, plat) && PlatformMatches(plat, p) {
 			return nil // replaced by h
@@ -183,7 +181,7 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 		if err != nil {
 			return err
 		}
-		adds = append(adds, mutate.IndexAddendum{Add: child, Descriptor: v1.Descriptor{MediaType: d.MediaType, Platform: &p}})
+		adds = append(adds, IndexEntry{Image: child, Platform: p})
 		return nil
 	}
 	if isIdx, err := s.IsIndex(ctx, old); err != nil {
@@ -225,12 +223,10 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 	if len(adds) == 0 {
 		return s.Tag(ctx, ref, h)
 	}
-	d, err := s.manifestDescriptor(h)
+	idx, err := NewIndex(append(adds, IndexEntry{Image: img, Platform: plat}))
 	if err != nil {
 		return err
 	}
-	adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{MediaType: d.MediaType, Platform: &plat}})
-	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
 	ih, err := s.WriteIndex(ctx, idx)
 	if err != nil {
 		return err
@@ -304,4 +300,72 @@ func (i *storeIndex) Image(h v1.Hash) (v1.Image, error) {
 
 func (i *storeIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	return i.s.Index(context.Background(), h)
+}
+
+// IndexEntry is an image of an index and its platform.
+type IndexEntry struct {
+	Image    v1.Image
+	Platform v1.Platform
+}
+
+// NewIndex is the OCI image index of entries, in order, as BuildKit writes
+// one: each descriptor with media type, digest, size and platform (no
+// artifactType, which go-containerregistry's mutate would add).
+func NewIndex(entries []IndexEntry) (v1.ImageIndex, error) {
+	m := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
+	images := map[v1.Hash]v1.Image{}
+	for _, e := range entries {
+		mt, err := e.Image.MediaType()
+		if err != nil {
+			return nil, err
+		}
+		d, err := e.Image.Digest()
+		if err != nil {
+			return nil, err
+		}
+		n, err := e.Image.Size()
+		if err != nil {
+			return nil, err
+		}
+		p := e.Platform
+		m.Manifests = append(m.Manifests, v1.Descriptor{MediaType: mt, Digest: d, Size: n, Platform: &p})
+		images[d] = e.Image
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding image index: %w", err)
+	}
+	h, _, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	return &memIndex{raw: raw, h: h, images: images}, nil
+}
+
+// memIndex is an index made here, over images held in memory or the store.
+type memIndex struct {
+	raw    []byte
+	h      v1.Hash
+	images map[v1.Hash]v1.Image
+}
+
+func (i *memIndex) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+func (i *memIndex) Digest() (v1.Hash, error)            { return i.h, nil }
+func (i *memIndex) Size() (int64, error)                { return int64(len(i.raw)), nil }
+func (i *memIndex) RawManifest() ([]byte, error)        { return i.raw, nil }
+
+func (i *memIndex) IndexManifest() (*v1.IndexManifest, error) {
+	return v1.ParseIndexManifest(bytes.NewReader(i.raw))
+}
+
+func (i *memIndex) Image(h v1.Hash) (v1.Image, error) {
+	img, ok := i.images[h]
+	if !ok {
+		return nil, fmt.Errorf("image %s is not in the index: %w", h, ErrNotFound)
+	}
+	return img, nil
+}
+
+func (i *memIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("index %s is not in the index: %w", h, ErrNotFound)
 }

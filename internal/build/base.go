@@ -120,7 +120,7 @@ func (r *run) resolveSource(ctx context.Context, src plan.Source, platform strin
 		case c.Image != "":
 			return r.resolveImage(ctx, c.Image, platform)
 		case c.Layout != "":
-			return r.layoutImage(ctx, c.Layout)
+			return r.layoutImage(ctx, c.Layout, platform)
 		default:
 			return nil, fmt.Errorf("build context %q is a directory, not an image", src.Ref)
 		}
@@ -201,10 +201,11 @@ func (r *run) storedImage(ctx context.Context, ref, platform string) (v1.Image, 
 	return img, nil
 }
 
-// layoutImage reads the image of an OCI layout directory and stores it.
-func (r *run) layoutImage(ctx context.Context, dir string) (v1.Image, error) {
-	v, err, _ := r.images.Do("oci-layout://"+dir, func() (any, error) {
-		img, err := export.ReadLayout(dir, "")
+// layoutImage reads the image of an OCI layout directory (of a
+// multi-platform one, platform's) and stores it.
+func (r *run) layoutImage(ctx context.Context, dir, platform string) (v1.Image, error) {
+	v, err, _ := r.images.Do("oci-layout://"+dir+"\x00"+platform, func() (any, error) {
+		img, err := layoutImageFor(dir, platform)
 		if err != nil {
 			return nil, err
 		}
@@ -232,4 +233,29 @@ func (r *run) contextDir(name string) (string, bool) {
 		return "", false
 	}
 	return c.Dir, true
+}
+
+// layoutImageFor is the image of the OCI layout dir for platform: the one
+// image it holds, or its index's entry for platform.
+func layoutImageFor(dir, platform string) (v1.Image, error) {
+	idx, d, err := export.ReadLayoutEntry(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	if !d.MediaType.IsIndex() {
+		return export.IndexImage(idx, d)
+	}
+	child, err := idx.ImageIndex(d.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("reading OCI layout %s: %w", dir, err)
+	}
+	want, err := v1.ParsePlatform(platform)
+	if err != nil {
+		return nil, err
+	}
+	e, err := store.PlatformEntry(child, *want)
+	if err != nil {
+		return nil, fmt.Errorf("OCI layout %s %w", dir, err)
+	}
+	return child.Image(e.Digest)
 }

@@ -14,10 +14,12 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/testenv"
@@ -355,5 +357,36 @@ func TestInvalidBaseImagePlatform(t *testing.T) {
 	}
 	if cf := config(t, res.Image); cf.Architecture != "arm64" {
 		t.Errorf("config architecture %q, want arm64 (the target platform, as BuildKit)", cf.Architecture)
+	}
+}
+
+// TestMultiPlatformLayoutContext: an oci-layout:// context holding a
+// multi-platform image gives each platform its own image.
+func TestMultiPlatformLayoutContext(t *testing.T) {
+	f := newFixture(t)
+	plats := []string{"linux/amd64", "linux/arm64"}
+	base := f.mustBuild(buildCase{dockerfile: crossDockerfile, platforms: plats})
+	dir := t.TempDir()
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendIndex(base.Index); err != nil {
+		t.Fatal(err)
+	}
+	file, err := dockerfile.Parse("Dockerfile", []byte("FROM base\nCOPY --from=base /out /copied\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.b.Build(t.Context(), Options{File: file, ContextDir: t.TempDir(), Platforms: plats,
+		Contexts: map[string]Context{"base": {Layout: dir}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, arch := range []string{"amd64", "arm64"} {
+		files := flatten(t, res.Platforms[i].Image)
+		if got := files["/copied"].body; !strings.HasPrefix(got, "linux/"+arch+" ") {
+			t.Errorf("%s: /copied = %q, want the layout's %s image's /out", res.Platforms[i].Platform, got, arch)
+		}
 	}
 }

@@ -394,6 +394,9 @@ func parseTimestamp(flag string) (time.Time, error) {
 // output is one --output destination.
 type output struct {
 	typ, dest string
+	// dockerTypes is oci-mediatypes=false: registries and OCI layouts get
+	// Docker's media types (a manifest list of schema 2 manifests).
+	dockerTypes bool
 }
 
 // parseSecrets reads --secret id=ID,src=FILE|env=VAR (type=file|env allowed).

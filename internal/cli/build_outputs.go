@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -18,11 +19,13 @@ import (
 
 	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/export"
+	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/store"
 )
 
 func parseOutputs(in []string, push bool) ([]output, error) {
 	var outs []output
+	dockerTypes := false
 	for _, o := range in {
 		var out output
 		for _, field := range strings.Split(o, ",") {
@@ -40,7 +43,14 @@ func parseOutputs(in []string, push bool) ([]output, error) {
 				if v == "true" {
 					push = true
 				}
-			case "name", "oci-mediatypes", "compression":
+			case "oci-mediatypes":
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("invalid --output %q: oci-mediatypes must be true or false", o)
+				}
+				out.dockerTypes = !b
+				dockerTypes = dockerTypes || !b
+			case "name", "compression":
 			default:
 				return nil, fmt.Errorf("invalid --output %q: unknown key %q", o, k)
 			}
@@ -57,7 +67,7 @@ func parseOutputs(in []string, push bool) ([]output, error) {
 		outs = append(outs, out)
 	}
 	if push {
-		outs = append(outs, output{typ: "registry"})
+		outs = append(outs, output{typ: "registry", dockerTypes: dockerTypes})
 	}
 	return outs, nil
 }
@@ -199,6 +209,11 @@ func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result
 
 func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o output) error {
 	var err error
+	if o.dockerTypes && (o.typ == "oci" || o.typ == "registry") {
+		if img, err = registry.DockerImage(img); err != nil {
+			return fmt.Errorf("exporting with Docker media types: %w", err)
+		}
+	}
 	switch o.typ {
 	case "oci":
 		if strings.HasSuffix(o.dest, ".tar") {
@@ -229,13 +244,20 @@ func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o
 // do: the index to OCI layouts and registries, a directory per platform
 // ("linux_arm64") to local and tar outputs; docker archives refuse it.
 func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags []string, o output) error {
+	idx := res.Index
+	if o.dockerTypes && (o.typ == "oci" || o.typ == "registry") {
+		var err error
+		if idx, err = registry.DockerIndex(idx); err != nil {
+			return fmt.Errorf("exporting with Docker media types: %w", err)
+		}
+	}
 	var err error
 	switch o.typ {
 	case "oci":
 		if strings.HasSuffix(o.dest, ".tar") {
-			err = export.OCIArchiveIndex(ctx, res.Index, o.dest, tags)
+			err = export.OCIArchiveIndex(ctx, idx, o.dest, tags)
 		} else {
-			err = export.OCILayoutIndex(ctx, res.Index, o.dest, tags)
+			err = export.OCILayoutIndex(ctx, idx, o.dest, tags)
 		}
 	case "docker":
 		err = errDockerManifestList
@@ -245,7 +267,7 @@ func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags [
 		err = export.TarPlatforms(ctx, platformImages(res), o.dest)
 	case "registry":
 		for _, t := range tags {
-			if err := g.registryClient("").PushIndex(ctx, t, res.Index); err != nil {
+			if err := g.registryClient("").PushIndex(ctx, t, idx); err != nil {
 				return fmt.Errorf("pushing %s: %w", t, err)
 			}
 		}

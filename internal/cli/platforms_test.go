@@ -425,3 +425,41 @@ func tarNames(t *testing.T, file string) map[string]bool {
 		names[h.Name] = true
 	}
 }
+
+// TestMultiPlatformDockerMediaTypes: oci-mediatypes=false, as buildx
+// writes it (type=image,push=true), pushes a Docker manifest list of
+// schema 2 manifests.
+func TestMultiPlatformDockerMediaTypes(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/me/list:1"
+	buildMulti(t, "linux/amd64,linux/arm64", "-t", ref, "--output", "type=image,push=true,oci-mediatypes=false")
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := remote.Index(r, remote.WithTransport(http.DefaultTransport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt, _ := idx.MediaType(); mt != types.DockerManifestList {
+		t.Errorf("pushed media type %s, want %s", mt, types.DockerManifestList)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plats []string
+	for _, d := range m.Manifests {
+		if d.MediaType != types.DockerManifestSchema2 || d.Platform == nil {
+			t.Fatalf("entry %s: media type %s, platform %v; want %s with a platform", d.Digest, d.MediaType, d.Platform, types.DockerManifestSchema2)
+		}
+		plats = append(plats, d.Platform.OS+"/"+d.Platform.Architecture)
+	}
+	if !slices.Equal(plats, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v", plats)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Errorf("validate.Index: %v", err)
+	}
+}

@@ -41,6 +41,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // DefaultPlatform is pulled from an index when Options.Platform is empty.
@@ -210,7 +211,9 @@ func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
 }
 
 // PushIndex uploads a multi-platform image (every platform's image, then
-// the index) as ref.
+// the index) as ref. A registry that refuses an OCI index (400
+// MANIFEST_INVALID, 415) gets it as a Docker manifest list of Docker
+// schema 2 manifests instead (DockerIndex), and Options.Warn is told.
 func (c *Client) PushIndex(ctx context.Context, ref string, idx v1.ImageIndex) error {
 	if err := c.pushIndex(ctx, ref, idx); err != nil {
 		return fmt.Errorf("pushing %q: %w", ref, err)
@@ -227,7 +230,18 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 	if err != nil {
 		return err
 	}
-	if err := remote.WriteIndex(r, idx, remoteOptions(ctx, opts)...); err != nil {
+	err = remote.WriteIndex(r, idx, remoteOptions(ctx, opts)...)
+	if mt, _ := idx.MediaType(); err != nil && mt == types.OCIImageIndex && refusesOCIIndex(err) {
+		list, lerr := DockerIndex(idx)
+		if lerr != nil {
+			return fmt.Errorf("%w; and as a Docker manifest list: %w", classify(err), lerr)
+		}
+		if opts.Warn != nil {
+			opts.Warn(fmt.Sprintf("%s refused an OCI image index (%v): pushing a Docker manifest list instead", r.Context().RegistryStr(), classify(err)))
+		}
+		err = remote.WriteIndex(r, list, remoteOptions(ctx, opts)...)
+	}
+	if err != nil {
 		return classify(err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package examples_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,7 +23,10 @@ import (
 // fresh store (so every build is cold and pulls its bases through the
 // registry mirror) and fails rather than skips on any missing prerequisite.
 // It uses STRATA_BIN when set, and otherwise builds ./cmd/strata.
-const registry = "127.0.0.1:5001"
+//
+// The bases come from the registry scripts/bases.sh serves, on
+// 127.0.0.1:$BASES_PORT (default 5001), as the script does.
+func registry() string { return "127.0.0.1:" + cmp.Or(os.Getenv("BASES_PORT"), "5001") }
 
 // distroless names are not on docker.io, so no mirror serves them: the test
 // pulls them from the local registry and tags them, as scripts/bases.sh does.
@@ -33,7 +37,7 @@ type strata struct {
 }
 
 func (s strata) cmd(ctx context.Context, args ...string) *exec.Cmd {
-	c := exec.CommandContext(ctx, s.bin, append([]string{"--root", s.root, "--registry-mirror", registry}, args...)...)
+	c := exec.CommandContext(ctx, s.bin, append([]string{"--root", s.root, "--registry-mirror", registry()}, args...)...)
 	c.Env = append(os.Environ(), "STRATA_ROOT="+s.root)
 	return c
 }
@@ -94,8 +98,8 @@ func setup(t *testing.T) strata {
 	t.Logf("scripts/bases.sh: %s", time.Since(start).Round(time.Second))
 	s := strata{bin: bin, root: t.TempDir()}
 	for _, img := range gcrImages {
-		s.run(t, "pull", registry+"/"+img)
-		s.run(t, "tag", registry+"/"+img, "gcr.io/"+img)
+		s.run(t, "pull", registry()+"/"+img)
+		s.run(t, "tag", registry()+"/"+img, "gcr.io/"+img)
 	}
 	return s
 }

@@ -33,12 +33,12 @@ const distrolessStatic = "distroless/static-debian12:nonroot"
 // without it.
 func TestGoExampleMultiPlatform(t *testing.T) {
 	s := setup(t)
-	if err := hasPlatform(registry, distrolessStatic, "arm64"); err != nil {
-		t.Skipf("no arm64 %s stand-in in %s yet (scripts/bases.sh publishes one when it can emulate arm64): %v", distrolessStatic, registry, err)
+	if err := hasPlatform(registry(), distrolessStatic, "arm64"); err != nil {
+		t.Skipf("no arm64 %s stand-in in %s yet (scripts/bases.sh publishes one when it can emulate arm64): %v", distrolessStatic, registry(), err)
 	}
 	conf := filepath.Join(basesDir(), "registries.conf")
 	if _, err := os.Stat(conf); err != nil {
-		t.Skipf("no %s mapping gcr.io/distroless to %s (scripts/bases.sh writes it): %v", conf, registry, err)
+		t.Skipf("no %s mapping gcr.io/distroless to %s (scripts/bases.sh writes it): %v", conf, registry(), err)
 	}
 	dir := filepath.Join(repoRoot(t), "examples", "go")
 	out := filepath.Join(t.TempDir(), "oci")

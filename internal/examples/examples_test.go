@@ -148,6 +148,7 @@ func TestExamples(t *testing.T) {
 			t.Errorf("curl --version in advanced-example:debug = %q, want curl's banner", out)
 		}
 	})
+	t.Run("go multi-platform", func(t *testing.T) { goMultiPlatform(t, s) })
 }
 
 // serve starts image with strata run on a free port of 127.0.0.1, waits for

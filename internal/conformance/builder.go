@@ -95,6 +95,9 @@ func (d Docker) Build(ctx context.Context, c Case) (*Report, error) {
 	env := []string{"DOCKER_BUILDKIT=1"}
 	args := []string{"build", "--progress=plain", "-t", tag, "-f", filepath.Join(c.Dir, c.Spec.Dockerfile)}
 	args = append(args, commonArgs(c)...)
+	if len(c.Spec.Platforms) == 1 { // several: the driver skips Docker
+		args = append(args, "--platform", c.Spec.Platforms[0])
+	}
 	if err := run(ctx, "docker", log, env, d.Bin, append(args, c.Dir)...); err != nil {
 		return nil, err
 	}

@@ -77,6 +77,10 @@ func TestResultLine(t *testing.T) {
 	if got, want := k.Line(2), "KNOWN c: why: a"; got != want || k.Failed() {
 		t.Errorf("Line(2) = %q (failed %t), want %q (not failed)", got, k.Failed(), want)
 	}
+	sk := Result{Case: "c", Skipped: "requires busybox:multiarch"}
+	if got, want := sk.Line(2), "SKIP c: requires busybox:multiarch"; got != want || sk.Failed() {
+		t.Errorf("Line(2) = %q (failed %t), want %q (not failed)", got, sk.Failed(), want)
+	}
 }
 
 func TestBuildKitArgs(t *testing.T) {

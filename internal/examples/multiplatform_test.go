@@ -24,15 +24,13 @@ import (
 // registry.
 const distrolessStatic = "distroless/static-debian12:nonroot"
 
-// TestGoExampleMultiPlatform builds the Go example for linux/amd64 and
-// linux/arm64 into an OCI layout and checks the index: one image per
-// platform, each config naming its platform, each server binary an ELF
-// for its machine (cross-compiled on the build platform: nothing runs
-// emulated). It needs the arm64 distroless stand-in, which
-// scripts/bases.sh publishes where it can emulate arm64, and skips
-// without it.
-func TestGoExampleMultiPlatform(t *testing.T) {
-	s := setup(t)
+// goMultiPlatform builds the Go example for linux/amd64 and linux/arm64
+// into an OCI layout and checks the index: one image per platform, each
+// config naming its platform, each server binary an ELF for its machine
+// (cross-compiled on the build platform: nothing runs emulated). It needs
+// the arm64 distroless stand-in, which scripts/bases.sh publishes where it
+// can emulate arm64, and skips without it.
+func goMultiPlatform(t *testing.T, s strata) {
 	if err := hasPlatform(registry(), distrolessStatic, "arm64"); err != nil {
 		t.Skipf("no arm64 %s stand-in in %s yet (scripts/bases.sh publishes one when it can emulate arm64): %v", distrolessStatic, registry(), err)
 	}

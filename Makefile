@@ -68,3 +68,5 @@ bench-peers: build
 bench-rootless: build ; ./scripts/bench-rootless.sh # RUN cost and no-op rebuild: root vs ordinary user vs default container; env RUNS
 bench-size: build ; ./scripts/bench-size.sh # strata size vs dive, 1 GB / 100k files; env RUNS, BENCH_DIR
 bench-lint: build ; GO=$(GO) ./scripts/bench-lint.sh # lint 2,000 lines and 500 files; env COUNT, MAX_LOAD
+.PHONY: bench-platforms
+bench-platforms: build ; ./scripts/bench-platforms.sh # examples/go for 1 vs 2 platforms (cold, edit, warm), emulated vs native RUN, strata vs BuildKit v0.34.2; env RUNS, BUILDERS, CASES

@@ -173,7 +173,9 @@ func (r *run) resolveImage(ctx context.Context, ref, platform string) (v1.Image,
 	if err != nil {
 		return nil, err
 	}
-	return v.(v1.Image), nil
+	img := v.(v1.Image)
+	r.recordBase(ref, platform, img)
+	return img, nil
 }
 
 // storedImage is ref's image for platform in the store: ErrNotFound when

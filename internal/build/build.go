@@ -78,6 +78,14 @@ type Options struct {
 	SSH     map[string]string
 	// Progress receives build events; nil discards them.
 	Progress Progress
+	// SBOM attaches an SPDX SBOM of each platform's image; Provenance
+	// ("min" or "max", "" for none) a SLSA v1 provenance statement. Either
+	// makes the result an index with attestation manifests, as BuildKit's.
+	SBOM       bool
+	Provenance string
+	// DockerfilePath is the Dockerfile's path as the user gave it, for
+	// provenance.
+	DockerfilePath string
 }
 
 // Builder runs builds against a store, a registry client and a sandbox.
@@ -139,6 +147,26 @@ type PlatformResult struct {
 	Image    v1.Image
 	Digest   v1.Hash
 	Stages   []StageResult
+	// Layers are the target image's layers, bottom first, with their
+	// extracted directories and what made them (with Options.SBOM).
+	Layers []Layer
+}
+
+// Layer is a layer of a built image.
+type Layer struct {
+	DiffID v1.Hash
+	Dir    string // the extracted overlay-format directory in the store
+	// Source is the step that made it ("Dockerfile:12 RUN ..."), or "" for
+	// a base image's layer.
+	Source string
+}
+
+// BaseImage is an image a build read (FROM, COPY --from, a mount, a named
+// context), as provenance lists its materials.
+type BaseImage struct {
+	Ref      string // as written, e.g. "golang:1.26"; "oci-layout://DIR" for a layout
+	Platform string
+	Digest   v1.Hash // the manifest digest used
 }
 
 // Build runs the build described by opts: once per target platform, the
@@ -201,6 +229,9 @@ type session struct {
 	used     usedKeys
 	sem      chan struct{}
 	tagMu    sync.Mutex // adding a pulled platform to a base image's tag
+
+	basesMu sync.Mutex
+	bases   []BaseImage // every image the build read, for provenance
 }
 
 // run is one build in progress for one target platform.
@@ -280,9 +311,49 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		res.Stages = append(res.Stages, StageResult{Index: s.Index, Name: s.Name, Image: img, Digest: h, Target: target})
 		if target {
 			res.Image, res.Digest = img, h
+			if r.opts.SBOM {
+				if res.Layers, err = r.layersOf(ctx, st); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	return res, nil
+}
+
+// layersOf describes st's layers for what is made of the image afterwards
+// (the SBOM reads their directories).
+func (r *run) layersOf(ctx context.Context, st *state) ([]Layer, error) {
+	under, err := st.stack(ctx, r.b.store)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Layer, len(st.layers))
+	for i, l := range st.layers {
+		d, err := l.layer.DiffID()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Layer{DiffID: d, Dir: under.Dirs[i], Source: l.source}
+	}
+	return out, nil
+}
+
+// recordBase notes an image the build read, once per reference and
+// platform.
+func (r *run) recordBase(ref, platform string, img v1.Image) {
+	h, err := img.Digest()
+	if err != nil {
+		return
+	}
+	r.basesMu.Lock()
+	defer r.basesMu.Unlock()
+	for _, b := range r.bases {
+		if b.Ref == ref && b.Platform == platform {
+			return
+		}
+	}
+	r.bases = append(r.bases, BaseImage{Ref: ref, Platform: platform, Digest: h})
 }
 
 // buildStage waits for what s builds on, then dispatches its instructions.

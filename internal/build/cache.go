@@ -56,7 +56,7 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 		}
 		if ok {
 			r.used.add(key, rec, stp.stage)
-			next, err := r.apply(st, rec, key)
+			next, err := r.apply(st, rec, key, stp)
 			return next, err == nil, err
 		}
 	}
@@ -82,7 +82,7 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 		return nil, false, err
 	}
 	r.used.add(key, v.(*cacheRecord), stp.stage)
-	next, err := r.apply(st, v.(*cacheRecord), key)
+	next, err := r.apply(st, v.(*cacheRecord), key, stp)
 	return next, !ran && err == nil, err
 }
 
@@ -110,8 +110,9 @@ func (r *run) lookup(ctx context.Context, key v1.Hash) (*cacheRecord, bool) {
 	return &rec, true
 }
 
-// apply adds a record's layer and history to st.
-func (r *run) apply(st *state, rec *cacheRecord, key v1.Hash) (*state, error) {
+// apply adds a record's layer and history to st; the layer remembers the
+// step that made it.
+func (r *run) apply(st *state, rec *cacheRecord, key v1.Hash, stp step) (*state, error) {
 	next := st.clone()
 	next.key = key
 	if rec.Layer == nil {
@@ -127,7 +128,7 @@ func (r *run) apply(st *state, rec *cacheRecord, key v1.Hash) (*state, error) {
 		return nil, fmt.Errorf("reading cache record: %w", err)
 	}
 	l := &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: rec.Layer.Size}
-	next.layers = append(next.layers, &layerRef{layer: l})
+	next.layers = append(next.layers, &layerRef{layer: l, source: r.stepSource(stp)})
 	next.history(rec.CreatedBy, true, r.opts.Timestamp)
 	return next, nil
 }
@@ -163,4 +164,10 @@ func recordOf(next *state, base int) (*cacheRecord, error) {
 // baseKey is the cache key of a stage's starting state.
 func baseKey(kind string, ids ...string) v1.Hash {
 	return newKeyer("base").add(kind).add(slices.Clone(ids)...).sum()
+}
+
+// stepSource names a step as an SBOM or provenance shows it:
+// "Dockerfile:12 RUN apt-get install -y curl".
+func (r *run) stepSource(stp step) string {
+	return fmt.Sprintf("%s:%d %s", r.plan.File.Name, stp.line, commandText(stp.cmd))
 }

@@ -41,7 +41,10 @@ type state struct {
 // its extracted overlay-format directory.
 type layerRef struct {
 	layer v1.Layer
-	once  sync.Once
+	// source is what made the layer in this build ("Dockerfile:12 RUN
+	// apt-get install ..."); "" for a base image's layers.
+	source string
+	once   sync.Once
 	dir   string
 	err   error
 }

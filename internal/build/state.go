@@ -45,8 +45,8 @@ type layerRef struct {
 	// apt-get install ..."); "" for a base image's layers.
 	source string
 	once   sync.Once
-	dir   string
-	err   error
+	dir    string
+	err    error
 }
 
 // dirIn returns the layer's extracted directory, extracting it once.

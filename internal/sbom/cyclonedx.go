@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 )
@@ -29,7 +28,7 @@ func WriteCycloneDX(w io.Writer, s *SBOM, o DocumentOptions) error {
 		SerialNumber: serialNumber(o),
 		Version:      1,
 		Metadata: &cdx.Metadata{
-			Timestamp: o.Created.UTC().Format(time.RFC3339),
+			Timestamp: o.created(),
 			Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{
 				{Type: cdx.ComponentTypeApplication, Name: o.tool()},
 			}},

@@ -113,6 +113,10 @@ Files: *
 Copyright: 1996 - 2023, Daniel Stenberg, <daniel@haxx.se>.
 License: curl
 
+Files: lib/md4.c
+Copyright: none claimed
+License: public-domain
+
 Files: debian/*
 Copyright: 2012 Alessandro Ghedini
 License: curl

@@ -41,7 +41,7 @@ func TestScanPackages(t *testing.T) {
 		path                     string
 	}{
 		{"deb", "base-files", "12.4+deb12u5", "pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64&distro=debian-12", nil, 0, "/var/lib/dpkg/status"},
-		{"deb", "curl", "7.88.1-10+deb12u5", "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64&distro=debian-12", []string{"curl"}, 1, "/var/lib/dpkg/status"},
+		{"deb", "curl", "7.88.1-10+deb12u5", "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64&distro=debian-12", []string{"curl", "public-domain"}, 1, "/var/lib/dpkg/status"},
 		{"deb", "libc6", "2.36-9+deb12u7", "pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64&distro=debian-12", nil, 1, "/var/lib/dpkg/status"},
 		{"npm", "express", "4.19.2", "pkg:npm/express@4.19.2", []string{"MIT"}, 2, "/app/node_modules/express/package.json"},
 		{"npm", "@types/node", "20.11.5", "pkg:npm/%40types/node@20.11.5", []string{"MIT"}, 2, "/app/node_modules/@types/node/package.json"},

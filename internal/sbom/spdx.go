@@ -25,7 +25,7 @@ type DocumentOptions struct {
 	// Namespace overrides the SPDX document namespace.
 	Namespace string
 	// Created is the document's creation time (strata passes
-	// SOURCE_DATE_EPOCH or the epoch).
+	// SOURCE_DATE_EPOCH); the zero time writes the epoch.
 	Created time.Time
 	// Tool names the creating tool ("strata-1.2.0"); default "strata".
 	Tool string
@@ -52,6 +52,15 @@ func (o DocumentOptions) namespace() string {
 	return "https://strata.build/spdx/" + purlEscape(o.name()) + "-" + hex.EncodeToString(sum[:16])
 }
 
+// created is the creation time as RFC 3339 in UTC; the zero time is the
+// epoch.
+func (o DocumentOptions) created() string {
+	if o.Created.IsZero() {
+		return time.Unix(0, 0).UTC().Format(time.RFC3339)
+	}
+	return o.Created.UTC().Format(time.RFC3339)
+}
+
 func (o DocumentOptions) name() string {
 	if o.Name == "" {
 		return "image"
@@ -71,7 +80,7 @@ func WriteSPDX(w io.Writer, s *SBOM, o DocumentOptions) error {
 		DocumentNamespace: o.namespace(),
 		CreationInfo: &v2_3.CreationInfo{
 			Creators: []common.Creator{{CreatorType: "Tool", Creator: o.tool()}},
-			Created:  o.Created.UTC().Format(time.RFC3339),
+			Created:  o.created(),
 		},
 	}
 	root := &v2_3.Package{

@@ -172,7 +172,9 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 	if err != nil {
 		return err
 	}
-	var adds []IndexEntry
+	// the platform images kept, then their attestation manifests (after
+	// the images, as BuildKit orders them)
+	var adds, attAdds []IndexEntry
 	keep := func(d v1.Descriptor, p v1.Platform) error {
 		if p.Architecture == "" || PlatformMatches(p, plat) && PlatformMatches(plat, p) {
 			return nil // replaced by h
@@ -195,13 +197,21 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 		if err != nil {
 			return err
 		}
+		var atts []v1.Descriptor
 		for _, d := range m.Manifests {
 			if d.Platform == nil || !d.MediaType.IsImage() || !s.HasBlob(ctx, d.Digest) {
+				continue
+			}
+			if isAttestation(d) {
+				atts = append(atts, d)
 				continue
 			}
 			if err := keep(d, *d.Platform); err != nil {
 				return err
 			}
+		}
+		if attAdds, err = s.keptAttestations(ctx, atts, adds); err != nil {
+			return err
 		}
 	} else {
 		oldImg, err := s.Image(ctx, old)
@@ -223,7 +233,7 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 	if len(adds) == 0 {
 		return s.Tag(ctx, ref, h)
 	}
-	idx, err := NewIndex(append(adds, IndexEntry{Image: img, Platform: plat}))
+	idx, err := NewIndex(append(append(adds, IndexEntry{Image: img, Platform: plat}), attAdds...))
 	if err != nil {
 		return err
 	}
@@ -232,6 +242,29 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 		return err
 	}
 	return s.Tag(ctx, ref, ih)
+}
+
+// keptAttestations are the entries of the attestation manifests atts that
+// attest an image of kept; those of a replaced image go with it.
+func (s *Store) keptAttestations(ctx context.Context, atts []v1.Descriptor, kept []IndexEntry) ([]IndexEntry, error) {
+	digests := map[string]bool{}
+	for _, e := range kept {
+		if d, err := e.Image.Digest(); err == nil {
+			digests[d.String()] = true
+		}
+	}
+	var out []IndexEntry
+	for _, d := range atts {
+		if !digests[d.Annotations[annotationReferenceDigest]] {
+			continue
+		}
+		child, err := s.Image(ctx, d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, IndexEntry{Image: child, Platform: *d.Platform, Annotations: d.Annotations})
+	}
+	return out, nil
 }
 
 // configPlatform is the platform img's config declares.
@@ -302,10 +335,24 @@ func (i *storeIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	return i.s.Index(context.Background(), h)
 }
 
-// IndexEntry is an image of an index and its platform.
+// IndexEntry is an image of an index, its platform and the annotations of
+// its descriptor (an attestation manifest's; none for a platform image).
 type IndexEntry struct {
-	Image    v1.Image
-	Platform v1.Platform
+	Image       v1.Image
+	Platform    v1.Platform
+	Annotations map[string]string
+}
+
+// The annotations of an attestation manifest's index entry, as BuildKit
+// writes them (internal/attest makes such entries).
+const (
+	annotationReferenceType   = "vnd.docker.reference.type"
+	annotationReferenceDigest = "vnd.docker.reference.digest"
+)
+
+// isAttestation reports whether an index entry is an attestation manifest.
+func isAttestation(d v1.Descriptor) bool {
+	return d.Annotations[annotationReferenceType] == "attestation-manifest"
 }
 
 // NewIndex is the OCI image index of entries, in order, as BuildKit writes
@@ -328,7 +375,7 @@ func NewIndex(entries []IndexEntry) (v1.ImageIndex, error) {
 			return nil, err
 		}
 		p := e.Platform
-		m.Manifests = append(m.Manifests, v1.Descriptor{MediaType: mt, Digest: d, Size: n, Platform: &p})
+		m.Manifests = append(m.Manifests, v1.Descriptor{MediaType: mt, Digest: d, Size: n, Annotations: e.Annotations, Platform: &p})
 		images[d] = e.Image
 	}
 	raw, err := json.Marshal(m)

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/strata-build/strata/internal/attest"
+)
+
+// TestTagPlatformKeepsAttestations tags a pulled platform into a built,
+// attested two-platform index: the other platform keeps its image and its
+// attestation manifest (annotations and all), the replaced platform's
+// attestation goes with it, and no attestation becomes a platform image.
+func TestTagPlatformKeepsAttestations(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	amd, arm := platformImage(t, "linux/amd64"), platformImage(t, "linux/arm64")
+	pred := []attest.Predicate{{Type: attest.PredicateSPDX, Data: []byte(`{"spdxVersion":"SPDX-2.3"}`)}}
+	idx, err := attest.Index([]attest.Entry{
+		{Image: amd, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
+		{Image: arm, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
+	}, attest.FormArtifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.WriteIndex(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag(ctx, "app:1", h); err != nil {
+		t.Fatal(err)
+	}
+	newAmd := platformImage(t, "linux/amd64")
+	nh, err := s.WriteImage(ctx, newAmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TagPlatform(ctx, "app:1", nh); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tagPlatforms(t, s, "app:1"), []string{"linux/arm64", "linux/amd64", "unknown/unknown"}; !slices.Equal(got, want) {
+		t.Errorf("after TagPlatform, platforms = %v, want %v", got, want)
+	}
+	th, err := s.Resolve(ctx, "app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged, err := s.Index(ctx, th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armH, _ := arm.Digest()
+	if stmts, err := attest.Find(tagged, armH); err != nil || len(stmts) != 1 {
+		t.Errorf("arm64's statements after TagPlatform = %v, %v; want its SPDX statement", stmts, err)
+	}
+	amdH, _ := amd.Digest()
+	if _, err := attest.Find(tagged, amdH); err == nil {
+		t.Errorf("the replaced amd64 image's attestation was kept")
+	}
+	m, _ := tagged.IndexManifest()
+	if n := len(m.Manifests); n != 3 {
+		t.Errorf("index has %d entries, want 2 images and arm64's attestation manifest", n)
+	}
+}

@@ -80,7 +80,7 @@ func Index(entries []Entry, form Form) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &index{raw: raw, h: h, images: images}, nil
+	return &index{raw: raw, h: h, mt: types.OCIImageIndex, images: images}, nil
 }
 
 func descriptor(img v1.Image) (v1.Descriptor, error) {
@@ -194,12 +194,13 @@ func FindPredicate(stmts []Statement, typ string) (json.RawMessage, error) {
 type index struct {
 	raw    []byte
 	h      v1.Hash
+	mt     types.MediaType
 	images map[v1.Hash]v1.Image
 }
 
 var _ v1.ImageIndex = (*index)(nil)
 
-func (i *index) MediaType() (types.MediaType, error) { return types.OCIImageIndex, nil }
+func (i *index) MediaType() (types.MediaType, error) { return i.mt, nil }
 func (i *index) Digest() (v1.Hash, error)            { return i.h, nil }
 func (i *index) Size() (int64, error)                { return int64(len(i.raw)), nil }
 func (i *index) RawManifest() ([]byte, error)        { return i.raw, nil }

@@ -188,3 +188,78 @@ func checkReferrers(t *testing.T, image name.Digest) {
 		t.Errorf("referrers of %s = %+v, want the attestation manifest", image, m.Manifests)
 	}
 }
+
+// TestSplitReferrers pushes an attested index the referrers way: the index
+// without attestation entries by tag, the attestation manifests by digest.
+// The registry lists each as a referrer of its image, and the tag's index
+// has no unknown/unknown entry.
+func TestSplitReferrers(t *testing.T) {
+	idx, hs := attested(t, attest.FormArtifact)
+	plain, refs, err := attest.Split(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 {
+		t.Fatalf("Split = %d referrers, want 2", len(refs))
+	}
+	want, err := store.NewIndex([]store.IndexEntry{{Image: mustImage(t, idx, hs[0]), Platform: amd64}, {Image: mustImage(t, idx, hs[1]), Platform: arm64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := mustDigest(t, plain), mustDigest(t, want); g != w {
+		t.Errorf("Split's index = %s, want the unattested index %s", g, w)
+	}
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://")+"/app:1.0", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(r, plain); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range refs {
+		if err := remote.Write(r.Context().Digest(mustDigest(t, ref).String()), ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range hs {
+		checkReferrers(t, r.Context().Digest(h.String()))
+	}
+	pulled, err := remote.Index(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := pulled.IndexManifest()
+	for _, d := range m.Manifests {
+		if attest.IsAttestation(d) || d.Platform.OS == "unknown" {
+			t.Errorf("the pushed index has an attestation entry %s", d.Digest)
+		}
+	}
+	if _, _, err := attest.Split(mustIndex(t, attested, attest.FormImage)); err == nil {
+		t.Errorf("Split(FormImage index) = nil error, want one: its manifests have no subject")
+	}
+}
+
+func mustIndex(t *testing.T, f func(*testing.T, attest.Form) (v1.ImageIndex, []v1.Hash), form attest.Form) v1.ImageIndex {
+	idx, _ := f(t, form)
+	return idx
+}
+
+func mustImage(t *testing.T, idx v1.ImageIndex, h v1.Hash) v1.Image {
+	t.Helper()
+	img, err := idx.Image(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func mustDigest(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
+	t.Helper()
+	h, err := x.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -26,9 +26,13 @@ type Entry struct {
 // platform images in order, then one attestation manifest per entry with
 // predicates (platform unknown/unknown, annotated with the reference type
 // and the image's digest). Without predicates it is byte for byte the index
-// store.NewIndex writes.
+// store.NewIndex writes. With FormDocker it is a Docker manifest list.
 func Index(entries []Entry, form Form) (v1.ImageIndex, error) {
-	m := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
+	mt := types.OCIImageIndex
+	if form == FormDocker {
+		mt = types.DockerManifestList
+	}
+	m := v1.IndexManifest{SchemaVersion: 2, MediaType: mt, Manifests: []v1.Descriptor{}}
 	images := map[v1.Hash]v1.Image{}
 	var atts []v1.Descriptor
 	for _, e := range entries {
@@ -80,7 +84,7 @@ func Index(entries []Entry, form Form) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &index{raw: raw, h: h, mt: types.OCIImageIndex, images: images}, nil
+	return &index{raw: raw, h: h, mt: mt, images: images}, nil
 }
 
 func descriptor(img v1.Image) (v1.Descriptor, error) {

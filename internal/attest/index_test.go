@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/strata-build/strata/internal/attest"
+	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/store"
 )
 
@@ -53,6 +54,41 @@ func testImage(t *testing.T, content string) v1.Image {
 	return img
 }
 
+// formImage is testImage with Docker media types for FormDocker.
+func formImage(t *testing.T, content string, form attest.Form) v1.Image {
+	t.Helper()
+	img := testImage(t, content)
+	if form != attest.FormDocker {
+		return img
+	}
+	img, err := registry.DockerImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestFormFor(t *testing.T) {
+	for _, tt := range []struct {
+		art, oci string
+		want     attest.Form
+		err      bool
+	}{
+		{"", "", attest.FormArtifact, false},
+		{"true", "true", attest.FormArtifact, false},
+		{"false", "", attest.FormImage, false},
+		{"", "false", attest.FormDocker, false},
+		{"false", "false", attest.FormDocker, false},
+		{"true", "false", 0, true},
+		{"yes", "", 0, true},
+	} {
+		got, err := attest.FormFor(tt.art, tt.oci)
+		if (err != nil) != tt.err || err == nil && got != tt.want {
+			t.Errorf("FormFor(%q, %q) = %v, %v; want %v (error %v)", tt.art, tt.oci, got, err, tt.want, tt.err)
+		}
+	}
+}
+
 func spdx(name string) attest.Predicate {
 	return attest.Predicate{Type: attest.PredicateSPDX, Data: []byte(`{"spdxVersion":"SPDX-2.3","name":"` + name + `"}`)}
 }
@@ -63,9 +99,9 @@ func TestIndexGolden(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		form attest.Form
-	}{{"artifact", attest.FormArtifact}, {"image", attest.FormImage}} {
+	}{{"artifact", attest.FormArtifact}, {"image", attest.FormImage}, {"docker", attest.FormDocker}} {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := testImage(t, "amd64"), testImage(t, "arm64")
+			a, b := formImage(t, "amd64", tt.form), formImage(t, "arm64", tt.form)
 			idx, err := attest.Index([]attest.Entry{
 				{Image: a, Platform: amd64, Names: []string{"example.com/app:1.0"}, Predicates: []attest.Predicate{spdx("amd64")}},
 				{Image: b, Platform: arm64},

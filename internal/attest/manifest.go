@@ -28,18 +28,47 @@ const (
 	// compatibility version 30, as in BuildKit 0.15): an image config of platform unknown/unknown whose diff IDs are
 	// the statements' digests, and no subject.
 	FormImage
+	// FormDocker is FormImage with Docker's media types, as BuildKit
+	// writes it with oci-mediatypes=false: a Docker schema 2 manifest and
+	// config, statement layers without annotations, in a Docker manifest
+	// list. Its images must be Docker schema 2 images.
+	FormDocker
 )
 
-// ParseForm reads the value of an oci-artifact output option ("true" or
-// "false") as a Form.
-func ParseForm(ociArtifact string) (Form, error) {
-	switch ociArtifact {
-	case "true", "1", "":
-		return FormArtifact, nil
-	case "false", "0":
-		return FormImage, nil
+// FormFor is the form BuildKit's image exporter options give (each "true",
+// "false" or "" when not set): oci-artifact defaults to true with OCI
+// media types; with oci-mediatypes=false it is FormDocker, and
+// oci-artifact=true is an error, as in BuildKit.
+func FormFor(ociArtifact, ociMediaTypes string) (Form, error) {
+	art, err := parseBool("oci-artifact", ociArtifact, true)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("parsing oci-artifact=%q: want true or false", ociArtifact)
+	oci, err := parseBool("oci-mediatypes", ociMediaTypes, true)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case !oci && ociArtifact != "" && art:
+		return 0, fmt.Errorf(`output option "oci-artifact=true" conflicts with "oci-mediatypes=false"`)
+	case !oci:
+		return FormDocker, nil
+	case art:
+		return FormArtifact, nil
+	}
+	return FormImage, nil
+}
+
+func parseBool(key, v string, def bool) (bool, error) {
+	switch v {
+	case "":
+		return def, nil
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("parsing %s=%q: want true or false", key, v)
 }
 
 // Manifest is the attestation manifest of stmts about the image manifest
@@ -79,7 +108,7 @@ func Manifest(subject v1.Descriptor, stmts []Statement, form Form) (v1.Image, er
 			Digest:    digest.Digest(subject.Digest.String()),
 			Size:      subject.Size,
 		}
-	case FormImage:
+	case FormImage, FormDocker:
 		var err error
 		if cfg, err = imageConfig(layers); err != nil {
 			return nil, err
@@ -89,6 +118,12 @@ func Manifest(subject v1.Descriptor, stmts []Statement, form Form) (v1.Image, er
 			Digest:    digest.FromBytes(cfg),
 			Size:      int64(len(cfg)),
 		}
+		if form == FormDocker {
+			m.MediaType, m.Config.MediaType = string(types.DockerManifestSchema2), string(types.DockerConfigJSON)
+			for i := range m.Layers {
+				m.Layers[i].Annotations = nil
+			}
+		}
 	default:
 		return nil, fmt.Errorf("making attestation manifest: unknown form %d", form)
 	}
@@ -96,7 +131,7 @@ func Manifest(subject v1.Descriptor, stmts []Statement, form Form) (v1.Image, er
 	if err != nil {
 		return nil, fmt.Errorf("encoding attestation manifest: %w", err)
 	}
-	img, err := partial.CompressedToImage(&manifestImage{raw: raw, cfg: cfg, blobs: blobs})
+	img, err := partial.CompressedToImage(&manifestImage{mt: types.MediaType(m.MediaType), raw: raw, cfg: cfg, blobs: blobs})
 	if err != nil {
 		return nil, fmt.Errorf("making attestation manifest: %w", err)
 	}
@@ -120,6 +155,7 @@ func imageConfig(layers []ocispec.Descriptor) ([]byte, error) {
 
 // manifestImage is an attestation manifest held in memory.
 type manifestImage struct {
+	mt    types.MediaType
 	raw   []byte
 	cfg   []byte
 	blobs map[v1.Hash]v1.Layer
@@ -127,7 +163,7 @@ type manifestImage struct {
 
 var _ partial.CompressedImageCore = (*manifestImage)(nil)
 
-func (i *manifestImage) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (i *manifestImage) MediaType() (types.MediaType, error) { return i.mt, nil }
 func (i *manifestImage) RawManifest() ([]byte, error)        { return i.raw, nil }
 func (i *manifestImage) RawConfigFile() ([]byte, error)      { return i.cfg, nil }
 

@@ -40,7 +40,7 @@ func attested(t *testing.T, form attest.Form) (v1.ImageIndex, []v1.Hash) {
 	var entries []attest.Entry
 	var hs []v1.Hash
 	for _, p := range []v1.Platform{amd64, arm64} {
-		img := testImage(t, p.Architecture)
+		img := formImage(t, p.Architecture, form)
 		h, _ := img.Digest()
 		hs = append(hs, h)
 		entries = append(entries, attest.Entry{Image: img, Platform: p, Names: []string{"example.com/app:1.0"},
@@ -81,7 +81,7 @@ func checkStatements(t *testing.T, where string, idx v1.ImageIndex, hs []v1.Hash
 // statements survive every step, and the platform lookups of the store
 // never pick an attestation manifest.
 func TestRoundTrip(t *testing.T) {
-	for _, form := range []attest.Form{attest.FormArtifact, attest.FormImage} {
+	for _, form := range []attest.Form{attest.FormArtifact, attest.FormImage, attest.FormDocker} {
 		ctx := context.Background()
 		idx, hs := attested(t, form)
 		s := openStore(t)

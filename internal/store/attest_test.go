@@ -64,3 +64,46 @@ func TestTagPlatformKeepsAttestations(t *testing.T) {
 		t.Errorf("index has %d entries, want 2 images and arm64's attestation manifest", n)
 	}
 }
+
+// TestPruneKeepsAttestations holds prune to keeping a tagged index's
+// attestation manifests and their statement and config blobs, in every
+// form.
+func TestPruneKeepsAttestations(t *testing.T) {
+	ctx := context.Background()
+	for _, form := range []attest.Form{attest.FormArtifact, attest.FormImage} {
+		s := openTest(t, t.TempDir())
+		img := platformImage(t, "linux/amd64")
+		idx, err := attest.Index([]attest.Entry{{Image: img, Platform: v1.Platform{OS: "linux", Architecture: "amd64"},
+			Predicates: []attest.Predicate{{Type: attest.PredicateSPDX, Data: []byte(`{"spdxVersion":"SPDX-2.3"}`)}}}}, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.WriteIndex(ctx, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Tag(ctx, "app:1", h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Prune(ctx, PruneOptions{All: true}); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := s.Index(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ih, _ := img.Digest()
+		stmts, err := attest.Find(stored, ih)
+		if err != nil || len(stmts) != 1 {
+			t.Errorf("form %d: after prune, Find = %v, %v; want the SPDX statement", form, stmts, err)
+		}
+		m, _ := stored.IndexManifest()
+		att, err := s.Image(ctx, m.Manifests[1].Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := att.RawConfigFile(); err != nil {
+			t.Errorf("form %d: after prune, the attestation config: %v", form, err)
+		}
+	}
+}

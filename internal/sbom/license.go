@@ -66,7 +66,7 @@ func splitDebianLicense(v string) []string {
 		return nil
 	}
 	var out []string
-	f := strings.NewReplacer(",", " ", " or ", " | ", " and ", " | ").Replace(v)
+	f := strings.NewReplacer(",", " ", " and/or ", " | ", " or ", " | ", " and ", " | ").Replace(v)
 	for _, part := range strings.Split(f, "|") {
 		part = strings.TrimSpace(part)
 		if part != "" {
@@ -184,8 +184,18 @@ func spdxID(s string) string {
 		return "bzip2-1.0.6"
 	case "blueoak-1.0.0":
 		return "BlueOak-1.0.0"
-	case "python-2.0.1":
-		return "Python-2.0.1"
+	case "fsfullr":
+		return "FSFULLR"
+	case "fsful":
+		return "FSFUL"
+	case "fsfap":
+		return "FSFAP"
+	case "latex2e":
+		return "Latex2e"
+	case "gfdl-niv-1.3", "gfdl-1.3-no-invariants-only":
+		return "GFDL-1.3-no-invariants-only"
+	case "gfdl-niv-1.3+", "gfdl-1.3+-no-invariant", "gfdl-1.3-no-invariants-or-later":
+		return "GFDL-1.3-no-invariants-or-later"
 	case "gfdl-1.2", "gfdl-1.2-only":
 		return "GFDL-1.2-only"
 	case "gfdl-1.3", "gfdl-1.3-only":

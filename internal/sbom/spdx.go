@@ -95,10 +95,10 @@ func WriteSPDX(w io.Writer, s *SBOM, o DocumentOptions) error {
 		RefA: common.MakeDocElementID("", "DOCUMENT"), RefB: common.MakeDocElementID("", "Image"), Relationship: "DESCRIBES",
 	})
 	ids := map[string]bool{}
-	refs := map[string]bool{}
+	var refs licenseRefs
 	for _, p := range s.Packages {
 		id := spdxElementID(p, ids)
-		declared := spdxLicense(p.Licenses, doc, refs)
+		declared := spdxLicense(p.Licenses, doc, &refs)
 		sp := &v2_3.Package{
 			PackageName:             displayName(p),
 			PackageSPDXIdentifier:   common.ElementID(id),
@@ -150,7 +150,7 @@ func idSafe(s string) string {
 // spdxLicense is the licenseDeclared of licences: SPDX ids and expressions
 // as they are (several joined with AND), other names as LicenseRef-s added
 // to doc's extracted licences once each; NOASSERTION when there are none.
-func spdxLicense(lics []string, doc *v2_3.Document, refs map[string]bool) string {
+func spdxLicense(lics []string, doc *v2_3.Document, refs *licenseRefs) string {
 	if len(lics) == 0 {
 		return "NOASSERTION"
 	}
@@ -162,9 +162,8 @@ func spdxLicense(lics []string, doc *v2_3.Document, refs map[string]bool) string
 		case isSPDXExpression(l):
 			parts = append(parts, "("+l+")")
 		default:
-			ref := "LicenseRef-" + idSafe(l)
-			if !refs[ref] {
-				refs[ref] = true
+			ref, added := refs.ref(l)
+			if added {
 				doc.OtherLicenses = append(doc.OtherLicenses, &v2_3.OtherLicense{
 					LicenseIdentifier: ref,
 					LicenseName:       l,
@@ -178,6 +177,30 @@ func spdxLicense(lics []string, doc *v2_3.Document, refs map[string]bool) string
 		return strings.TrimSuffix(strings.TrimPrefix(parts[0], "("), ")")
 	}
 	return strings.Join(parts, " AND ")
+}
+
+// licenseRefs names licences that are not SPDX ids: LicenseRef-<name>,
+// with a number added when two names read the same once made safe.
+type licenseRefs struct {
+	byName map[string]string
+	taken  map[string]bool
+}
+
+// ref is name's LicenseRef and whether it is new.
+func (r *licenseRefs) ref(name string) (string, bool) {
+	if ref, ok := r.byName[name]; ok {
+		return ref, false
+	}
+	if r.byName == nil {
+		r.byName, r.taken = map[string]string{}, map[string]bool{}
+	}
+	base := "LicenseRef-" + idSafe(name)
+	ref := base
+	for i := 2; r.taken[ref]; i++ {
+		ref = fmt.Sprintf("%s-%d", base, i)
+	}
+	r.byName[name], r.taken[ref] = ref, true
+	return ref, true
 }
 
 // displayName is p's name as users know it (Maven: group:artifact).

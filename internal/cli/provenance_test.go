@@ -12,6 +12,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
+	provenancetypes "github.com/moby/buildkit/solver/llbsolver/provenance/types"
 
 	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/store"
@@ -181,5 +183,48 @@ func TestProvenanceCommandErrors(t *testing.T) {
 	}
 	if _, err := provenanceCmd(t, root, "single:1", "--format", "yaml"); !errors.As(err, new(usageError)) {
 		t.Errorf("provenance --format yaml = %v, want a usage error", err)
+	}
+}
+
+// TestProvenanceSummaryOfBuildKit summarises a predicate BuildKit's own
+// types write, as buildx attaches it, so strata reads images BuildKit built.
+func TestProvenanceSummaryOfBuildKit(t *testing.T) {
+	started := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	var p provenancetypes.ProvenancePredicateSLSA1
+	p.BuildDefinition.BuildType = provenancetypes.BuildKitBuildType1
+	p.BuildDefinition.ExternalParameters.ConfigSource.Path = "Dockerfile"
+	p.BuildDefinition.ExternalParameters.Request = provenancetypes.Parameters{
+		Frontend: "dockerfile.v0",
+		Args:     map[string]string{"build-arg:VERSION": "1.2", "target": "final"},
+		Secrets:  []*provenancetypes.Secret{{ID: "npmrc"}},
+		Locals:   []*provenancetypes.LocalSource{{Name: "context"}, {Name: "dockerfile"}},
+	}
+	p.BuildDefinition.InternalParameters.BuilderPlatform = "linux/amd64"
+	p.BuildDefinition.ResolvedDependencies = []slsa1.ResourceDescriptor{{
+		URI:    "pkg:docker/alpine@3.20?platform=linux%2Famd64",
+		Digest: map[string]string{"sha256": strings.Repeat("a", 64)},
+	}}
+	p.RunDetails.Builder.ID = "https://github.com/example/repo/actions/runs/1"
+	p.RunDetails.Metadata = &provenancetypes.ProvenanceMetadataSLSA1{}
+	p.RunDetails.Metadata.InvocationID = "ldzbd5nylipzgh0p0nsgrnx0x"
+	p.RunDetails.Metadata.StartedOn, p.RunDetails.Metadata.FinishedOn = &started, &started
+	raw, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	storeAttested(t, root, "bk:1", func(string) []attest.Predicate {
+		return []attest.Predicate{{Type: attest.PredicateSLSA1, Data: raw}}
+	})
+	out, err := provenanceCmd(t, root, "bk:1", "--format", "summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"Builder:     https://github.com/example/repo/actions/runs/1", "Build type:  " + provenancetypes.BuildKitBuildType1,
+		"Target:      final", "Build args:  VERSION=1.2", "Secrets:     npmrc", "pkg:docker/alpine@3.20?platform=linux%2Famd64  sha256:aaaa",
+		"Built:       2024-05-01T10:00:00Z to 2024-05-01T10:00:00Z"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("summary of BuildKit's provenance lacks %q:\n%s", s, out)
+		}
 	}
 }

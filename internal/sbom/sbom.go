@@ -56,9 +56,9 @@ type Package struct {
 	// Layer is the index (bottom 0) of the layer that added the package,
 	// LayerDiffID its diff ID and Source what made it (a Dockerfile line
 	// or the history's created_by). Set when the layers are combined.
-	Layer       int    `json:"-"`
-	LayerDiffID string `json:"-"`
-	Source      string `json:"-"`
+	Layer       int    `json:"layer"`
+	LayerDiffID string `json:"layerDiffID,omitempty"`
+	Source      string `json:"source,omitempty"`
 }
 
 // Distro is the operating system the final /etc/os-release names.
@@ -71,16 +71,16 @@ type Distro struct {
 // SBOM is the packages of an image's final filesystem, sorted by type,
 // name, version, path and location.
 type SBOM struct {
-	Distro   Distro
-	Packages []Package
+	Distro   Distro    `json:"distro"`
+	Packages []Package `json:"packages"`
 	// Layers are the scanned layers' diff IDs and sources, bottom first.
-	Layers []LayerInfo
+	Layers []LayerInfo `json:"layers"`
 }
 
 // LayerInfo describes one layer of the scanned image.
 type LayerInfo struct {
-	DiffID string
-	Source string
+	DiffID string `json:"diffID,omitempty"`
+	Source string `json:"source,omitempty"`
 }
 
 // Layer is one layer to scan.

@@ -281,3 +281,82 @@ func TestWriteTable(t *testing.T) {
 		t.Errorf("table counts wrong:\n%s", out)
 	}
 }
+
+const apkInstalled = `C:Q1nlVPFjC5N+pDUmD0Ya0tXg3hs3E=
+P:musl
+V:1.2.5-r0
+A:x86_64
+S:411356
+I:641024
+T:the musl c library (libc) implementation
+U:https://musl.libc.org/
+L:MIT
+o:musl
+m:Natanael Copa <ncopa@alpinelinux.org>
+t:1712670455
+c:f93af038c3de7146121c2ea8124ba5ce29b4b058
+F:lib
+R:ld-musl-x86_64.so.1
+
+C:Q1oTJ8vF0I0xfcDsbt58B1ujY1kUE=
+P:busybox
+V:1.36.1-r29
+A:x86_64
+L:GPL-2.0-only
+o:busybox
+
+C:Q1abc=
+P:ca-certificates-bundle
+V:20240705-r0
+A:x86_64
+L:MPL-2.0 AND MIT
+o:ca-certificates
+`
+
+const alpineOSRelease = `NAME="Alpine Linux"
+ID=alpine
+VERSION_ID=3.20.3
+PRETTY_NAME="Alpine Linux v3.20"
+`
+
+func TestScanAlpine(t *testing.T) {
+	l := newLayer(t).
+		file("/etc/os-release", alpineOSRelease, 0o644).
+		file("/lib/apk/db/installed", apkInstalled, 0o644)
+	s := scan(t, []sbom.Layer{l.layer(0, "alpine")}, sbom.Options{})
+	for _, tt := range []struct {
+		name, purl string
+		licenses   []string
+	}{
+		{"musl", "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20.3", []string{"MIT"}},
+		{"busybox", "pkg:apk/alpine/busybox@1.36.1-r29?arch=x86_64&distro=alpine-3.20.3", []string{"GPL-2.0-only"}},
+		{"ca-certificates-bundle", "pkg:apk/alpine/ca-certificates-bundle@20240705-r0?arch=x86_64&distro=alpine-3.20.3", []string{"MPL-2.0 AND MIT"}},
+	} {
+		got := find(s, "apk", tt.name)
+		if len(got) != 1 || got[0].PURL != tt.purl || !slices.Equal(got[0].Licenses, tt.licenses) {
+			t.Errorf("apk %s = %+v, want %s %v", tt.name, got, tt.purl, tt.licenses)
+		}
+	}
+	if out := cyclonedx(t, s); !bytes.Contains(out, []byte(`"expression": "MPL-2.0 AND MIT"`)) {
+		t.Errorf("CycloneDX lacks the licence expression:\n%s", out)
+	}
+}
+
+// TestScanDistroless: distroless writes one status file per package in
+// status.d (next to .md5sums files); each counts, and a later layer that
+// deletes one file removes that package alone.
+func TestScanDistroless(t *testing.T) {
+	base := newLayer(t).
+		file("/usr/lib/os-release", debianOSRelease, 0o644).
+		file("/var/lib/dpkg/status.d/libc6", "Package: libc6\nVersion: 2.36-9+deb12u7\nArchitecture: amd64\nSource: glibc\n", 0o644).
+		file("/var/lib/dpkg/status.d/libc6.md5sums", "d41d8cd98f00b204e9800998ecf8427e  lib/x86_64-linux-gnu/libc.so.6\n", 0o644).
+		file("/var/lib/dpkg/status.d/tzdata", "Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n", 0o644)
+	drop := newLayer(t).whiteout("/var/lib/dpkg/status.d/tzdata")
+	s := scan(t, []sbom.Layer{base.layer(0, "distroless"), drop.layer(1, "rm tzdata")}, sbom.Options{})
+	if got := names(s); !slices.Equal(got, []string{"deb:libc6"}) {
+		t.Errorf("packages = %v, want [deb:libc6]", got)
+	}
+	if p := find(s, "deb", "libc6"); len(p) == 1 && p[0].Path != "/var/lib/dpkg/status.d/libc6" {
+		t.Errorf("libc6 path = %s, want /var/lib/dpkg/status.d/libc6", p[0].Path)
+	}
+}

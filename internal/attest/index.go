@@ -76,15 +76,7 @@ func Index(entries []Entry, form Form) (v1.ImageIndex, error) {
 		images[ad.Digest] = img
 	}
 	m.Manifests = append(m.Manifests, atts...)
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encoding image index: %w", err)
-	}
-	h, _, err := v1.SHA256(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	return &index{raw: raw, h: h, mt: mt, images: images}, nil
+	return newIndex(m, images)
 }
 
 func descriptor(img v1.Image) (v1.Descriptor, error) {

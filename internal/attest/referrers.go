@@ -50,17 +50,58 @@ func Split(idx v1.ImageIndex) (v1.ImageIndex, []v1.Image, error) {
 	if out.Manifests == nil {
 		out.Manifests = []v1.Descriptor{}
 	}
-	raw, err := json.Marshal(out)
+	plain, err := newIndex(out, images)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encoding image index: %w", err)
+		return nil, nil, err
+	}
+	return plain, refs, nil
+}
+
+// Subset is the index of idx's entries for the images keep names and their
+// attestation manifests, as they were, in idx's order: what a pull or a
+// save of some platforms keeps of an attested image.
+func Subset(idx v1.ImageIndex, keep []v1.Hash) (v1.ImageIndex, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading image index: %w", err)
+	}
+	want := map[string]bool{}
+	for _, h := range keep {
+		want[h.String()] = true
+	}
+	images := map[v1.Hash]v1.Image{}
+	out := *m
+	out.Manifests = []v1.Descriptor{}
+	for _, d := range m.Manifests {
+		if !want[d.Digest.String()] && !(IsAttestation(d) && want[d.Annotations[AnnotationReferenceDigest]]) {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s: %w", d.Digest, err)
+		}
+		out.Manifests = append(out.Manifests, d)
+		images[d.Digest] = img
+	}
+	if len(out.Manifests) == 0 {
+		return nil, fmt.Errorf("image index has none of %v", keep)
+	}
+	return newIndex(out, images)
+}
+
+// newIndex is the index of m over images, encoded as Index encodes one.
+func newIndex(m v1.IndexManifest, images map[v1.Hash]v1.Image) (v1.ImageIndex, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding image index: %w", err)
 	}
 	h, _, err := v1.SHA256(bytes.NewReader(raw))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	mt := m.MediaType
 	if mt == "" {
 		mt = types.OCIImageIndex
 	}
-	return &index{raw: raw, h: h, mt: mt, images: images}, refs, nil
+	return &index{raw: raw, h: h, mt: mt, images: images}, nil
 }

@@ -107,3 +107,58 @@ func TestPruneKeepsAttestations(t *testing.T) {
 		}
 	}
 }
+
+// TestTagPlatformSubset pulls one platform of an attested index with its
+// attestation manifest (attest.Subset) into a tag, then another: each
+// platform keeps its statements.
+func TestTagPlatformSubset(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	amd, arm := platformImage(t, "linux/amd64"), platformImage(t, "linux/arm64")
+	pred := []attest.Predicate{{Type: attest.PredicateSLSA1, Data: []byte(`{"buildDefinition":{}}`)}}
+	remote, err := attest.Index([]attest.Entry{
+		{Image: amd, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
+		{Image: arm, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
+	}, attest.FormArtifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amdH, _ := amd.Digest()
+	armH, _ := arm.Digest()
+	for _, h := range []v1.Hash{armH, amdH} {
+		sub, err := attest.Subset(remote, []v1.Hash{h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh, err := s.WriteIndex(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.TagPlatform(ctx, "app:1", sh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := tagPlatforms(t, s, "app:1"), []string{"linux/arm64", "linux/amd64", "unknown/unknown", "unknown/unknown"}; !slices.Equal(got, want) {
+		t.Errorf("platforms = %v, want %v", got, want)
+	}
+	th, err := s.Resolve(ctx, "app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged, err := s.Index(ctx, th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []v1.Hash{amdH, armH} {
+		if stmts, err := attest.Find(tagged, h); err != nil || len(stmts) != 1 {
+			t.Errorf("Find(%s) = %v, %v; want its provenance", h, stmts, err)
+		}
+	}
+	img, err := s.ImageFor(ctx, th, "linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := img.Digest(); d != amdH {
+		t.Errorf("ImageFor(linux/amd64) = %s, want %s", d, amdH)
+	}
+}

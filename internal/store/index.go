@@ -155,9 +155,10 @@ func (e *notFound) Is(target error) bool { return target == ErrNotFound }
 // ref names an image or index of other platforms, it then names an index
 // of those and h (h replacing an entry of its own platform). This is how
 // base images pulled for several platforms share one name, as in Docker's
-// containerd store.
+// containerd store. h may also be an index of one platform's image and its
+// attestation manifests (attest.Subset makes one): they go in together.
 func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
-	img, err := s.Image(ctx, h)
+	img, own, err := s.platformImage(ctx, h)
 	if err != nil {
 		return err
 	}
@@ -233,7 +234,8 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 	if len(adds) == 0 {
 		return s.Tag(ctx, ref, h)
 	}
-	idx, err := NewIndex(append(append(adds, IndexEntry{Image: img, Platform: plat}), attAdds...))
+	entries := append(append(adds, IndexEntry{Image: img, Platform: plat}), attAdds...)
+	idx, err := NewIndex(append(entries, own...))
 	if err != nil {
 		return err
 	}
@@ -242,6 +244,43 @@ func (s *Store) TagPlatform(ctx context.Context, ref string, h v1.Hash) error {
 		return err
 	}
 	return s.Tag(ctx, ref, ih)
+}
+
+// platformImage is the image h names for TagPlatform and, when h is an
+// index of it and its attestation manifests, their entries.
+func (s *Store) platformImage(ctx context.Context, h v1.Hash) (v1.Image, []IndexEntry, error) {
+	if isIdx, err := s.IsIndex(ctx, h); err != nil || !isIdx {
+		if err != nil {
+			return nil, nil, err
+		}
+		img, err := s.Image(ctx, h)
+		return img, nil, err
+	}
+	idx, err := s.Index(ctx, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, nil, err
+	}
+	var images, atts []v1.Descriptor
+	for _, d := range m.Manifests {
+		if isAttestation(d) && d.Platform != nil {
+			atts = append(atts, d)
+		} else {
+			images = append(images, d)
+		}
+	}
+	if len(images) != 1 || !images[0].MediaType.IsImage() {
+		return nil, nil, fmt.Errorf("tagging index %s as a platform: it has %d entries besides attestations, want one image", h, len(images))
+	}
+	img, err := s.Image(ctx, images[0].Digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	own, err := s.keptAttestations(ctx, atts, []IndexEntry{{Image: img}})
+	return img, own, err
 }
 
 // keptAttestations are the entries of the attestation manifests atts that

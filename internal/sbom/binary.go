@@ -44,6 +44,11 @@ func readGoBinary(abs, p string) ([]Package, error) {
 	for _, d := range bi.Deps {
 		out = append(out, mod(*d, false))
 	}
+	// The standard library, as vulnerability scanners match it.
+	toolchain, _, _ := strings.Cut(bi.GoVersion, " ")
+	if v, ok := strings.CutPrefix(toolchain, "go"); ok && v != "" {
+		out = append(out, Package{Type: "golang", Name: "stdlib", Version: v, GoVersion: bi.GoVersion, Path: p})
+	}
 	return out, nil
 }
 

@@ -166,3 +166,16 @@ func BenchmarkScanWarm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanColdGoImage is a golang-image-sized filesystem: the Debian
+// layer, the Go toolchain (GOROOT: 15,000 files, its Go binaries) and
+// strata's binary, with an empty cache each time.
+func BenchmarkScanColdGoImage(b *testing.B) {
+	layers := append(benchLayers(b), sbom.Layer{DiffID: fakeDiffID(2, "GOROOT"), Dir: runtime.GOROOT(), Source: "GOROOT"})
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := sbom.Scan(context.Background(), layers, sbom.Options{CacheDir: b.TempDir()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

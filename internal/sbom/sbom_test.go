@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +137,10 @@ func TestScanGoBinary(t *testing.T) {
 	d := deps[0]
 	if !strings.HasPrefix(d.PURL, "pkg:golang/golang.org/x/sync@v") || !strings.HasPrefix(d.Sum, "h1:") || !strings.HasPrefix(d.GoVersion, "go1.") || d.Main {
 		t.Errorf("golang.org/x/sync = %+v, want a purl, h1: sum and Go version", d)
+	}
+	std := find(s, "golang", "stdlib")
+	if len(std) != 1 || std[0].PURL != "pkg:golang/stdlib@"+strings.TrimPrefix(runtime.Version(), "go") {
+		t.Errorf("stdlib = %+v, want pkg:golang/stdlib@%s", std, strings.TrimPrefix(runtime.Version(), "go"))
 	}
 	for _, p := range s.Packages {
 		if p.Path == "/usr/local/bin/hello.sh" {

@@ -120,7 +120,11 @@ func (r *run) resolveSource(ctx context.Context, src plan.Source, platform strin
 		case c.Image != "":
 			return r.resolveImage(ctx, c.Image, platform)
 		case c.Layout != "":
-			return r.layoutImage(ctx, c.Layout, platform)
+			img, err := r.layoutImage(ctx, c.Layout, platform)
+			if err == nil {
+				r.recordBase("oci-layout://"+c.Layout, platform, img, true)
+			}
+			return img, err
 		default:
 			return nil, fmt.Errorf("build context %q is a directory, not an image", src.Ref)
 		}
@@ -174,7 +178,7 @@ func (r *run) resolveImage(ctx context.Context, ref, platform string) (v1.Image,
 		return nil, err
 	}
 	img := v.(v1.Image)
-	r.recordBase(ref, platform, img)
+	r.recordBase(ref, platform, img, false)
 	return img, nil
 }
 

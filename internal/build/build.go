@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/registry"
@@ -83,9 +84,12 @@ type Options struct {
 	// makes the result an index with attestation manifests, as BuildKit's.
 	SBOM       bool
 	Provenance string
-	// DockerfilePath is the Dockerfile's path as the user gave it, for
-	// provenance.
+	// DockerfilePath is the Dockerfile's path as the user gave it, Names
+	// the image's names (-t), ClockTime whether Timestamp is the clock's
+	// (--timestamp=now): for provenance and statement subjects.
 	DockerfilePath string
+	Names          []string
+	ClockTime      bool
 }
 
 // Builder runs builds against a store, a registry client and a sandbox.
@@ -147,15 +151,18 @@ type PlatformResult struct {
 	Image    v1.Image
 	Digest   v1.Hash
 	Stages   []StageResult
-	// Layers are the target image's layers, bottom first, with their
-	// extracted directories and what made them (with Options.SBOM).
+	// Layers are the target image's layers, bottom first, and what made
+	// them.
 	Layers []Layer
+	// Predicates are the image's attestations (Options.SBOM, Provenance),
+	// which Result.Index carries; an output that changes the image's media
+	// types makes its index again from them (attest.Index).
+	Predicates []attest.Predicate
 }
 
 // Layer is a layer of a built image.
 type Layer struct {
 	DiffID v1.Hash
-	Dir    string // the extracted overlay-format directory in the store
 	// Source is the step that made it ("Dockerfile:12 RUN ..."), or "" for
 	// a base image's layer.
 	Source string
@@ -167,6 +174,7 @@ type BaseImage struct {
 	Ref      string // as written, e.g. "golang:1.26"; "oci-layout://DIR" for a layout
 	Platform string
 	Digest   v1.Hash // the manifest digest used
+	Local    bool    // from an OCI layout context
 }
 
 // Build runs the build described by opts: once per target platform, the
@@ -229,9 +237,6 @@ type session struct {
 	used     usedKeys
 	sem      chan struct{}
 	tagMu    sync.Mutex // adding a pulled platform to a base image's tag
-
-	basesMu sync.Mutex
-	bases   []BaseImage // every image the build read, for provenance
 }
 
 // run is one build in progress for one target platform.
@@ -244,11 +249,16 @@ type run struct {
 	label    string // the platform in stage names when there are several
 	futures  map[*plan.Stage]*future
 	usedArgs *argSet
+
+	basesMu sync.Mutex
+	bases   []BaseImage // every image this platform's build read, for provenance
+	log     provLog
 }
 
 // execute runs every platform's stages, then stores the results (an index
 // when there are several platforms) and exports the cache.
 func execute(ctx context.Context, runs []*run) (*Result, error) {
+	started := time.Now()
 	first := runs[0]
 	first.importCaches(ctx)
 	g, gctx := errgroup.WithContext(ctx)
@@ -277,8 +287,17 @@ func execute(ctx context.Context, runs []*run) (*Result, error) {
 		res.Platforms = append(res.Platforms, *pr)
 	}
 	res.Image, res.Digest, res.Stages = res.Platforms[0].Image, res.Platforms[0].Digest, res.Platforms[0].Stages
-	if len(runs) > 1 {
-		if res.Index, err = indexOf(res.Platforms); err != nil {
+	if first.opts.SBOM || first.opts.Provenance != "" {
+		preds, err := attestations(ctx, runs, res, started)
+		if err != nil {
+			return nil, err
+		}
+		for i := range res.Platforms {
+			res.Platforms[i].Predicates = preds[i]
+		}
+	}
+	if len(runs) > 1 || first.opts.SBOM || first.opts.Provenance != "" {
+		if res.Index, err = IndexOf(res.Platforms, first.opts.Names, attest.FormArtifact); err != nil {
 			return nil, fmt.Errorf("assembling the image index: %w", err)
 		}
 		if res.IndexDigest, err = first.b.store.WriteIndex(ctx, res.Index); err != nil {
@@ -311,37 +330,30 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		res.Stages = append(res.Stages, StageResult{Index: s.Index, Name: s.Name, Image: img, Digest: h, Target: target})
 		if target {
 			res.Image, res.Digest = img, h
-			if r.opts.SBOM {
-				if res.Layers, err = r.layersOf(ctx, st); err != nil {
-					return nil, err
-				}
+			if res.Layers, err = layersOf(st); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return res, nil
 }
 
-// layersOf describes st's layers for what is made of the image afterwards
-// (the SBOM reads their directories).
-func (r *run) layersOf(ctx context.Context, st *state) ([]Layer, error) {
-	under, err := st.stack(ctx, r.b.store)
-	if err != nil {
-		return nil, err
-	}
+// layersOf describes st's layers.
+func layersOf(st *state) ([]Layer, error) {
 	out := make([]Layer, len(st.layers))
 	for i, l := range st.layers {
 		d, err := l.layer.DiffID()
 		if err != nil {
 			return nil, err
 		}
-		out[i] = Layer{DiffID: d, Dir: under.Dirs[i], Source: l.source}
+		out[i] = Layer{DiffID: d, Source: l.source}
 	}
 	return out, nil
 }
 
 // recordBase notes an image the build read, once per reference and
 // platform.
-func (r *run) recordBase(ref, platform string, img v1.Image) {
+func (r *run) recordBase(ref, platform string, img v1.Image, local bool) {
 	h, err := img.Digest()
 	if err != nil {
 		return
@@ -353,7 +365,7 @@ func (r *run) recordBase(ref, platform string, img v1.Image) {
 			return
 		}
 	}
-	r.bases = append(r.bases, BaseImage{Ref: ref, Platform: platform, Digest: h})
+	r.bases = append(r.bases, BaseImage{Ref: ref, Platform: platform, Digest: h, Local: local})
 }
 
 // buildStage waits for what s builds on, then dispatches its instructions.

@@ -75,6 +75,12 @@ type buildCase struct {
 
 func (f *fixture) build(c buildCase) (*Result, error) {
 	f.t.Helper()
+	return f.buildWith(c, nil)
+}
+
+// buildWith is build with options changed by opt.
+func (f *fixture) buildWith(c buildCase, opt func(*Options)) (*Result, error) {
+	f.t.Helper()
 	dir := f.t.TempDir()
 	for name, body := range c.files {
 		p := filepath.Join(dir, name)
@@ -95,10 +101,14 @@ func (f *fixture) build(c buildCase) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := f.b.Build(context.Background(), Options{
+	opts := Options{
 		File: file, ContextDir: dir, Ignore: c.ignore, Target: c.target, BuildArgs: c.args,
 		Timestamp: time.Unix(0, 0).UTC(), Allow: c.allow, Platforms: c.platforms, Progress: c.progress,
-	})
+	}
+	if opt != nil {
+		opt(&opts)
+	}
+	res, err := f.b.Build(context.Background(), opts)
 	if err == nil {
 		if verr := validate.Image(res.Image); verr != nil {
 			f.t.Fatalf("validate.Image(result) = %v", verr)

@@ -43,6 +43,7 @@ func (r *run) dispatchStage(ctx context.Context, s *plan.Stage, st *state) (*sta
 		if err != nil {
 			return nil, r.posErr(stp.line, err)
 		}
+		r.record(stp, st, next)
 		st = next
 	}
 	return st, nil

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/emulate"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/store"
@@ -192,18 +193,19 @@ func servesPlatform(have v1.Platform, want string) bool {
 	return store.PlatformMatches(have, *w)
 }
 
-// indexOf is the OCI image index of the platforms' images, each entry
-// with its platform.
-func indexOf(prs []PlatformResult) (v1.ImageIndex, error) {
-	entries := make([]store.IndexEntry, 0, len(prs))
+// IndexOf is the OCI image index of the platforms' images, each entry
+// with its platform, and their attestation manifests (of the predicates
+// each carries, subjects named after names) in form.
+func IndexOf(prs []PlatformResult, names []string, form attest.Form) (v1.ImageIndex, error) {
+	entries := make([]attest.Entry, 0, len(prs))
 	for _, pr := range prs {
 		p, err := v1.ParsePlatform(pr.Platform)
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, store.IndexEntry{Image: pr.Image, Platform: *p})
+		entries = append(entries, attest.Entry{Image: pr.Image, Platform: *p, Names: names, Predicates: pr.Predicates})
 	}
-	return store.NewIndex(entries)
+	return attest.Index(entries, form)
 }
 
 // errWrongPlatform is matched by a wrongPlatform: the store has the image

@@ -218,6 +218,9 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 	if err == nil {
 		err = s.sweepDirs(ctx, p, rep)
 	}
+	if err == nil && opts.All {
+		err = s.clearSBOMCache()
+	}
 	if err != nil {
 		return rep, fmt.Errorf("pruning: %w", err)
 	}

@@ -127,6 +127,34 @@ func (s *Store) TempDir(ctx context.Context, prefix string) (string, error) {
 	return dir, nil
 }
 
+// SBOMCacheDir is ROOT/sbom, where per-layer SBOM scans are kept by diff
+// ID (made on first use, 0700). Its records are small and stay valid as
+// long as their scanner's version; prune --all empties it.
+func (s *Store) SBOMCacheDir(ctx context.Context) (string, error) {
+	dir := filepath.Join(s.root, "sbom")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("making the SBOM cache: %w", err)
+	}
+	return dir, nil
+}
+
+// clearSBOMCache removes every per-layer SBOM record.
+func (s *Store) clearSBOMCache() error {
+	entries, err := os.ReadDir(filepath.Join(s.root, "sbom"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.root, "sbom", e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // initLayout creates the store's directories, 0700 (only root may enter
 // the store), and tightens those of a store made by an older strata.
 func initLayout(root string) error {
@@ -134,7 +162,7 @@ func initLayout(root string) error {
 		return err
 	}
 	dirs := []string{"blobs", "blobs/sha256", "layers", "locks", "tmp", "cache"}
-	for _, d := range append([]string{".", "meta", "cache-mounts"}, dirs...) {
+	for _, d := range append([]string{".", "meta", "cache-mounts", "sbom"}, dirs...) {
 		if err := tighten(filepath.Join(root, d)); err != nil {
 			return err
 		}

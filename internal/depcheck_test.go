@@ -26,6 +26,8 @@ var forbidden = map[string][]string{
 	"internal/seccomp":    {"internal/", "net", "net/http"},
 	"internal/userns":     {"internal/", "net", "net/http"},
 	"internal/emulate":    {"internal/", "net", "net/http"},
+	"internal/attest":     {"internal/build", "internal/cli", "internal/store", "internal/registry", "internal/sandbox", "internal/plan", "internal/export", "internal/rootfs", "os", "os/exec", "net", "net/http"},
+	"internal/sbom":       {"internal/build", "internal/cli", "internal/registry", "internal/sandbox", "internal/plan", "internal/export", "net", "net/http", "os/exec"},
 	"internal/store":      {"internal/build", "internal/plan", "internal/sandbox", "internal/cli", "internal/registry"},
 	"internal/registry":   {"internal/build", "internal/plan", "internal/cli", "internal/store", "internal/sandbox"},
 	"internal/report":     {"internal/build", "internal/sandbox"},

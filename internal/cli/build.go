@@ -50,6 +50,9 @@ type buildFlags struct {
 	cacheTo       []string
 	secrets       []string
 	ssh           []string
+	sbom          string
+	provenance    string
+	attest        []string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -96,6 +99,11 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.check, "check", false, "lint the Dockerfile first (strata lint) and fail on errors")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
 	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET] (default $SSH_AUTH_SOCK)")
+	fl.StringVar(&f.sbom, "sbom", "", "attach an SPDX SBOM of the image, made from its layers (same as --attest type=sbom): true or false")
+	fl.Lookup("sbom").NoOptDefVal = "true"
+	fl.StringVar(&f.provenance, "provenance", "", "attach SLSA provenance (same as --attest type=provenance): true (mode=min), false, mode=min or mode=max")
+	fl.Lookup("provenance").NoOptDefVal = "true"
+	fl.StringArrayVar(&f.attest, "attest", nil, "attestation to attach: type=sbom | type=provenance[,mode=min|max], [,disabled=true]")
 	return cmd
 }
 
@@ -256,6 +264,14 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	if err != nil {
 		return opts, usageError{err}
 	}
+	withSBOM, prov, err := parseAttestations(f.sbom, f.provenance, f.attest)
+	if err != nil {
+		return opts, usageError{err}
+	}
+	dfName := "Dockerfile"
+	if f.file != "" && f.file != "-" {
+		dfName = filepath.Base(f.file)
+	}
 	for _, a := range f.allow {
 		// network.host is granted already: RUN steps share the host's
 		// network unless --network none (docs/security.md).
@@ -268,7 +284,7 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 		Target: f.target, BuildArgs: args, Labels: labels, Platforms: platforms,
 		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo, CompressionLevel: f.compression,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
-		Allow: f.allow,
+		Allow: f.allow, SBOM: withSBOM, Provenance: prov, DockerfilePath: dfName, Names: f.tags, ClockTime: f.timestamp == "now",
 	}, nil
 }
 

@@ -247,7 +247,7 @@ func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags [
 	idx := res.Index
 	if o.dockerTypes && (o.typ == "oci" || o.typ == "registry") {
 		var err error
-		if idx, err = registry.DockerIndex(idx); err != nil {
+		if idx, err = dockerIndex(res, tags); err != nil {
 			return fmt.Errorf("exporting with Docker media types: %w", err)
 		}
 	}
@@ -260,10 +260,20 @@ func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags [
 			err = export.OCILayoutIndex(ctx, idx, o.dest, tags)
 		}
 	case "docker":
-		err = errDockerManifestList
+		if len(res.Platforms) > 1 {
+			err = errDockerManifestList
+			break
+		}
+		warnDropped(g.stdio.Err, "a docker archive (type=docker)")
+		err = export.DockerArchive(ctx, res.Image, o.dest, tags)
 	case "local":
-		err = export.LocalPlatforms(ctx, platformImages(res), o.dest)
+		err = writeLocalIndex(ctx, res, o.dest)
 	case "tar":
+		if len(res.Platforms) == 1 {
+			warnDropped(g.stdio.Err, "a filesystem tar (type=tar)")
+			err = export.Tar(ctx, res.Image, o.dest)
+			break
+		}
 		err = export.TarPlatforms(ctx, platformImages(res), o.dest)
 	case "registry":
 		for _, t := range tags {

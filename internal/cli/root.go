@@ -118,6 +118,7 @@ func commands(g *globals) []*cobra.Command {
 		newGraphCmd(g),
 		newReportCmd(g),
 		newEmulatorsCmd(g),
+		newProvenanceCmd(g),
 	}
 }
 

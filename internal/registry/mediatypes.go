@@ -16,31 +16,36 @@ import (
 // DockerIndex is idx with Docker's media types, as BuildKit's
 // oci-mediatypes=false writes it: a manifest list of Docker schema 2
 // manifests, Docker config and layer types. The blobs are the same bytes,
-// so only the manifests (and so the digests) change.
-func DockerIndex(idx v1.ImageIndex) (v1.ImageIndex, error) {
+// so only the manifests (and so the digests) change. Attestation manifests
+// are left out (their subjects name the OCI images); dropped counts them.
+func DockerIndex(idx v1.ImageIndex) (list v1.ImageIndex, dropped int, err error) {
 	m, err := idx.IndexManifest()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := *m
 	out.MediaType = types.DockerManifestList
 	out.Manifests = nil
 	images := map[v1.Hash]v1.Image{}
 	for _, d := range m.Manifests {
+		if d.Annotations[attestationTypeKey] == attestationType {
+			dropped++
+			continue
+		}
 		if !d.MediaType.IsImage() {
-			return nil, fmt.Errorf("index entry %s: %s cannot go into a Docker manifest list", d.Digest, d.MediaType)
+			return nil, 0, fmt.Errorf("index entry %s: %s cannot go into a Docker manifest list", d.Digest, d.MediaType)
 		}
 		img, err := idx.Image(d.Digest)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		dimg, err := DockerImage(img)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		desc, err := partial.Descriptor(dimg)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		desc.Platform, desc.Annotations = d.Platform, d.Annotations
 		out.Manifests = append(out.Manifests, *desc)
@@ -48,14 +53,20 @@ func DockerIndex(idx v1.ImageIndex) (v1.ImageIndex, error) {
 	}
 	raw, err := json.Marshal(out)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	h, _, err := v1.SHA256(bytes.NewReader(raw))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return &listIndex{raw: raw, h: h, images: images}, nil
+	return &listIndex{raw: raw, h: h, images: images}, dropped, nil
 }
+
+// The annotation BuildKit marks attestation manifests in an index with.
+const (
+	attestationTypeKey = "vnd.docker.reference.type"
+	attestationType    = "attestation-manifest"
+)
 
 // DockerImage is img with Docker's schema 2 media types.
 func DockerImage(img v1.Image) (v1.Image, error) {

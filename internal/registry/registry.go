@@ -232,12 +232,16 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 	}
 	err = remote.WriteIndex(r, idx, remoteOptions(ctx, opts)...)
 	if mt, _ := idx.MediaType(); err != nil && mt == types.OCIImageIndex && refusesOCIIndex(err) {
-		list, lerr := DockerIndex(idx)
+		list, dropped, lerr := DockerIndex(idx)
 		if lerr != nil {
 			return fmt.Errorf("%w; and as a Docker manifest list: %w", classify(err), lerr)
 		}
 		if opts.Warn != nil {
-			opts.Warn(fmt.Sprintf("%s refused an OCI image index (%v): pushing a Docker manifest list instead", r.Context().RegistryStr(), classify(err)))
+			msg := fmt.Sprintf("%s refused an OCI image index (%v): pushing a Docker manifest list instead", r.Context().RegistryStr(), classify(err))
+			if dropped > 0 {
+				msg += fmt.Sprintf(", without its %d attestation manifests", dropped)
+			}
+			opts.Warn(msg)
 		}
 		err = remote.WriteIndex(r, list, remoteOptions(ctx, opts)...)
 	}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/internal/attest"
+	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/store"
 )
 
@@ -35,24 +38,69 @@ func runPull(ctx context.Context, g *globals, platform, ref string) error {
 	if platform, err = platformFlag(platform); err != nil {
 		return err
 	}
-	img, err := g.registryClient("").PullPlatform(ctx, ref, platform)
-	if err != nil {
-		return err
-	}
+	client := g.registryClient("")
 	s, done, err := g.openStoreLeased(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	h, err := s.WriteImage(ctx, img)
+	h, attested, err := pullAttested(ctx, client, s, ref, full, platform)
 	if err != nil {
-		return fmt.Errorf("pulling %q: %w", ref, err)
+		return err
 	}
-	if !strings.Contains(full, "@") {
-		if err := s.TagPlatform(ctx, full, h); err != nil {
+	if !attested {
+		img, err := client.PullPlatform(ctx, ref, platform)
+		if err != nil {
 			return err
+		}
+		if h, err = s.WriteImage(ctx, img); err != nil {
+			return fmt.Errorf("pulling %q: %w", ref, err)
+		}
+		if !strings.Contains(full, "@") {
+			if err := s.TagPlatform(ctx, full, h); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintf(g.stdio.Out, "Digest: %s\n%s\n", h, full)
 	return nil
+}
+
+// pullAttested pulls platform's image of ref with its attestation
+// manifest, when ref names an index that has one: both are stored and the
+// tag keeps them beside its other platforms. attested is false (and
+// nothing done) otherwise.
+func pullAttested(ctx context.Context, client *registry.Client, s *store.Store, ref, full, platform string) (h v1.Hash, attested bool, err error) {
+	idx, err := client.PullIndex(ctx, ref)
+	if err != nil || idx == nil {
+		return v1.Hash{}, false, nil // the plain pull says what is wrong
+	}
+	if platform == "" {
+		platform = registry.DefaultPlatform
+	}
+	want, err := v1.ParsePlatform(platform)
+	if err != nil {
+		return v1.Hash{}, false, err
+	}
+	d, err := store.PlatformEntry(idx, *want)
+	if err != nil {
+		return v1.Hash{}, false, nil
+	}
+	if _, err := attest.Find(idx, d.Digest); err != nil {
+		return v1.Hash{}, false, nil
+	}
+	sub, err := attest.Subset(idx, []v1.Hash{d.Digest})
+	if err != nil {
+		return v1.Hash{}, false, fmt.Errorf("pulling %q: %w", ref, err)
+	}
+	ih, err := s.WriteIndex(ctx, sub)
+	if err != nil {
+		return v1.Hash{}, false, fmt.Errorf("pulling %q: %w", ref, err)
+	}
+	if !strings.Contains(full, "@") {
+		if err := s.TagPlatform(ctx, full, ih); err != nil {
+			return v1.Hash{}, false, err
+		}
+	}
+	return d.Digest, true, nil
 }

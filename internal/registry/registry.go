@@ -187,6 +187,41 @@ func (c *Client) pull(ctx context.Context, ref, platform string) (v1.Image, erro
 	panic("unreachable")
 }
 
+// PullIndex fetches the index ref names (lazily: manifests and blobs are
+// read when asked for); nil when ref names a single image.
+func (c *Client) PullIndex(ctx context.Context, ref string) (v1.ImageIndex, error) {
+	idx, err := c.pullIndex(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %q: %w", ref, err)
+	}
+	return idx, nil
+}
+
+func (c *Client) pullIndex(ctx context.Context, ref string) (v1.ImageIndex, error) {
+	opts, err := c.options()
+	if err != nil {
+		return nil, err
+	}
+	sources, err := candidates(ref, opts, c.conf)
+	if err != nil {
+		return nil, err
+	}
+	ropts := remoteOptions(ctx, opts)
+	for i, src := range sources {
+		d, err := remote.Get(src.ref, ropts...)
+		if err == nil {
+			if !d.MediaType.IsIndex() {
+				return nil, nil
+			}
+			return d.ImageIndex()
+		}
+		if i == len(sources)-1 || ctx.Err() != nil {
+			return nil, classify(err)
+		}
+	}
+	panic("unreachable")
+}
+
 // Push uploads img as ref.
 func (c *Client) Push(ctx context.Context, ref string, img v1.Image) error {
 	if err := c.push(ctx, ref, img); err != nil {

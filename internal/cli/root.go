@@ -119,6 +119,7 @@ func commands(g *globals) []*cobra.Command {
 		newReportCmd(g),
 		newEmulatorsCmd(g),
 		newProvenanceCmd(g),
+		newSBOMCmd(g),
 	}
 }
 

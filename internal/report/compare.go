@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,6 +24,52 @@ type Comparison struct {
 	// the categories B has none of.
 	Bloat   []CategoryDelta `json:"bloat"`
 	Dropped []string        `json:"dropped"`
+	// Packages is what B keeps of A's software packages (SBOM); nil when
+	// they are not known (an image read from outside the store).
+	Packages *PackageDelta `json:"packages,omitempty"`
+}
+
+// PackageDelta compares the packages of two images, each named
+// "type/name@version" (deb/curl@7.88.1-10).
+type PackageDelta struct {
+	A int `json:"a"`
+	B int `json:"b"`
+	// Removed are A's packages B does not have; Added B's that A has not.
+	Removed []string `json:"removed"`
+	Added   []string `json:"added"`
+}
+
+// ComparePackages is the delta between a's and b's packages.
+func ComparePackages(a, b []string) *PackageDelta {
+	inA, inB := map[string]bool{}, map[string]bool{}
+	for _, p := range a {
+		inA[p] = true
+	}
+	for _, p := range b {
+		inB[p] = true
+	}
+	d := &PackageDelta{A: len(inA), B: len(inB), Removed: []string{}, Added: []string{}}
+	for p := range inA {
+		if !inB[p] {
+			d.Removed = append(d.Removed, p)
+		}
+	}
+	for p := range inB {
+		if !inA[p] {
+			d.Added = append(d.Added, p)
+		}
+	}
+	sort.Strings(d.Removed)
+	sort.Strings(d.Added)
+	return d
+}
+
+// packagesText renders the package counts: "412 → 129 (-283)".
+func (c Comparison) packagesText() string {
+	if c.Packages == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d → %d (-%d)", c.Packages.A, c.Packages.B, len(c.Packages.Removed))
 }
 
 // ImageFigures are the headline numbers of an image.
@@ -102,14 +149,14 @@ func WriteComparisons(w io.Writer, rows []Comparison, format string) error {
 	switch format {
 	case "table":
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "A\tB\tSIZE A\tSIZE B\tREDUCTION\tCOMPRESSED A\tCOMPRESSED B\tLAYERS\tFILES\tDROPPED")
+		fmt.Fprintln(tw, "A\tB\tSIZE A\tSIZE B\tREDUCTION\tCOMPRESSED A\tCOMPRESSED B\tLAYERS\tFILES\tPACKAGES\tDROPPED")
 		for _, r := range rows {
 			fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
 		}
 		return tw.Flush()
 	case "markdown":
-		fmt.Fprintln(w, "| A | B | Size A | Size B | Reduction | Compressed A | Compressed B | Layers | Files | Dropped |")
-		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+		fmt.Fprintln(w, "| A | B | Size A | Size B | Reduction | Compressed A | Compressed B | Layers | Files | Packages | Dropped |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 		for _, r := range rows {
 			cells := r.cells()
 			cells[0], cells[1] = "`"+cells[0]+"`", "`"+cells[1]+"`"
@@ -121,12 +168,17 @@ func WriteComparisons(w io.Writer, rows []Comparison, format string) error {
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"a", "b", "a_uncompressed", "b_uncompressed", "reduction_percent", "a_compressed", "b_compressed",
-			"compressed_reduction_percent", "a_layers", "b_layers", "a_files", "b_files", "a_bloat", "b_bloat", "dropped"})
+			"compressed_reduction_percent", "a_layers", "b_layers", "a_files", "b_files", "a_bloat", "b_bloat", "dropped",
+			"a_packages", "b_packages", "packages_removed"})
 		for _, r := range rows {
+			pa, pb, pr := "", "", ""
+			if r.Packages != nil {
+				pa, pb, pr = strconv.Itoa(r.Packages.A), strconv.Itoa(r.Packages.B), strconv.Itoa(len(r.Packages.Removed))
+			}
 			cw.Write([]string{r.A.Name, r.B.Name, itoa(r.A.Uncompressed), itoa(r.B.Uncompressed), ftoa(r.Reduction),
 				itoa(r.A.Compressed), itoa(r.B.Compressed), ftoa(r.CompressedReduction),
 				strconv.Itoa(r.A.Layers), strconv.Itoa(r.B.Layers), strconv.Itoa(r.A.Files), strconv.Itoa(r.B.Files),
-				itoa(r.A.Bloat), itoa(r.B.Bloat), strings.Join(r.Dropped, " ")})
+				itoa(r.A.Bloat), itoa(r.B.Bloat), strings.Join(r.Dropped, " "), pa, pb, pr})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -139,7 +191,7 @@ func (c Comparison) cells() []string {
 	return []string{
 		c.A.Name, c.B.Name, HumanSize(c.A.Uncompressed), HumanSize(c.B.Uncompressed), fmt.Sprintf("%.1f%%", c.Reduction),
 		HumanSize(c.A.Compressed), HumanSize(c.B.Compressed),
-		fmt.Sprintf("%d → %d", c.A.Layers, c.B.Layers), fmt.Sprintf("%d → %d", c.A.Files, c.B.Files), c.droppedText(),
+		fmt.Sprintf("%d → %d", c.A.Layers, c.B.Layers), fmt.Sprintf("%d → %d", c.A.Files, c.B.Files), c.packagesText(), c.droppedText(),
 	}
 }
 

@@ -13,11 +13,7 @@ func purl(p Package, d Distro) string {
 	q := map[string]string{}
 	switch p.Type {
 	case "deb", "apk":
-		id := d.ID
-		if id == "" {
-			id = map[bool]string{true: "debian", false: "alpine"}[p.Type == "deb"]
-		}
-		ns = []string{id}
+		ns = []string{distroNamespace(p.Type, d)}
 		if p.Arch != "" {
 			q["arch"] = p.Arch
 		}
@@ -53,10 +49,24 @@ func purl(p Package, d Distro) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for i, k := range keys {
-		b.WriteString(map[bool]string{true: "?", false: "&"}[i == 0] + k + "=" + purlEscape(q[k]))
+	sep := "?"
+	for _, k := range keys {
+		b.WriteString(sep + k + "=" + purlEscape(q[k]))
+		sep = "&"
 	}
 	return b.String()
+}
+
+// distroNamespace is the purl namespace of a deb or apk package: the
+// distro's id, else the distro the package manager implies.
+func distroNamespace(typ string, d Distro) string {
+	switch {
+	case d.ID != "":
+		return d.ID
+	case typ == "deb":
+		return "debian"
+	}
+	return "alpine"
 }
 
 // purlEscape percent-encodes all but the unreserved characters.

@@ -101,10 +101,16 @@ func firstImage(idx v1.ImageIndex) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading index: %w", err)
 	}
-	if len(m.Manifests) != 1 {
-		return nil, fmt.Errorf("index holds %d manifests, want 1", len(m.Manifests))
+	var images []v1.Descriptor
+	for _, d := range m.Manifests {
+		if d.Annotations["vnd.docker.reference.type"] != "attestation-manifest" {
+			images = append(images, d)
+		}
 	}
-	d := m.Manifests[0]
+	if len(images) != 1 {
+		return nil, fmt.Errorf("index holds %d images, want 1", len(images))
+	}
+	d := images[0]
 	if d.MediaType.IsIndex() {
 		child, err := idx.ImageIndex(d.Digest)
 		if err != nil {

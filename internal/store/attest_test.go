@@ -162,3 +162,32 @@ func TestTagPlatformSubset(t *testing.T) {
 		t.Errorf("ImageFor(linux/amd64) = %s, want %s", d, amdH)
 	}
 }
+
+// TestUsageAttestedImages: attestation manifests are not images: an
+// attested two-platform index counts as two images in Usage (strata df).
+func TestUsageAttestedImages(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	pred := []attest.Predicate{{Type: attest.PredicateSLSA1, Data: []byte(`{}`)}}
+	idx, err := attest.Index([]attest.Entry{
+		{Image: platformImage(t, "linux/amd64"), Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
+		{Image: platformImage(t, "linux/arm64"), Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
+	}, attest.FormArtifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.WriteIndex(ctx, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tag(ctx, "app:1", h); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Images.Total != 2 {
+		t.Errorf("Usage: %d images, want 2 (the attestation manifests are not images)", u.Images.Total)
+	}
+}

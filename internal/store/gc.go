@@ -356,7 +356,7 @@ func (inv *inventory) imageUsage(u *Usage, tagged map[v1.Hash]bool, def *gcPlan)
 		taggedImages[h] = true
 	}
 	for h, b := range inv.blobs {
-		if b.kind == kindManifest {
+		if b.kind == kindManifest && !b.attestation {
 			u.Images.Total++
 			if taggedImages[h] {
 				u.Images.Active++
@@ -439,6 +439,9 @@ type blobInfo struct {
 	kind    blobKind
 	refs    []v1.Hash // a manifest's config and layers, an index's children
 	diffIDs []string  // hex diff IDs of a manifest's layers, from its config
+	// attestation marks an attestation manifest (its layers are in-toto
+	// statements): not an image of its own.
+	attestation bool
 }
 
 type recordLayer struct {
@@ -588,10 +591,14 @@ func (s *Store) parseBlob(h v1.Hash, b *blobInfo) error {
 		}
 		for _, d := range m.Layers {
 			b.refs = append(b.refs, d.Digest)
+			b.attestation = b.attestation || d.MediaType == inTotoMediaType
 		}
 	}
 	return nil
 }
+
+// inTotoMediaType is the media type of an attestation manifest's layers.
+const inTotoMediaType = "application/vnd.in-toto+json"
 
 // readJSONBlob reads the blob at path if it starts like a JSON object (a
 // layer is not read past its first bytes); nil if not, or if it is gone.

@@ -54,16 +54,26 @@ func readPython(abs, p string) ([]Package, error) {
 	if name == "" || version == "" {
 		return nil, nil
 	}
-	var lics []string
-	switch {
-	case expr != "":
-		lics = []string{normalizeLicense(expr)}
-	case lic != "" && lic != "UNKNOWN" && len(lic) <= 64:
-		lics = []string{normalizeLicense(lic)}
-	default:
-		lics = classifiers
+	return []Package{{Type: "pypi", Name: name, Version: version, Licenses: pythonLicenses(expr, lic, classifiers), Path: p}}, nil
+}
+
+// pythonLicenses picks a distribution's licences: License-Expression; else
+// License when it names an SPDX licence; else the classifiers; else License
+// when it reads as a name rather than the licence's text.
+func pythonLicenses(expr, lic string, classifiers []string) []string {
+	if expr != "" {
+		return []string{normalizeLicense(expr)}
 	}
-	return []Package{{Type: "pypi", Name: name, Version: version, Licenses: lics, Path: p}}, nil
+	if l := normalizeLicense(lic); isSPDXID(l) || isSPDXExpression(l) {
+		return []string{l}
+	}
+	if len(classifiers) > 0 {
+		return classifiers
+	}
+	if lic == "" || lic == "UNKNOWN" || len(lic) > 64 || strings.Contains(strings.ToLower(lic), "copyright") {
+		return nil
+	}
+	return []string{lic}
 }
 
 // npmManifest is the part of package.json the npm cataloger reads.

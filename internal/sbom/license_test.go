@@ -164,3 +164,22 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestPythonLicenses(t *testing.T) {
+	for _, tt := range []struct {
+		expr, lic   string
+		classifiers []string
+		want        []string
+	}{
+		{"MIT OR Apache-2.0", "BSD", nil, []string{"MIT OR Apache-2.0"}},
+		{"", "Apache 2.0", []string{"MIT"}, []string{"Apache-2.0"}},
+		{"", "Copyright (c) 2010 Someone", []string{"BSD-3-Clause"}, []string{"BSD-3-Clause"}},
+		{"", "Copyright (c) 2010 Someone", nil, nil},
+		{"", "UNKNOWN", nil, nil},
+		{"", "Dual License", nil, []string{"Dual License"}},
+	} {
+		if got := pythonLicenses(tt.expr, tt.lic, tt.classifiers); !slices.Equal(got, tt.want) {
+			t.Errorf("pythonLicenses(%q, %q, %q) = %q, want %q", tt.expr, tt.lic, tt.classifiers, got, tt.want)
+		}
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,7 +165,7 @@ func jar(t testing.TB, gav string, nested map[string][]byte) []byte {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(w, "#Created by Apache Maven 3.9.6\nartifactId=%s\ngroupId=%s\nversion=%s\n", f[1], f[0], f[2])
-	for _, name := range sortedKeys(nested) {
+	for _, name := range slices.Sorted(maps.Keys(nested)) {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
 		if err != nil {
 			t.Fatal(err)
@@ -176,21 +178,6 @@ func jar(t testing.TB, gav string, nested map[string][]byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
-	}
-	return ks
 }
 
 // goBinary builds testdata/gobin: a Go executable with module build info

@@ -62,7 +62,11 @@ func TestBuildAttestations(t *testing.T) {
 	mustStrata(t, pulled, nil, "save", "--format", "oci", "-o", saved, ref)
 	loaded := t.TempDir()
 	mustStrata(t, loaded, nil, "load", "-i", saved)
-	for name, r := range map[string]string{"built": root, "pulled": pulled, "loaded": loaded} {
+	onePlatform := filepath.Join(t.TempDir(), "amd64.tar")
+	mustStrata(t, root, nil, "save", "--format", "oci", "--platform", "linux/amd64", "-o", onePlatform, ref)
+	loadedOne := t.TempDir()
+	mustStrata(t, loadedOne, nil, "load", "-i", onePlatform)
+	for name, r := range map[string]string{"built": root, "pulled": pulled, "loaded": loaded, "saved --platform": loadedOne} {
 		out, stderr, code := strata(t, r, nil, "provenance", "--format", "summary", ref)
 		if code != 0 || !strings.Contains(out, "Dockerfile") {
 			t.Errorf("%s: strata provenance = exit %d\n%s%s", name, code, out, stderr)

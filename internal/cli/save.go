@@ -9,6 +9,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/export"
 	"github.com/strata-build/strata/internal/store"
 )
@@ -132,8 +133,18 @@ func saveOCI(ctx context.Context, g *globals, output string, items []*saveItem) 
 	out := make([]export.LayoutItem, 0, len(items))
 	for _, it := range items {
 		li := export.LayoutItem{Image: it.chosen.Image, Tags: it.tags}
-		if it.whole {
+		switch {
+		case it.whole:
 			li.Index = it.chosen.Index
+		case it.chosen.Index != nil:
+			// One platform: with its attestations, when it has some.
+			if _, err := attest.Find(it.chosen.Index, it.chosen.Digest); err == nil {
+				sub, err := attest.Subset(it.chosen.Index, []v1.Hash{it.chosen.Digest})
+				if err != nil {
+					return err
+				}
+				li.Index = sub
+			}
 		}
 		out = append(out, li)
 	}

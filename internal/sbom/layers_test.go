@@ -153,8 +153,9 @@ License: UNKNOWN
 Classifier: License :: OSI Approved :: MIT License
 `
 
-// jar returns a jar holding pom.properties for group:artifact:version and,
-// stored uncompressed as Spring Boot does, the nested jars.
+// jar returns a jar holding pom.properties for group:artifact:version and
+// the nested jars: stored uncompressed as Spring Boot does, except those
+// under WEB-INF/lib, deflated as in a war.
 func jar(t testing.TB, gav string, nested map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -166,7 +167,11 @@ func jar(t testing.TB, gav string, nested map[string][]byte) []byte {
 	}
 	fmt.Fprintf(w, "#Created by Apache Maven 3.9.6\nartifactId=%s\ngroupId=%s\nversion=%s\n", f[1], f[0], f[2])
 	for _, name := range slices.Sorted(maps.Keys(nested)) {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		method := zip.Store
+		if strings.HasPrefix(name, "WEB-INF/lib/") {
+			method = zip.Deflate
+		}
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: method})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,12 +185,12 @@ func jar(t testing.TB, gav string, nested map[string][]byte) []byte {
 	return buf.Bytes()
 }
 
-// goBinary builds testdata/gobin: a Go executable with module build info
-// (this module as main, golang.org/x/sync as a dependency).
+// goBinary builds testdata/gobin: a stripped Go executable with module
+// build info (this module as main, golang.org/x/sync as a dependency).
 func goBinary(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "gobin")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./testdata/gobin")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/gobin")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building testdata/gobin: %v\n%s", err, b)
@@ -213,6 +218,9 @@ func fixture(t testing.TB) []sbom.Layer {
 	bigJar := jar(t, "com.example:demo:0.0.1-SNAPSHOT", map[string][]byte{
 		"BOOT-INF/lib/guava-33.0.0-jre.jar": jar(t, "com.google.guava:guava:33.0.0-jre", nil),
 	})
+	war := jar(t, "com.example:web:2.1", map[string][]byte{
+		"WEB-INF/lib/commons-lang3-3.14.0.jar": jar(t, "org.apache.commons:commons-lang3:3.14.0", nil),
+	})
 	app := newLayer(t).
 		file("/app/package.json", `{"name":"myapp","version":"1.0.0"}`, 0o644).
 		file("/app/node_modules/express/package.json", `{"name":"express","version":"4.19.2","license":"MIT"}`, 0o644).
@@ -225,7 +233,8 @@ func fixture(t testing.TB) []sbom.Layer {
 		file("/usr/local/bin/server", bin, 0o755).
 		file("/usr/local/bin/tool", bin, 0o755).
 		file("/usr/local/bin/hello.sh", "#!/bin/sh\necho hello\n", 0o755).
-		file("/app/app.jar", string(bigJar), 0o644)
+		file("/app/app.jar", string(bigJar), 0o644).
+		file("/srv/ROOT.war", string(war), 0o644)
 	cleanup := newLayer(t).
 		whiteout("/app/node_modules/left-pad").
 		opaque("/usr/lib/python3/dist-packages", "trusted.overlay.opaque")

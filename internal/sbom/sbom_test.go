@@ -49,6 +49,8 @@ func TestScanPackages(t *testing.T) {
 		{"pypi", "attrs", "24.2.0", "pkg:pypi/attrs@24.2.0", []string{"MIT"}, 2, "/opt/venv/lib/python3.11/site-packages/attrs-24.2.0.dist-info/METADATA"},
 		{"maven", "demo", "0.0.1-SNAPSHOT", "pkg:maven/com.example/demo@0.0.1-SNAPSHOT", nil, 2, "/app/app.jar"},
 		{"maven", "guava", "33.0.0-jre", "pkg:maven/com.google.guava/guava@33.0.0-jre", nil, 2, "/app/app.jar"},
+		{"maven", "web", "2.1", "pkg:maven/com.example/web@2.1", nil, 2, "/srv/ROOT.war"},
+		{"maven", "commons-lang3", "3.14.0", "pkg:maven/org.apache.commons/commons-lang3@3.14.0", nil, 2, "/srv/ROOT.war"},
 		{"golang", "github.com/strata-build/strata", "(devel)", "pkg:golang/github.com/strata-build/strata", nil, 2, "/usr/local/bin/server"},
 	}
 	for _, tt := range tests {
@@ -282,7 +284,7 @@ func TestWriteTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(out, "3 deb") || !strings.Contains(out, "2 maven") || !strings.Contains(out, "2 npm") {
+	if !strings.Contains(out, "3 deb") || !strings.Contains(out, "4 maven") || !strings.Contains(out, "2 npm") {
 		t.Errorf("table counts wrong:\n%s", out)
 	}
 }

@@ -56,6 +56,11 @@ func TestBuildAttestations(t *testing.T) {
 		t.Errorf("local output lacks the image's files: %v", err)
 	}
 
+	_, stderr, code := strata(t, root, nil, "build", "--progress=plain", "--sbom", "--provenance=mode=max", "-t", ref, attestContext(t))
+	if code != 0 || !strings.Contains(stderr, "index of 1 platform\n") || !strings.Contains(stderr, "+ SBOM (SPDX 2.3), provenance (SLSA v1)") {
+		t.Errorf("the build summary does not say what is attached (exit %d):\n%s", code, stderr)
+	}
+
 	pulled := t.TempDir()
 	mustStrata(t, pulled, nil, "pull", ref)
 	saved := filepath.Join(t.TempDir(), "app.tar")

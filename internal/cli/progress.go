@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/build"
 )
 
@@ -151,17 +152,41 @@ func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took 
 // summarizePlatforms prints the index line of a multi-platform build and
 // a line per platform: its size and image digest.
 func summarizePlatforms(w io.Writer, res *build.Result, took time.Duration, steps *counting) error {
-	fmt.Fprintf(w, "built %s in %.2fs (%d steps run, %d cached): index of %d platforms\n",
-		res.IndexDigest, took.Seconds(), steps.ran, steps.cached, len(res.Platforms))
+	plural := "s"
+	if len(res.Platforms) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "built %s in %.2fs (%d steps run, %d cached): index of %d platform%s\n",
+		res.IndexDigest, took.Seconds(), steps.ran, steps.cached, len(res.Platforms), plural)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, pr := range res.Platforms {
 		size, err := layersSize(pr.Image)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "  %s\t%s compressed\t%s\n", pr.Platform, humanSize(size), pr.Digest)
+		fmt.Fprintf(tw, "  %s\t%s compressed\t%s%s\n", pr.Platform, humanSize(size), pr.Digest, attestationNote(pr))
 	}
 	return tw.Flush()
+}
+
+// attestationNote says what is attached to an image: " + SBOM (SPDX),
+// provenance (SLSA v1)".
+func attestationNote(pr build.PlatformResult) string {
+	var parts []string
+	for _, p := range pr.Predicates {
+		switch p.Type {
+		case attest.PredicateSPDX:
+			parts = append(parts, "SBOM (SPDX 2.3)")
+		case attest.PredicateSLSA1:
+			parts = append(parts, "provenance (SLSA v1)")
+		default:
+			parts = append(parts, p.Type)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  + " + strings.Join(parts, ", ")
 }
 
 func humanSize(n int64) string {

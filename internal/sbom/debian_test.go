@@ -68,8 +68,8 @@ func TestScanImageDebian(t *testing.T) {
 	}
 	arch := map[string]string{"amd64": "amd64", "arm64": "arm64"}[runtime.GOARCH]
 	libc := find(s, "deb", "libc6")
-	if len(libc) != 1 || !strings.HasPrefix(libc[0].PURL, "pkg:deb/debian/libc6@2.36-") || !strings.HasSuffix(libc[0].PURL, "?arch="+arch+"&distro=debian-12") {
-		t.Errorf("libc6 = %+v, want pkg:deb/debian/libc6@2.36-…?arch=%s&distro=debian-12", libc, arch)
+	if len(libc) != 1 || !strings.HasPrefix(libc[0].PURL, "pkg:deb/debian/libc6@2.36-") || !strings.HasSuffix(libc[0].PURL, "?arch="+arch+"&distro=debian-12&upstream=glibc") {
+		t.Errorf("libc6 = %+v, want pkg:deb/debian/libc6@2.36-…?arch=%s&distro=debian-12&upstream=glibc", libc, arch)
 	}
 	tar := find(s, "deb", "tar")
 	if len(tar) != 1 || !contains(tar[0].Licenses, "GPL-3.0-or-later") {

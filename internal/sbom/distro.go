@@ -25,9 +25,23 @@ func readDpkg(abs, p string) ([]Package, error) {
 		if s, ok := st["Status"]; ok && !strings.HasSuffix(s, " installed") {
 			continue
 		}
-		out = append(out, Package{Type: "deb", Name: name, Version: version, Arch: st["Architecture"], Path: p})
+		out = append(out, Package{Type: "deb", Name: name, Version: version, Arch: st["Architecture"], Upstream: debUpstream(st["Source"], name), Path: p})
 	}
 	return out, nil
+}
+
+// debUpstream is the source package of a dpkg Source field ("glibc",
+// "gcc-12 (12.2.0-14)" → "gcc-12@12.2.0-14"), or "" when it is the
+// package itself.
+func debUpstream(source, name string) string {
+	src, ver, _ := strings.Cut(source, " ")
+	if src == "" || src == name && ver == "" {
+		return ""
+	}
+	if ver = strings.Trim(ver, "()"); ver != "" {
+		return src + "@" + ver
+	}
+	return src
 }
 
 // readApk reads Alpine's installed database (P:, V:, A:, L: lines).
@@ -41,6 +55,9 @@ func readApk(abs, p string) ([]Package, error) {
 	flush := func() {
 		if cur.Name != "" && cur.Version != "" {
 			cur.Type, cur.Path = "apk", p
+			if cur.Upstream == cur.Name {
+				cur.Upstream = ""
+			}
 			out = append(out, cur)
 		}
 		cur = Package{}
@@ -66,6 +83,8 @@ func readApk(abs, p string) ([]Package, error) {
 			cur.Arch = v
 		case "L":
 			cur.Licenses = splitExpression(v)
+		case "o":
+			cur.Upstream = v
 		}
 	}
 	flush()
@@ -154,7 +173,7 @@ func stanzas(data []byte) []map[string]string {
 			continue
 		}
 		switch string(k) {
-		case "Package", "Version", "Status", "Architecture":
+		case "Package", "Version", "Status", "Architecture", "Source":
 			cur[string(k)] = string(bytes.TrimSpace(v))
 		}
 	}

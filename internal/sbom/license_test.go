@@ -122,6 +122,7 @@ func TestPURL(t *testing.T) {
 	}{
 		{Package{Type: "deb", Name: "libc6", Version: "2.36-9+deb12u7", Arch: "amd64"}, debian, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64&distro=debian-12"},
 		{Package{Type: "deb", Name: "dpkg", Version: "1:1.21.22"}, Distro{}, "pkg:deb/debian/dpkg@1%3A1.21.22"},
+		{Package{Type: "deb", Name: "libgcc-s1", Version: "12.2.0-14", Arch: "amd64", Upstream: "gcc-12@12.2.0-14"}, debian, "pkg:deb/debian/libgcc-s1@12.2.0-14?arch=amd64&distro=debian-12&upstream=gcc-12%4012.2.0-14"},
 		{Package{Type: "apk", Name: "musl", Version: "1.2.5-r0", Arch: "x86_64"}, Distro{ID: "alpine", VersionID: "3.20.3"}, "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20.3"},
 		{Package{Type: "npm", Name: "@types/node", Version: "20.11.5"}, debian, "pkg:npm/%40types/node@20.11.5"},
 		{Package{Type: "pypi", Name: "Flask_SQLAlchemy", Version: "3.1.1"}, debian, "pkg:pypi/flask-sqlalchemy@3.1.1"},
@@ -131,6 +132,20 @@ func TestPURL(t *testing.T) {
 	} {
 		if got := purl(tt.p, tt.d); got != tt.want {
 			t.Errorf("purl(%s %s) = %s, want %s", tt.p.Type, tt.p.Name, got, tt.want)
+		}
+	}
+}
+
+func TestDebUpstream(t *testing.T) {
+	for _, tt := range []struct{ source, name, want string }{
+		{"", "bash", ""},
+		{"bash", "bash", ""},
+		{"glibc", "libc6", "glibc"},
+		{"gcc-12 (12.2.0-14)", "libgcc-s1", "gcc-12@12.2.0-14"},
+		{"util-linux (2.38.1-5)", "util-linux", "util-linux@2.38.1-5"},
+	} {
+		if got := debUpstream(tt.source, tt.name); got != tt.want {
+			t.Errorf("debUpstream(%q, %q) = %q, want %q", tt.source, tt.name, got, tt.want)
 		}
 	}
 }

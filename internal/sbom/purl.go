@@ -20,6 +20,9 @@ func purl(p Package, d Distro) string {
 		if d.ID != "" && d.VersionID != "" {
 			q["distro"] = d.ID + "-" + d.VersionID
 		}
+		if p.Upstream != "" {
+			q["upstream"] = p.Upstream
+		}
 	case "npm":
 		if scope, n, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(scope, "@") {
 			ns, name = []string{scope}, n

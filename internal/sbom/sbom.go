@@ -34,6 +34,9 @@ type Package struct {
 	Group string `json:"group,omitempty"`
 	// Arch is the architecture dpkg or apk records.
 	Arch string `json:"arch,omitempty"`
+	// Upstream is the source package a deb or apk was built from
+	// ("glibc", "gcc-12@12.2.0-14") when it differs from Name.
+	Upstream string `json:"upstream,omitempty"`
 	// PURL is the package URL, set when the layers are combined (the
 	// distro qualifier comes from the final /etc/os-release).
 	PURL string `json:"purl,omitempty"`

@@ -337,7 +337,7 @@ func TestScanAlpine(t *testing.T) {
 	}{
 		{"musl", "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20.3", []string{"MIT"}},
 		{"busybox", "pkg:apk/alpine/busybox@1.36.1-r29?arch=x86_64&distro=alpine-3.20.3", []string{"GPL-2.0-only"}},
-		{"ca-certificates-bundle", "pkg:apk/alpine/ca-certificates-bundle@20240705-r0?arch=x86_64&distro=alpine-3.20.3", []string{"MPL-2.0 AND MIT"}},
+		{"ca-certificates-bundle", "pkg:apk/alpine/ca-certificates-bundle@20240705-r0?arch=x86_64&distro=alpine-3.20.3&upstream=ca-certificates", []string{"MPL-2.0 AND MIT"}},
 	} {
 		got := find(s, "apk", tt.name)
 		if len(got) != 1 || got[0].PURL != tt.purl || !slices.Equal(got[0].Licenses, tt.licenses) {

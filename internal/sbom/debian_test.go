@@ -3,6 +3,7 @@ package sbom_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +12,12 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
+	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/sbom"
 	"github.com/strata-build/strata/internal/store"
 	"github.com/strata-build/strata/internal/testenv"
@@ -214,5 +219,52 @@ func dropPageCache(b *testing.B, dir string) {
 	})
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestScanImageLayers: the fixture's layers written as layer tars (overlay
+// whiteouts and opaque dirs become .wh. entries), made into an image with a
+// history, and scanned through the store's extraction give the same
+// packages as scanning the directories, with the history's created_by as
+// each package's source.
+func TestScanImageLayers(t *testing.T) {
+	ctx := context.Background()
+	layers := fixture(t)
+	img := empty.Image
+	for i, l := range layers {
+		var buf bytes.Buffer
+		if _, err := layer.Write(ctx, l.Dir, &buf, layer.WriteOptions{}); err != nil {
+			t.Fatalf("writing layer %d: %v", i, err)
+		}
+		data := buf.Bytes()
+		tl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			img, err = mutate.Append(img, mutate.Addendum{Layer: nil, History: v1.History{CreatedBy: "ENV X=1", EmptyLayer: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		img, err = mutate.Append(img, mutate.Addendum{Layer: tl, History: v1.History{CreatedBy: l.Source}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers[i].DiffID, err = tl.DiffID()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := scan(t, layers, sbom.Options{})
+	got, err := sbom.ScanImage(ctx, openStore(t), img, sbom.Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("ScanImage: %v", err)
+	}
+	if a, b := spdx(t, want), spdx(t, got); !bytes.Equal(a, b) {
+		t.Errorf("ScanImage SPDX differs from Scan of the dirs:\n%s\nwant\n%s", b, a)
+	}
+	if curl := find(got, "deb", "curl"); len(curl) != 1 || curl[0].Source != "Dockerfile:2 RUN apt-get install -y curl" {
+		t.Errorf("curl = %+v, want the history's created_by as its source", curl)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // TestSPDXIDsAreListed: every identifier spdxID returns is in the SPDX
@@ -196,5 +198,22 @@ func TestPythonLicenses(t *testing.T) {
 		if got := pythonLicenses(tt.expr, tt.lic, tt.classifiers); !slices.Equal(got, tt.want) {
 			t.Errorf("pythonLicenses(%q, %q, %q) = %q, want %q", tt.expr, tt.lic, tt.classifiers, got, tt.want)
 		}
+	}
+}
+
+func TestLayerSources(t *testing.T) {
+	h := []v1.History{
+		{CreatedBy: "/bin/sh -c #(nop) ADD file:abc in /"},
+		{CreatedBy: `/bin/sh -c #(nop)  CMD ["bash"]`, EmptyLayer: true},
+		{CreatedBy: "RUN /bin/sh -c apt-get install -y curl # buildkit"},
+		{CreatedBy: "ENV A=b", EmptyLayer: true},
+		{CreatedBy: "COPY app /app # buildkit"},
+	}
+	want := []string{"/bin/sh -c #(nop) ADD file:abc in /", "RUN /bin/sh -c apt-get install -y curl # buildkit", "COPY app /app # buildkit"}
+	if got := layerSources(h, 3); !slices.Equal(got, want) {
+		t.Errorf("layerSources = %q, want %q", got, want)
+	}
+	if got := layerSources(h, 4); !slices.Equal(got, []string{"", "", "", ""}) {
+		t.Errorf("layerSources of a history that does not match = %q, want none", got)
 	}
 }

@@ -367,3 +367,17 @@ func TestScanDistroless(t *testing.T) {
 		t.Errorf("libc6 path = %s, want /var/lib/dpkg/status.d/libc6", p[0].Path)
 	}
 }
+
+func TestDiff(t *testing.T) {
+	layers := fixture(t)
+	before := scan(t, layers[:3], sbom.Options{})
+	after := scan(t, layers, sbom.Options{})
+	c := sbom.Diff(before, after)
+	var removed []string
+	for _, p := range c.Removed {
+		removed = append(removed, p.Type+":"+p.Name)
+	}
+	if want := []string{"npm:left-pad", "pypi:requests", "pypi:six"}; !slices.Equal(removed, want) || len(c.Added) != 0 {
+		t.Errorf("Diff = added %v, removed %v; want nothing added, %v removed", c.Added, removed, want)
+	}
+}

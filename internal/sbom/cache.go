@@ -31,6 +31,9 @@ func cachedScan(ctx context.Context, j layerJob, cacheDir string) (*layerScan, e
 	if err != nil {
 		return nil, err
 	}
+	if dir == "" {
+		return nil, errors.New("finding layer: no directory and no cached record")
+	}
 	s, err := scanDir(ctx, dir)
 	if err != nil {
 		return nil, err

@@ -381,3 +381,10 @@ func TestDiff(t *testing.T) {
 		t.Errorf("Diff = added %v, removed %v; want nothing added, %v removed", c.Added, removed, want)
 	}
 }
+
+func TestScanNoDir(t *testing.T) {
+	_, err := sbom.Scan(context.Background(), []sbom.Layer{{DiffID: fakeDiffID(0, "x")}}, sbom.Options{CacheDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no directory") {
+		t.Errorf("Scan of a layer without a dir or record = %v, want an error", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/binary"
 	"io"
 	"os"
 	"path"
@@ -22,12 +23,7 @@ func readGoBinary(abs, p string) ([]Package, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil || string(magic[:]) != elf.ELFMAG {
-		return nil, nil
-	}
-	ef, err := elf.NewFile(f)
-	if err != nil || ef.Section(".go.buildinfo") == nil {
+	if !hasGoBuildInfo(f) {
 		return nil, nil
 	}
 	bi, err := buildinfo.Read(f)
@@ -50,6 +46,76 @@ func readGoBinary(abs, p string) ([]Package, error) {
 		out = append(out, Package{Type: "golang", Name: "stdlib", Version: v, GoVersion: bi.GoVersion, Path: p})
 	}
 	return out, nil
+}
+
+// hasGoBuildInfo reports whether f is an ELF file with a .go.buildinfo
+// section. It reads the ELF header, the section header table and the
+// section names, three reads, and nothing else of the file.
+func hasGoBuildInfo(f io.ReaderAt) bool {
+	var ident [elf.EI_NIDENT]byte
+	if _, err := f.ReadAt(ident[:], 0); err != nil || string(ident[:4]) != elf.ELFMAG {
+		return false
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if elf.Data(ident[elf.EI_DATA]) == elf.ELFDATA2MSB {
+		bo = binary.BigEndian
+	}
+	// Where a section header keeps its name, and the string table its
+	// offset and size, by class.
+	var h struct {
+		shoff               int64
+		shentsize, shnum    int
+		shstrndx            int
+		offAt, sizeAt, word int
+	}
+	switch elf.Class(ident[elf.EI_CLASS]) {
+	case elf.ELFCLASS64:
+		var x elf.Header64
+		if binary.Read(io.NewSectionReader(f, 0, int64(binary.Size(x))), bo, &x) != nil {
+			return false
+		}
+		h.shoff, h.shentsize, h.shnum, h.shstrndx = int64(x.Shoff), int(x.Shentsize), int(x.Shnum), int(x.Shstrndx)
+		h.offAt, h.sizeAt, h.word = 24, 32, 8
+	case elf.ELFCLASS32:
+		var x elf.Header32
+		if binary.Read(io.NewSectionReader(f, 0, int64(binary.Size(x))), bo, &x) != nil {
+			return false
+		}
+		h.shoff, h.shentsize, h.shnum, h.shstrndx = int64(x.Shoff), int(x.Shentsize), int(x.Shnum), int(x.Shstrndx)
+		h.offAt, h.sizeAt, h.word = 16, 20, 4
+	default:
+		return false
+	}
+	if h.shnum == 0 || h.shstrndx >= h.shnum || h.shentsize < h.sizeAt+h.word {
+		return false
+	}
+	table := make([]byte, h.shnum*h.shentsize)
+	if _, err := f.ReadAt(table, h.shoff); err != nil {
+		return false
+	}
+	word := func(b []byte) uint64 {
+		if h.word == 8 {
+			return bo.Uint64(b)
+		}
+		return uint64(bo.Uint32(b))
+	}
+	str := table[h.shstrndx*h.shentsize:]
+	off, size := word(str[h.offAt:]), word(str[h.sizeAt:])
+	if size == 0 || size > 1<<20 {
+		return false
+	}
+	names := make([]byte, size)
+	if _, err := f.ReadAt(names, int64(off)); err != nil {
+		return false
+	}
+	const want = ".go.buildinfo\x00"
+	for i := 0; i < h.shnum; i++ {
+		n := uint64(bo.Uint32(table[i*h.shentsize:]))
+		if n < size && bytes.HasPrefix(names[n:], []byte(want)) {
+			return true
+		}
+	}
+	return false
 }
 
 // jarMaxNested is the largest compressed nested jar read into memory.

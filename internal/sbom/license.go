@@ -60,19 +60,24 @@ func splitExpression(v string) []string {
 }
 
 // splitDebianLicense splits a DEP-5 License: short name ("GPL-2+ or
-// Artistic", "BSD-3-clause and Expat") into its licences, normalized.
+// Artistic", "BSD-3-clause and/or Expat") into its licences, normalized.
 func splitDebianLicense(v string) []string {
-	if v == "" {
-		return nil
-	}
-	var out []string
-	f := strings.NewReplacer(",", " ", " and/or ", " | ", " or ", " | ", " and ", " | ").Replace(v)
-	for _, part := range strings.Split(f, "|") {
-		part = strings.TrimSpace(part)
-		if part != "" {
-			out = append(out, normalizeLicense(part))
+	var out, words []string
+	flush := func() {
+		if len(words) > 0 {
+			out = append(out, normalizeLicense(strings.Join(words, " ")))
+			words = words[:0]
 		}
 	}
+	for _, w := range strings.Fields(strings.ReplaceAll(v, ",", " ")) {
+		switch strings.ToLower(w) {
+		case "or", "and", "and/or":
+			flush()
+		default:
+			words = append(words, w)
+		}
+	}
+	flush()
 	return out
 }
 

@@ -1,11 +1,15 @@
 package sbom
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -215,5 +219,50 @@ func TestLayerSources(t *testing.T) {
 	}
 	if got := layerSources(h, 4); !slices.Equal(got, []string{"", "", "", ""}) {
 		t.Errorf("layerSources of a history that does not match = %q, want none", got)
+	}
+}
+
+// TestHasGoBuildInfo: the three-read section check agrees with debug/elf
+// on every file in /usr/bin and /usr/local/go/bin, and on Go binaries for
+// a 32-bit and a big-endian target.
+func TestHasGoBuildInfo(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"/usr/bin", filepath.Join(runtime.GOROOT(), "bin")} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				files = append(files, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	for _, arch := range []string{"386", "s390x"} {
+		out := filepath.Join(t.TempDir(), "gobin-"+arch)
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/gobin")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building gobin for %s: %v\n%s", arch, err, msg)
+		}
+		files = append(files, out)
+	}
+	goBins := 0
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		want := false
+		if ef, err := elf.NewFile(f); err == nil {
+			want = ef.Section(".go.buildinfo") != nil
+		}
+		if got := hasGoBuildInfo(f); got != want {
+			t.Errorf("hasGoBuildInfo(%s) = %v, want %v (debug/elf)", p, got, want)
+		}
+		if want {
+			goBins++
+		}
+		f.Close()
+	}
+	if goBins < 3 {
+		t.Errorf("%d Go binaries among %d files, want at least the go command and the two built", goBins, len(files))
 	}
 }

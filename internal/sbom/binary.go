@@ -67,6 +67,7 @@ func hasGoBuildInfo(f io.ReaderAt) bool {
 		shentsize, shnum    int
 		shstrndx            int
 		offAt, sizeAt, word int
+		entsize             int
 	}
 	switch elf.Class(ident[elf.EI_CLASS]) {
 	case elf.ELFCLASS64:
@@ -75,18 +76,20 @@ func hasGoBuildInfo(f io.ReaderAt) bool {
 			return false
 		}
 		h.shoff, h.shentsize, h.shnum, h.shstrndx = int64(x.Shoff), int(x.Shentsize), int(x.Shnum), int(x.Shstrndx)
-		h.offAt, h.sizeAt, h.word = 24, 32, 8
+		h.offAt, h.sizeAt, h.word, h.entsize = 24, 32, 8, 64
 	case elf.ELFCLASS32:
 		var x elf.Header32
 		if binary.Read(io.NewSectionReader(f, 0, int64(binary.Size(x))), bo, &x) != nil {
 			return false
 		}
 		h.shoff, h.shentsize, h.shnum, h.shstrndx = int64(x.Shoff), int(x.Shentsize), int(x.Shnum), int(x.Shstrndx)
-		h.offAt, h.sizeAt, h.word = 16, 20, 4
+		h.offAt, h.sizeAt, h.word, h.entsize = 16, 20, 4, 40
 	default:
 		return false
 	}
-	if h.shnum == 0 || h.shstrndx >= h.shnum || h.shentsize < h.sizeAt+h.word {
+	// A section header is 64 bytes (ELF64) or 40 (ELF32); anything else is
+	// not a file to trust with a large allocation.
+	if h.shnum == 0 || h.shstrndx >= h.shnum || h.shentsize != h.entsize {
 		return false
 	}
 	table := make([]byte, h.shnum*h.shentsize)

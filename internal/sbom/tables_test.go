@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"go/ast"
@@ -265,4 +266,19 @@ func TestHasGoBuildInfo(t *testing.T) {
 	if goBins < 3 {
 		t.Errorf("%d Go binaries among %d files, want at least the go command and the two built", goBins, len(files))
 	}
+}
+
+// FuzzHasGoBuildInfo: arbitrary bytes never panic or allocate without
+// bound.
+func FuzzHasGoBuildInfo(f *testing.F) {
+	bin, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "gofmt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bin[:4096])
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Add([]byte("#!/bin/sh\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hasGoBuildInfo(bytes.NewReader(data))
+	})
 }

@@ -39,9 +39,9 @@
 # distroless nodejs18 stay amd64 only: cross-compiling Dockerfiles run them
 # on $BUILDPLATFORM. Without arm64 emulation (or with ARCHES=amd64) every
 # image is amd64 only, published under its plain tag as before.
-# gcr.io names: $BASES_DIR/registries.conf maps gcr.io/distroless to this
-# registry (CONTAINERS_REGISTRIES_CONF=that file), so a build for arm64
-# resolves the distroless base there; the caller's store gets the amd64 one.
+# gcr.io names: the caller's store ($STRATA_ROOT) gets every platform of
+# them; $BASES_DIR/registries.conf maps gcr.io/distroless to this registry
+# (CONTAINERS_REGISTRIES_CONF=that file), so any store resolves them there.
 #
 # Idempotent: images already in the registry are rebuilt only when their
 # store is here (a cached no-op) and pushed only when they changed.
@@ -377,6 +377,21 @@ mv "$BASES_DIR/registries.conf.tmp" "$BASES_DIR/registries.conf"
 # gcr.io names are pulled into $STRATA_ROOT and tagged (mirrors serve docker.io
 # only); docker.io names it already has are refreshed when the registry's differ
 # (the store comes first when resolving FROM)
+# caller_platforms NAME REPO:TAG: NAME in the caller's store is every
+# platform of $REG/REPO:TAG (pulled when one differs), tagged as one index
+caller_platforms() {
+  local name=$1 repo=${2%%:*} tag=${2#*:} a arches stale=""
+  arches=$(remote_manifest "$repo" "$tag" | jq -r '.manifests[]?.platform.architecture' 2>/dev/null || true)
+  [ -n "$arches" ] || arches=$HOSTARCH
+  for a in $arches; do
+    [ "$("$S" inspect --platform "$(oci_platform "$a")" "$name" 2>/dev/null | jq -r '.[0].ConfigDigest // empty' 2>/dev/null || true)" \
+      = "$(remote_config "$repo" "$tag" "$a")" ] || stale=1
+  done
+  [ -n "$stale" ] || return 0
+  log "pulling $name into $STRATA_ROOT (from $REG: $(echo $arches))"
+  for a in $arches; do "$S" pull --platform "$(oci_platform "$a")" "$REG/$2" >/dev/null; done
+  "$S" tag "$REG/$2" "$name"
+}
 if [ -n "${STRATA_ROOT:-}" ] && [ "$STRATA_ROOT" != "$BROOT" ]; then
   for pair in gcr.io/distroless/static-debian12:nonroot=distroless/static-debian12:nonroot \
               gcr.io/distroless/nodejs18-debian12:nonroot=distroless/nodejs18-debian12:nonroot \
@@ -389,7 +404,11 @@ if [ -n "${STRATA_ROOT:-}" ] && [ "$STRATA_ROOT" != "$BROOT" ]; then
               eclipse-temurin:17-jre=library/eclipse-temurin:17-jre; do
     name=${pair%%=*} remote=${pair#*=}
     got=$("$S" inspect "$name" 2>/dev/null | jq -r '.[0].ConfigDigest // empty' 2>/dev/null || true)
-    [ -n "$got" ] || [ "${name#gcr.io/}" != "$name" ] || continue
+    if [ "${name#gcr.io/}" != "$name" ]; then
+      caller_platforms "$name" "$remote"
+      continue
+    fi
+    [ -n "$got" ] || continue
     want=$(remote_config "${remote%%:*}" "${remote#*:}")
     if [ "$want" != "$got" ]; then
       log "pulling $name into $STRATA_ROOT (from $REG)"

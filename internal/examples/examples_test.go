@@ -30,7 +30,7 @@ func registry() string { return "127.0.0.1:" + cmp.Or(os.Getenv("BASES_PORT"), "
 
 // distroless names are not on docker.io, so no mirror serves them: the test
 // pulls them from the local registry and tags them, as scripts/bases.sh does.
-var gcrImages = []string{"distroless/static-debian12:nonroot"}
+var gcrImages = []string{"distroless/static-debian12:nonroot", "distroless/nodejs18-debian12:nonroot"}
 
 type strata struct {
 	bin, root string
@@ -124,7 +124,7 @@ func TestExamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		start := time.Now()
-		args := append([]string{"build", "--progress=quiet", "-t", tt.image}, tt.args...)
+		args := append([]string{"build", "--progress=quiet", "--sbom", "-t", tt.image}, tt.args...)
 		s.run(t, append(args, tt.dir)...)
 		t.Logf("built %s in %s", tt.image, time.Since(start).Round(100*time.Millisecond))
 	}
@@ -149,6 +149,7 @@ func TestExamples(t *testing.T) {
 		}
 	})
 	t.Run("go multi-platform", func(t *testing.T) { goMultiPlatform(t, s) })
+	t.Run("sbom", func(t *testing.T) { exampleSBOMs(t, s) })
 }
 
 // serve starts image with strata run on a free port of 127.0.0.1, waits for

@@ -63,7 +63,10 @@ SUITE=bookworm
 HOSTARCH=$(dpkg --print-architecture)
 ARCHES=${ARCHES:-$HOSTARCH arm64}
 
-log() { printf '[bases %(%T)T] %s\n' -1 "$*" >&2; }
+# fd 8: the caller's stderr, where log goes even while a build's output goes
+# to its log file
+exec 8>&2
+log() { printf '[bases %(%T)T] %s\n' -1 "$*" >&8; }
 die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap, RUN sandbox)"
 [ -x "$S" ] || die "no strata binary at $S (make build)"
@@ -108,9 +111,10 @@ http:
   addr: $REG
 EOF
   log "starting docker-registry on $REG (data in $BASES_DIR/registry/data)"
-  # 9>&-: the registry outlives this run and must not hold its lock
+  # 9>&- 8>&-: the registry outlives this run and must hold neither its
+  # lock nor the caller's stderr
   setsid nohup docker-registry serve "$BASES_DIR/registry/config.yml" \
-    >"$BASES_DIR/logs/registry.log" 2>&1 < /dev/null 9>&- &
+    >"$BASES_DIR/logs/registry.log" 2>&1 < /dev/null 9>&- 8>&- &
   echo $! > "$BASES_DIR/registry.pid"
   for _ in $(seq 50); do curl -fs -o /dev/null "http://$REG/v2/" && return 0; sleep 0.1; done
   die "registry did not start: $(tail -5 "$BASES_DIR/logs/registry.log")"
@@ -141,7 +145,7 @@ publish() {
   fi
   log "building $name"
   local t0=$SECONDS
-  local logf=$BASES_DIR/logs/${repo//\//_}.log
+  local logf=$BASES_DIR/logs/${repo//\//_}-$tag.log
   if ! "$@" > "$logf" 2>&1; then
     [ "${PROGRESS:-quiet}" = quiet ] && "${@/--progress=quiet/--progress=plain}" >> "$logf" 2>&1
     tail -40 "$logf"

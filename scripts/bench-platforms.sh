@@ -79,8 +79,9 @@ if [[ " $BUILDERS " == *" buildkit "* ]]; then
     mkdir -p "$BK_DIR/bin"
     if [[ -x $def/buildkitd && -x $def/buildctl ]]; then cp "$def/buildkitd" "$def/buildctl" "$BK_DIR/bin/"; fi
   fi
-  BUILDKIT_DIR=$BK_DIR BUILDKIT_SOCK=$BK_SOCK REGISTRY_ADDR=$REG ./scripts/buildkit.sh start > /dev/null 2> "$OUT/logs/buildkitd-start.log" \
-    || { tail -20 "$OUT/logs/buildkitd-start.log"; die "scripts/buildkit.sh start"; }
+  bk() { BUILDKIT_DIR=$BK_DIR BUILDKIT_SOCK=$BK_SOCK REGISTRY_ADDR=$REG ./scripts/buildkit.sh "$@"; }
+  bk start > /dev/null 2> "$OUT/logs/buildkitd-start.log" || { tail -20 "$OUT/logs/buildkitd-start.log"; die "scripts/buildkit.sh start"; }
+  trap 'bk stop' EXIT # its cache stays in $BK_DIR/root for the next run
 fi
 
 # ------------------------------------------------------------------ contexts

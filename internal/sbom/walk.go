@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sync/errgroup"
@@ -63,52 +65,86 @@ type task struct {
 
 // scanDir catalogs the overlay-format layer directory dir.
 func scanDir(ctx context.Context, dir string) (*layerScan, error) {
-	s := &layerScan{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	w := &walker{ctx: gctx, g: g}
+	g.Go(func() error { return w.dir(dir, "/") })
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("walking %s: %w", dir, err)
+	}
+	files, err := runTasks(ctx, w.tasks)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(w.whiteouts)
+	sort.Strings(w.opaque)
+	return &layerScan{Files: files, Whiteouts: w.whiteouts, Opaque: w.opaque}, nil
+}
+
+// walker walks a layer directory, several directories at once, collecting
+// the files to catalog, the whiteouts and the opaque directories.
+type walker struct {
+	ctx context.Context
+	g   *errgroup.Group
+
+	mu        sync.Mutex
+	tasks     []task
+	whiteouts []string
+	opaque    []string
+}
+
+// dir walks the directory abs (image path p): its subdirectories in new
+// goroutines while the group has room, else in this one.
+func (w *walker) dir(abs, p string) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
 	var tasks []task
-	err := filepath.WalkDir(dir, func(abs string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, abs)
-		if err != nil {
-			return err
-		}
-		p := path.Join("/", filepath.ToSlash(rel))
+	var whiteouts, opaques []string
+	for _, d := range ents {
+		ca, cp := filepath.Join(abs, d.Name()), path.Join(p, d.Name())
 		t := d.Type()
 		switch {
 		case t.IsDir():
-			if p != "/" && opaque(abs) {
-				s.Opaque = append(s.Opaque, p)
+			if opaque(ca) {
+				opaques = append(opaques, cp)
+			}
+			if !w.g.TryGo(func() error { return w.dir(ca, cp) }) {
+				if err := w.dir(ca, cp); err != nil {
+					return err
+				}
 			}
 		case t&fs.ModeCharDevice != 0:
 			if whiteout(d) {
-				s.Whiteouts = append(s.Whiteouts, p)
+				whiteouts = append(whiteouts, cp)
 			}
 		case t.IsRegular():
-			k := classify(p)
+			k := classify(cp)
 			if k == kindNone {
 				if fi, err := d.Info(); err == nil && fi.Mode()&0o111 != 0 {
 					k = kindExec
 				}
 			}
 			if k != kindNone {
-				tasks = append(tasks, task{path: p, abs: abs, kind: k})
+				tasks = append(tasks, task{path: cp, abs: ca, kind: k})
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("walking %s: %w", dir, err)
 	}
-	files, err := runTasks(ctx, tasks)
-	if err != nil {
-		return nil, err
-	}
-	s.Files = files
-	return s, nil
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tasks = append(w.tasks, tasks...)
+	w.whiteouts = append(w.whiteouts, whiteouts...)
+	w.opaque = append(w.opaque, opaques...)
+	return nil
 }
 
 // runTasks runs the catalogers over tasks, several at once, and returns

@@ -99,6 +99,10 @@ func lists(f *fileScan, pkg Package) bool {
 }
 
 // combine makes the SBOM of the filesystem the scanned layers stack into.
+// A layer hides a metadata path below it by writing that path (a file the
+// catalogers read, or any executable), by a whiteout at it or above it, or
+// by an opaque directory above it. Not seen: a later file or symlink in
+// place of a directory above the path (rare in images).
 func combine(scans []*layerScan, infos []LayerInfo) *SBOM {
 	s := newStack(scans)
 	var paths []string

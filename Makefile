@@ -70,3 +70,5 @@ bench-size: build ; ./scripts/bench-size.sh # strata size vs dive, 1 GB / 100k f
 bench-lint: build ; GO=$(GO) ./scripts/bench-lint.sh # lint 2,000 lines and 500 files; env COUNT, MAX_LOAD
 .PHONY: bench-platforms
 bench-platforms: build ; ./scripts/bench-platforms.sh # examples/go for 1 vs 2 platforms (cold, edit, warm), emulated vs native RUN, strata vs BuildKit v0.34.2; env RUNS, BUILDERS, CASES
+.PHONY: bench-sbom
+bench-sbom: build ; ./scripts/bench-sbom.sh # SBOM of examples/go traditional and multi-stage, cold and warm, against a cold build; syft for reference; env RUNS, SBOM_RUNS, SYFT, BENCH_DIR

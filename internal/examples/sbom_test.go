@@ -132,9 +132,9 @@ func exampleSBOMs(t *testing.T, s strata) {
 	}
 }
 
-// checkAdded checks that the packages a Dockerfile added to its base match
-// want ("type:name@version" with a version pattern) one to one in kind:
-// every package matches a pattern and every pattern a package.
+// checkAdded checks the packages a Dockerfile added to its base against
+// want ("type:name@version", the version a path.Match pattern): every
+// package matches a pattern, and every pattern at least one package.
 func checkAdded(t *testing.T, image string, added []spdxPackage, want []string) {
 	t.Helper()
 	used := map[string]bool{}

@@ -106,7 +106,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		err = os.RemoveAll(s.tmp)
-		os.Remove(s.lock.Name())
+		os.Remove(s.tmp + ".lock")
 		s.lock.Close()
 	})
 	if err != nil {
@@ -215,7 +215,10 @@ func tighten(dir string) error {
 // process.
 func (s *Store) makeScratch() error {
 	base := filepath.Join(s.root, "tmp")
-	f, err := os.CreateTemp(base, "p*.lock")
+	// The lock file is locked before it gets its .lock name: another
+	// Open's removeLeftovers takes an unlocked .lock file for a dead
+	// Store's and removes it.
+	f, err := os.CreateTemp(base, "p*.new")
 	if err != nil {
 		return err
 	}
@@ -224,11 +227,17 @@ func (s *Store) makeScratch() error {
 		os.Remove(f.Name())
 		return fmt.Errorf("locking scratch dir: %w", err)
 	}
-	s.lock = f
-	s.tmp = strings.TrimSuffix(f.Name(), ".lock")
-	if err := os.Mkdir(s.tmp, 0o700); err != nil {
+	name := strings.TrimSuffix(f.Name(), ".new")
+	if err := os.Rename(f.Name(), name+".lock"); err != nil {
 		f.Close()
 		os.Remove(f.Name())
+		return fmt.Errorf("locking scratch dir: %w", err)
+	}
+	s.lock = f
+	s.tmp = name
+	if err := os.Mkdir(s.tmp, 0o700); err != nil {
+		f.Close()
+		os.Remove(name + ".lock")
 		return err
 	}
 	return nil

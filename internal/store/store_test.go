@@ -366,3 +366,44 @@ type badLayer struct{ v1.Layer }
 func (badLayer) Digest() (v1.Hash, error) {
 	return v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, nil
 }
+
+// TestConcurrentOpen: Stores opened at once on one root each get their
+// own scratch dir; one Open's clean-up of dead Stores' leftovers never
+// takes a live Store's lock file for a dead one's.
+func TestConcurrentOpen(t *testing.T) {
+	root := t.TempDir()
+	for range 5 {
+		var wg sync.WaitGroup
+		stores := make([]*Store, 16)
+		for i := range stores {
+			wg.Go(func() {
+				s, err := Open(context.Background(), root)
+				if err != nil {
+					t.Errorf("Open: %v", err)
+					return
+				}
+				stores[i] = s
+			})
+		}
+		wg.Wait()
+		for _, s := range stores {
+			if s == nil {
+				continue
+			}
+			if _, err := os.Stat(s.tmp + ".lock"); err != nil {
+				t.Errorf("a live Store's lock file is gone: %v", err)
+			}
+			if _, err := os.Stat(s.tmp); err != nil {
+				t.Errorf("a live Store's scratch dir is gone: %v", err)
+			}
+		}
+		for _, s := range stores {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "tmp")); len(entries) != 0 {
+		t.Errorf("ROOT/tmp holds %d entries after every Store closed, want 0", len(entries))
+	}
+}

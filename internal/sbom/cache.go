@@ -14,7 +14,7 @@ import (
 
 // scannerVersion is written in every cached record; a record of another
 // version is rescanned. Bump it whenever a cataloger finds more or less.
-const scannerVersion = 2
+const scannerVersion = 3
 
 // cachedScan returns the layer's scan from cacheDir, or scans the layer
 // and stores the result there. Only a miss opens the layer.

@@ -12,8 +12,11 @@ import (
 )
 
 // readGoBinary reads the module build info of an executable when it is a Go
-// ELF binary: its main module and dependencies. Anything else is left after
-// reading its first bytes and, for ELF, its section headers.
+// ELF binary: its main module and dependencies, and the standard library.
+// The go command's own binaries (cmd/go, cmd/compile... in a golang image)
+// and binaries built without modules have no main module: they list the
+// standard library only. Anything else is left after reading its first
+// bytes and, for ELF, its section headers.
 func readGoBinary(abs, p string) ([]Package, error) {
 	f, err := os.Open(abs)
 	if err != nil {
@@ -24,8 +27,8 @@ func readGoBinary(abs, p string) ([]Package, error) {
 		return nil, nil
 	}
 	bi, err := buildinfo.Read(f)
-	if err != nil || bi.Main.Path == "" {
-		return nil, nil // a Go binary built without modules
+	if err != nil {
+		return nil, nil
 	}
 	mod := func(m debug.Module, main bool) Package {
 		if m.Replace != nil && m.Replace.Version != "" {
@@ -33,9 +36,12 @@ func readGoBinary(abs, p string) ([]Package, error) {
 		}
 		return Package{Type: "golang", Name: m.Path, Version: m.Version, Sum: m.Sum, GoVersion: bi.GoVersion, Main: main, Path: p}
 	}
-	out := []Package{mod(bi.Main, true)}
-	for _, d := range bi.Deps {
-		out = append(out, mod(*d, false))
+	var out []Package
+	if bi.Main.Path != "" {
+		out = append(out, mod(bi.Main, true))
+		for _, d := range bi.Deps {
+			out = append(out, mod(*d, false))
+		}
 	}
 	// The standard library, as vulnerability scanners match it.
 	toolchain, _, _ := strings.Cut(bi.GoVersion, " ")

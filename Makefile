@@ -21,7 +21,9 @@ test:
 
 # Benchmarks (never timed tests): parse+plan, layer write, store import, RUN steps.
 # The examples end to end: builds the Go example both ways and the advanced
-# example's two targets on locally made bases, runs them, checks endpoints.
+# example's two targets on locally made bases, runs them, checks endpoints;
+# the Go example for two platforms; every example with --sbom, checking
+# what its SBOM lists.
 # Then strata's own image: built by strata, run under Docker with default
 # security (deploy/image_test.go, scripts/image-check.sh). One package at a
 # time: both run scripts/bases.sh.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sys/unix"
 
 	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/registry"
@@ -233,7 +231,7 @@ func TestEmulatedRun(t *testing.T) {
 		t.Run(iso, func(t *testing.T) {
 			var runner sandbox.Runner
 			if iso == "chroot" {
-				runner = sandbox.NewChroot(sandbox.Options{TempDir: nodevTmpfs(t)})
+				runner = sandbox.NewChroot(sandbox.Options{TempDir: testenv.NodevTmpfs(t)})
 			} else {
 				runner = testRunner(t, iso)
 			}
@@ -254,27 +252,6 @@ func TestEmulatedRun(t *testing.T) {
 			}
 		})
 	}
-}
-
-// nodevTmpfs mounts a nodev tmpfs for t's lifetime: chroot mode refuses
-// scratch dirs where device nodes could be opened.
-func nodevTmpfs(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "strata-build-nodev-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NODEV, "size=512m,mode=0700"); err != nil {
-		os.Remove(dir)
-		t.Skipf("mounting a nodev tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-		os.Remove(dir)
-	})
-	return dir
 }
 
 // TestMultiPlatformBaseFromRegistry: a base image whose registry index has

@@ -29,25 +29,7 @@ func chrootBackend(t testing.TB, tmp string) Runner {
 
 // nodevDir mounts a nodev tmpfs for t's lifetime, outside the dirs
 // runStep watches for leftover mounts.
-func nodevDir(t testing.TB) string {
-	t.Helper()
-	testenv.RequireRoot(t)
-	dir, err := os.MkdirTemp("", "strata-chroot-nodev-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NODEV, "size=1g,mode=0700"); err != nil {
-		os.Remove(dir)
-		t.Skipf("mounting a nodev tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
+func nodevDir(t testing.TB) string { return testenv.NodevTmpfs(t) }
 
 // chrootSkips are the TestRun cases and TestEscape attacks that cannot
 // apply to chroot mode, and where what they check is checked instead.

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 )
 
 // BusyboxPath is where Debian's busybox-static installs the binary.
@@ -194,3 +195,27 @@ func busyboxRootfsOf(bin []byte, applets []string) ([]byte, error) {
 // plainLayer hides the tarball layer's Descriptor method, whose empty
 // annotation map does not survive a manifest round trip.
 type plainLayer struct{ v1.Layer }
+
+// NodevTmpfs mounts a nodev tmpfs for t's lifetime, outside t's temp dirs
+// (which tests watch for leftover mounts), and returns its path: chroot
+// mode refuses scratch dirs where device nodes could be opened. It skips t
+// when the mount is refused.
+func NodevTmpfs(t testing.TB) string {
+	t.Helper()
+	RequireRoot(t)
+	dir, err := os.MkdirTemp("", "strata-nodev-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NODEV, "size=1g,mode=0700"); err != nil {
+		os.Remove(dir)
+		t.Skipf("mounting a nodev tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+		os.Remove(dir)
+	})
+	return dir
+}

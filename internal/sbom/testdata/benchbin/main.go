@@ -1,4 +1,4 @@
-// Command benchbin is a Go program with many module dependencies, built by
+// Package main is the command benchbin, a Go program with many module dependencies, built by
 // the sbom benchmarks as a realistic binary to catalog (it is never run).
 package main
 

@@ -1,4 +1,4 @@
-// Command gobin is a tiny Go program the sbom tests build: a binary with
+// Package main is the command gobin, a tiny Go program the sbom tests build: a binary with
 // module build info (its main module and golang.org/x/sync).
 package main
 

@@ -231,11 +231,7 @@ func (c *Client) Push(ctx context.Context, ref string, img v1.Image) error {
 }
 
 func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
-	opts, err := c.options()
-	if err != nil {
-		return err
-	}
-	r, err := c.pushRef(ref, opts)
+	r, opts, err := c.pushTarget(ref)
 	if err != nil {
 		return err
 	}
@@ -257,11 +253,7 @@ func (c *Client) PushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 }
 
 func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) error {
-	opts, err := c.options()
-	if err != nil {
-		return err
-	}
-	r, err := c.pushRef(ref, opts)
+	r, opts, err := c.pushTarget(ref)
 	if err != nil {
 		return err
 	}
@@ -284,6 +276,16 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 		return classify(err)
 	}
 	return nil
+}
+
+// pushTarget is a push destination and the options to reach it with.
+func (c *Client) pushTarget(ref string) (name.Reference, Options, error) {
+	opts, err := c.options()
+	if err != nil {
+		return nil, opts, err
+	}
+	r, err := c.pushRef(ref, opts)
+	return r, opts, err
 }
 
 // pushRef parses a push destination, insecure when registries.conf says so.

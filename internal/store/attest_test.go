@@ -18,13 +18,7 @@ func TestTagPlatformKeepsAttestations(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	amd, arm := platformImage(t, "linux/amd64"), platformImage(t, "linux/arm64")
 	pred := []attest.Predicate{{Type: attest.PredicateSPDX, Data: []byte(`{"spdxVersion":"SPDX-2.3"}`)}}
-	idx, err := attest.Index([]attest.Entry{
-		{Image: amd, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
-		{Image: arm, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
-	}, attest.FormArtifact)
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx := attestedIndex(t, pred, amd, arm)
 	h, err := s.WriteIndex(ctx, idx)
 	if err != nil {
 		t.Fatal(err)
@@ -116,13 +110,7 @@ func TestTagPlatformSubset(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	amd, arm := platformImage(t, "linux/amd64"), platformImage(t, "linux/arm64")
 	pred := []attest.Predicate{{Type: attest.PredicateSLSA1, Data: []byte(`{"buildDefinition":{}}`)}}
-	remote, err := attest.Index([]attest.Entry{
-		{Image: amd, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
-		{Image: arm, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
-	}, attest.FormArtifact)
-	if err != nil {
-		t.Fatal(err)
-	}
+	remote := attestedIndex(t, pred, amd, arm)
 	amdH, _ := amd.Digest()
 	armH, _ := arm.Digest()
 	for _, h := range []v1.Hash{armH, amdH} {
@@ -169,13 +157,7 @@ func TestUsageAttestedImages(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	pred := []attest.Predicate{{Type: attest.PredicateSLSA1, Data: []byte(`{}`)}}
-	idx, err := attest.Index([]attest.Entry{
-		{Image: platformImage(t, "linux/amd64"), Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
-		{Image: platformImage(t, "linux/arm64"), Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
-	}, attest.FormArtifact)
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx := attestedIndex(t, pred, platformImage(t, "linux/amd64"), platformImage(t, "linux/arm64"))
 	h, err := s.WriteIndex(ctx, idx)
 	if err != nil {
 		t.Fatal(err)
@@ -190,4 +172,18 @@ func TestUsageAttestedImages(t *testing.T) {
 	if u.Images.Total != 2 {
 		t.Errorf("Usage: %d images, want 2 (the attestation manifests are not images)", u.Images.Total)
 	}
+}
+
+// attestedIndex is the two-platform index of amd (linux/amd64) and arm
+// (linux/arm64), each with an attestation manifest of pred.
+func attestedIndex(t *testing.T, pred []attest.Predicate, amd, arm v1.Image) v1.ImageIndex {
+	t.Helper()
+	idx, err := attest.Index([]attest.Entry{
+		{Image: amd, Platform: v1.Platform{OS: "linux", Architecture: "amd64"}, Predicates: pred},
+		{Image: arm, Platform: v1.Platform{OS: "linux", Architecture: "arm64"}, Predicates: pred},
+	}, attest.FormArtifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
 }

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"archive/tar"
 	"encoding/json"
-	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -136,7 +134,7 @@ func TestMultiPlatformBuildOutputs(t *testing.T) {
 	}
 
 	// type=oci,dest=X.tar: the same layout as a tar.
-	if names := tarNames(t, ociTar); !names["index.json"] || !names["blobs/sha256/"+d.Digest.Hex] {
+	if names := testenv.TarNames(t, ociTar); !names["index.json"] || !names["blobs/sha256/"+d.Digest.Hex] {
 		t.Errorf("OCI archive lacks index.json or the index blob: %v", names)
 	}
 
@@ -145,7 +143,7 @@ func TestMultiPlatformBuildOutputs(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(local, dir, "hello.txt")); err != nil || string(b) != "hello\n" {
 			t.Errorf("local output %s/hello.txt = %q, %v", dir, b, err)
 		}
-		if names := tarNames(t, fsTar); !names[dir+"/"] || !names[dir+"/hello.txt"] {
+		if names := testenv.TarNames(t, fsTar); !names[dir+"/"] || !names[dir+"/hello.txt"] {
 			t.Errorf("tar output lacks %s/hello.txt: %v", dir, names)
 		}
 	}
@@ -402,28 +400,6 @@ func resolveIn(t *testing.T, root, ref string) (v1.Hash, error) {
 	}
 	defer s.Close()
 	return s.Resolve(t.Context(), ref)
-}
-
-// tarNames lists the entry names of a tar file.
-func tarNames(t *testing.T, file string) map[string]bool {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	names := map[string]bool{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return names
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		names[h.Name] = true
-	}
 }
 
 // TestMultiPlatformDockerMediaTypes: oci-mediatypes=false, as buildx

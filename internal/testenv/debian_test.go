@@ -1,9 +1,6 @@
 package testenv
 
 import (
-	"archive/tar"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,7 +47,7 @@ func TestDebianImage(t *testing.T) {
 	if got := cf.Config.Cmd; len(got) != 1 || got[0] != "bash" {
 		t.Errorf("debian Cmd = %q, want [bash]", got)
 	}
-	names := tarNames(t, DebianTar(t))
+	names := TarNames(t, DebianTar(t))
 	for _, want := range []string{"usr/bin/bash", "usr/bin/apt-get", "usr/bin/dpkg", "etc/apt/apt.conf.d/99no-check-valid-until", "etc/apt/sources.list.d/debian.sources"} {
 		if !names[want] {
 			t.Errorf("debian rootfs has no %s", want)
@@ -64,27 +61,5 @@ func TestDebianImage(t *testing.T) {
 			strings.HasPrefix(name, "usr/share/doc/") && !strings.HasSuffix(name, "/") && !strings.HasSuffix(name, "/copyright"):
 			t.Errorf("debian rootfs has %s; want it slimmed away", name)
 		}
-	}
-}
-
-// tarNames lists a tar's entry names without "./" prefixes.
-func tarNames(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	names := map[string]bool{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return names
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", path, err)
-		}
-		names[strings.TrimPrefix(h.Name, "./")] = true
 	}
 }

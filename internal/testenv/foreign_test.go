@@ -99,7 +99,7 @@ func TestDebianImageForArm64(t *testing.T) {
 	if cf.Architecture != "arm64" || cf.Variant != "v8" {
 		t.Errorf("debian arm64 config architecture = %s/%s, want arm64/v8", cf.Architecture, cf.Variant)
 	}
-	names := tarNames(t, DebianTarFor(t, "linux/arm64"))
+	names := TarNames(t, DebianTarFor(t, "linux/arm64"))
 	for _, want := range []string{"usr/bin/bash", "usr/bin/apt-get", "usr/lib/aarch64-linux-gnu/libc.so.6", "etc/apt/sources.list.d/debian.sources"} {
 		if !names[want] {
 			t.Errorf("debian arm64 rootfs has no %s", want)

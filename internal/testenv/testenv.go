@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,4 +220,27 @@ func NodevTmpfs(t testing.TB) string {
 		os.Remove(dir)
 	})
 	return dir
+}
+
+// TarNames lists the entry names of the tar at path, without "./"
+// prefixes.
+func TarNames(t testing.TB, path string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("reading %s: %v", path, err)
+		}
+		names[strings.TrimPrefix(h.Name, "./")] = true
+	}
 }

@@ -13,15 +13,34 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// writeJobs bounds how many layers WriteImage copies at once.
-const writeJobs = 4
+// DefaultWriteJobs bounds how many layers WriteImage copies at once, as
+// go-containerregistry's remote package bounds its transfers.
+const DefaultWriteJobs = 4
+
+// WriteOption changes how WriteImage writes.
+type WriteOption func(*writeOptions)
+
+type writeOptions struct{ jobs int }
+
+// WithJobs makes WriteImage copy up to n layers at once (n < 1: the default).
+func WithJobs(n int) WriteOption {
+	return func(o *writeOptions) {
+		if n > 0 {
+			o.jobs = n
+		}
+	}
+}
 
 // WriteImage stores img (every blob not yet present, config, manifest) and
-// returns its manifest digest. Layers are streamed and their digests
-// verified; the manifest is written last, so a stored manifest implies its
-// blobs are stored.
-func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
-	h, err := s.writeImage(ctx, img)
+// returns its manifest digest. Layers are streamed, DefaultWriteJobs at once
+// (see WithJobs), and their digests verified; the manifest is written last,
+// so a stored manifest implies its blobs are stored.
+func (s *Store) WriteImage(ctx context.Context, img v1.Image, opts ...WriteOption) (v1.Hash, error) {
+	o := writeOptions{jobs: DefaultWriteJobs}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h, err := s.writeImageJobs(ctx, img, o.jobs)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("writing image: %w", err)
 	}
@@ -29,6 +48,10 @@ func (s *Store) WriteImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 }
 
 func (s *Store) writeImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
+	return s.writeImageJobs(ctx, img, DefaultWriteJobs)
+}
+
+func (s *Store) writeImageJobs(ctx context.Context, img v1.Image, jobs int) (v1.Hash, error) {
 	h, err := img.Digest()
 	if err != nil {
 		return v1.Hash{}, err
@@ -41,7 +64,7 @@ func (s *Store) writeImage(ctx context.Context, img v1.Image) (v1.Hash, error) {
 		return v1.Hash{}, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(writeJobs)
+	g.SetLimit(jobs)
 	for _, l := range layers {
 		g.Go(func() error { return s.writeLayer(gctx, l) })
 	}

@@ -57,7 +57,8 @@ func (s *Store) extract(ctx context.Context, l v1.Layer, diffID v1.Hash, dst str
 	}
 	defer os.RemoveAll(tmp) // no-op after the rename
 	h := sha256.New()
-	r := io.TeeReader(rc, h)
+	cr := &countingReader{r: rc}
+	r := io.TeeReader(cr, h)
 	opts := layer.ExtractOptions{Devices: os.Geteuid() == 0}
 	if err := layer.Extract(ctx, r, tmp, opts); err != nil {
 		return err
@@ -67,6 +68,11 @@ func (s *Store) extract(ctx context.Context, l v1.Layer, diffID v1.Hash, dst str
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
 		return fmt.Errorf("verifying layer: got diff ID sha256:%s", got)
+	}
+	if _, ok := s.readUsize(diffID); !ok {
+		if err := s.writeUsize(diffID, cr.n); err != nil {
+			return fmt.Errorf("recording layer size: %w", err)
+		}
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err

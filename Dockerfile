@@ -23,10 +23,13 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY cmd/ cmd/
 COPY internal/ internal/
+ARG VERSION REVISION
 # static, as the builtin sandbox requires (see docs/security.md)
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/strata ./cmd/strata
+    CGO_ENABLED=0 go build -trimpath -o /out/strata \
+      -ldflags="-s -w -X github.com/strata-build/strata/internal/cli.linkVersion=${VERSION} -X github.com/strata-build/strata/internal/cli.linkCommit=${REVISION}" \
+      ./cmd/strata
 # the few files of the final image: users, a writable home and /tmp, the CAs
 RUN mkdir -p /out/rootfs/etc/ssl/certs /out/rootfs/home/strata/.local/share/strata \
              /out/rootfs/root /out/rootfs/tmp /out/rootfs/var/lib/strata \

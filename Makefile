@@ -9,8 +9,12 @@ export CGO_ENABLED := 0
 
 all: build
 
+# The version and commit `strata version` reports, linked in.
+VERSION ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+CLIPKG := github.com/strata-build/strata/internal/cli
 build:
-	$(GO) build -o bin/strata ./cmd/strata
+	$(GO) build -ldflags "-X $(CLIPKG).linkVersion=$(VERSION) -X $(CLIPKG).linkCommit=$(COMMIT)" -o bin/strata ./cmd/strata
 
 setup:
 	./scripts/setup.sh

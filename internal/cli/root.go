@@ -86,7 +86,9 @@ func newRoot(g *globals) *cobra.Command {
 		Short:         "Build container images from Dockerfiles, without a daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readVersion().short(),
 	}
+	cmd.SetVersionTemplate("{{.Version}}\n")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	cmd.PersistentFlags().StringVar(&g.root, "root", defaultRoot(), "store location (env STRATA_ROOT)")
 	cmd.PersistentFlags().StringSliceVar(&g.mirrors, "registry-mirror", nil, "registry mirror for docker.io (repeatable)")
@@ -120,6 +122,9 @@ func commands(g *globals) []*cobra.Command {
 		newEmulatorsCmd(g),
 		newProvenanceCmd(g),
 		newSBOMCmd(g),
+		newVersionCmd(g),
+		newLoginCmd(g),
+		newLogoutCmd(g),
 	}
 }
 

@@ -71,8 +71,15 @@ type Options struct {
 	Warn func(msg string)
 	// RetryBackoff is the wait before the first retry of a request that
 	// failed with a 5xx, 408, 429 or a network error (3 retries, ×3 each);
-	// 0 means one second.
+	// 0 means one second. A blob download that breaks half-way resumes
+	// after the same waits (see retry.go).
 	RetryBackoff time.Duration
+	// Jobs is how many blobs a push uploads at once (all platforms of a
+	// multi-platform image share them); 0 means DefaultJobs. Pulls are
+	// read by their caller (store.WriteImage), which sets its own bound.
+	Jobs int
+	// Progress, when set, is told how each layer of a push or pull goes.
+	Progress Progress
 }
 
 // Client talks to registries.
@@ -87,6 +94,20 @@ type Client struct {
 
 // New returns a Client.
 func New(opts Options) *Client { return &Client{opts: opts} }
+
+// WithProgress returns a client like c whose pushes and pulls report to p.
+func (c *Client) WithProgress(p Progress) *Client {
+	opts := c.opts
+	opts.Progress = p
+	return New(opts)
+}
+
+// WithJobs returns a client like c that moves up to n blobs at once.
+func (c *Client) WithJobs(n int) *Client {
+	opts := c.opts
+	opts.Jobs = n
+	return New(opts)
+}
 
 // Config is the content of a registries.json file.
 type Config struct {
@@ -175,7 +196,11 @@ func (c *Client) pull(ctx context.Context, ref, platform string) (v1.Image, erro
 	for i, src := range sources {
 		img, err := remote.Image(src.ref, ropts...)
 		if err == nil {
-			return img, nil
+			d, err := newDownloader(ctx, src.ref.Context(), opts)
+			if err != nil {
+				return nil, err
+			}
+			return &pulledImage{Image: img, d: d}, nil
 		}
 		if i == len(sources)-1 || ctx.Err() != nil {
 			return nil, classify(err)
@@ -208,12 +233,20 @@ func (c *Client) pullIndex(ctx context.Context, ref string) (v1.ImageIndex, erro
 	}
 	ropts := remoteOptions(ctx, opts)
 	for i, src := range sources {
-		d, err := remote.Get(src.ref, ropts...)
+		desc, err := remote.Get(src.ref, ropts...)
 		if err == nil {
-			if !d.MediaType.IsIndex() {
+			if !desc.MediaType.IsIndex() {
 				return nil, nil
 			}
-			return d.ImageIndex()
+			idx, err := desc.ImageIndex()
+			if err != nil {
+				return nil, err
+			}
+			d, err := newDownloader(ctx, src.ref.Context(), opts)
+			if err != nil {
+				return nil, err
+			}
+			return &pulledIndex{imageIndex: idx, d: d}, nil
 		}
 		if i == len(sources)-1 || ctx.Err() != nil {
 			return nil, classify(err)
@@ -222,7 +255,8 @@ func (c *Client) pullIndex(ctx context.Context, ref string) (v1.ImageIndex, erro
 	panic("unreachable")
 }
 
-// Push uploads img as ref.
+// Push uploads img as ref: its blobs Options.Jobs at once, each retried
+// and reported to Options.Progress, then its manifest.
 func (c *Client) Push(ctx context.Context, ref string, img v1.Image) error {
 	if err := c.push(ctx, ref, img); err != nil {
 		return fmt.Errorf("pushing %q: %w", ref, err)
@@ -235,14 +269,19 @@ func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
 	if err != nil {
 		return err
 	}
-	if err := remote.Write(r, img, remoteOptions(ctx, opts)...); err != nil {
+	u, err := newUploader(ctx, r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	if err := u.pushImage(ctx, r, img); err != nil {
 		return classify(err)
 	}
 	return nil
 }
 
 // PushIndex uploads a multi-platform image (every platform's image, then
-// the index) as ref. A registry that refuses an OCI index (400
+// the index) as ref; the blobs of all platforms share one pool of
+// Options.Jobs uploads, retried and reported as Push's. A registry that refuses an OCI index (400
 // MANIFEST_INVALID, 415) gets it as a Docker manifest list of Docker
 // schema 2 manifests instead (DockerIndex), and Options.Warn is told.
 func (c *Client) PushIndex(ctx context.Context, ref string, idx v1.ImageIndex) error {
@@ -257,7 +296,11 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 	if err != nil {
 		return err
 	}
-	err = remote.WriteIndex(r, idx, remoteOptions(ctx, opts)...)
+	u, err := newUploader(ctx, r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	err = u.pushIndex(ctx, r, idx)
 	if mt, _ := idx.MediaType(); err != nil && mt == types.OCIImageIndex && refusesOCIIndex(err) {
 		list, dropped, lerr := DockerIndex(idx)
 		if lerr != nil {
@@ -270,7 +313,7 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 			}
 			opts.Warn(msg)
 		}
-		err = remote.WriteIndex(r, list, remoteOptions(ctx, opts)...)
+		err = u.pushIndex(ctx, r, list)
 	}
 	if err != nil {
 		return classify(err)

@@ -1,0 +1,257 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// downloader reads the blobs of one repository for a pulled image or
+// index: each layer through a resumingReader, reported to Options.Progress.
+// Like go-containerregistry's lazy images, it keeps the context of the
+// pull that made it: layers are read after Pull returns.
+type downloader struct {
+	ctx    context.Context
+	repo   name.Repository
+	puller *remote.Puller // go-containerregistry's retries off
+	opts   Options
+	policy retryPolicy
+}
+
+func newDownloader(ctx context.Context, repo name.Repository, opts Options) (*downloader, error) {
+	p, err := remote.NewPuller(blobOptions(ctx, opts)...)
+	if err != nil {
+		return nil, err
+	}
+	return &downloader{ctx: ctx, repo: repo, puller: p, opts: opts, policy: policyFor(opts)}, nil
+}
+
+// pulledImage is a remote image whose layers are read by a downloader.
+type pulledImage struct {
+	v1.Image
+	d *downloader
+}
+
+func (i *pulledImage) Layers() ([]v1.Layer, error) {
+	ls, err := i.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for n, l := range ls {
+		if out[n], err = i.d.layer(l); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (i *pulledImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	l, err := i.Image.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	return i.d.layer(l)
+}
+
+func (i *pulledImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	l, err := i.Image.LayerByDiffID(h)
+	if err != nil {
+		return nil, err
+	}
+	return i.d.layer(l)
+}
+
+// pulledIndex is a remote index whose images' layers are read by a
+// downloader.
+type pulledIndex struct {
+	imageIndex
+	d *downloader
+}
+
+// imageIndex names the embedded index apart from its ImageIndex method.
+type imageIndex = v1.ImageIndex
+
+func (x *pulledIndex) Image(h v1.Hash) (v1.Image, error) {
+	img, err := x.imageIndex.Image(h)
+	if err != nil {
+		return nil, err
+	}
+	return &pulledImage{Image: img, d: x.d}, nil
+}
+
+func (x *pulledIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	idx, err := x.imageIndex.ImageIndex(h)
+	if err != nil {
+		return nil, err
+	}
+	return &pulledIndex{imageIndex: idx, d: x.d}, nil
+}
+
+// layer is l read through the downloader.
+func (d *downloader) layer(l v1.Layer) (v1.Layer, error) {
+	return partial.CompressedToLayer(&pulledLayer{inner: l, d: d})
+}
+
+// pulledLayer is a partial.CompressedLayer with l's digest, size, media
+// type and diff ID whose stream resumes where it broke.
+type pulledLayer struct {
+	inner v1.Layer
+	d     *downloader
+}
+
+func (l *pulledLayer) Digest() (v1.Hash, error)            { return l.inner.Digest() }
+func (l *pulledLayer) Size() (int64, error)                { return l.inner.Size() }
+func (l *pulledLayer) MediaType() (types.MediaType, error) { return l.inner.MediaType() }
+func (l *pulledLayer) DiffID() (v1.Hash, error)            { return l.inner.DiffID() }
+
+func (l *pulledLayer) Compressed() (io.ReadCloser, error) {
+	h, err := l.inner.Digest()
+	if err != nil {
+		return nil, err
+	}
+	size, err := l.inner.Size()
+	if err != nil {
+		return nil, err
+	}
+	r := &resumingReader{d: l.d, h: h, size: size, rep: reporter{p: l.d.opts.Progress, d: h, size: size}}
+	r.rep.send(Event{Kind: Started})
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// resumingReader reads a blob; when the stream breaks (a reset, a short
+// body, a 5xx on reopening) it waits, reopens it and skips what it has
+// delivered already, at most policy.attempts-1 times in a row without
+// progress. Each stream is verified against the digest by
+// go-containerregistry at its end.
+type resumingReader struct {
+	d    *downloader
+	h    v1.Hash
+	size int64
+	rep  reporter
+
+	rc      io.ReadCloser
+	n       int64 // bytes delivered
+	failed  error // why the last stream ended early
+	failedN int64 // n when it did
+	retries int   // in a row, without progress
+	err     error // final
+}
+
+func (r *resumingReader) Read(p []byte) (int, error) {
+	for {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.rc == nil {
+			if err := r.open(); err != nil {
+				r.err = err
+				return 0, err
+			}
+		}
+		n, err := r.rc.Read(p)
+		if n > 0 {
+			r.n += int64(n)
+			r.rep.send(Event{Kind: Transferred, Bytes: r.n})
+		}
+		switch {
+		case err == nil:
+			return n, nil
+		case err == io.EOF:
+			r.rep.send(Event{Kind: Done, Bytes: r.n})
+			return n, io.EOF
+		case !r.resumable(err):
+			r.err = err
+			return n, err
+		}
+		if r.n > r.failedN {
+			r.retries = 0 // progress since the last failure
+		}
+		r.rc.Close()
+		r.rc, r.failed, r.failedN = nil, err, r.n
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// resumable reports whether a stream that failed with err can be resumed:
+// a network failure, or any failure before all the blob's bytes arrived
+// (a short body ends in a digest error).
+func (r *resumingReader) resumable(err error) bool {
+	if r.d.ctx.Err() != nil {
+		return false
+	}
+	return retryableErr(r.d.ctx, err) || r.n < r.size
+}
+
+// open opens the stream at r.n, waiting before each retry.
+func (r *resumingReader) open() error {
+	for {
+		if r.failed != nil {
+			r.retries++
+			if r.retries >= r.d.policy.attempts {
+				return fmt.Errorf("reading blob %s: %w", r.h, classify(r.failed))
+			}
+			wait := r.d.policy.wait(r.retries)
+			r.rep.send(Event{Kind: Retrying, Attempt: r.retries, Err: classify(r.failed), Wait: wait})
+			if err := sleep(r.d.ctx, wait); err != nil {
+				return err
+			}
+		}
+		rc, err := r.d.fetch(r.h, r.n)
+		if err == nil {
+			r.rc, r.failed = rc, nil
+			return nil
+		}
+		if !retryableErr(r.d.ctx, err) {
+			return fmt.Errorf("reading blob %s: %w", r.h, classify(err))
+		}
+		r.failed = err
+	}
+}
+
+func (r *resumingReader) Close() error {
+	if r.rc == nil {
+		return nil
+	}
+	return r.rc.Close()
+}
+
+// fetch opens blob h and skips its first skip bytes.
+func (d *downloader) fetch(h v1.Hash, skip int64) (io.ReadCloser, error) {
+	l, err := d.puller.Layer(d.ctx, d.repo.Digest(h.String()))
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	if skip > 0 {
+		if _, err := io.CopyN(io.Discard, rc, skip); err != nil {
+			rc.Close()
+			return nil, err
+		}
+	}
+	return rc, nil
+}
+
+// wait is the backoff before retry n (from 1).
+func (p retryPolicy) wait(n int) time.Duration {
+	w := p.first
+	for range n - 1 {
+		w = time.Duration(float64(w) * p.factor)
+	}
+	return w
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-build/strata/internal/plan"
 )
@@ -25,6 +26,17 @@ type recordLayer struct {
 	Digest string `json:"digest"`
 	DiffID string `json:"diff_id"`
 	Size   int64  `json:"size"`
+	// MediaType is the blob's OCI layer media type (gzip or zstd); empty
+	// in records written before records had one.
+	MediaType types.MediaType `json:"media_type,omitempty"`
+}
+
+// mediaType is the layer's media type, gzip when the record predates them.
+func (l *recordLayer) mediaType() types.MediaType {
+	if l.MediaType == "" {
+		return types.OCILayer
+	}
+	return l.MediaType
 }
 
 // useCache reports whether lookups are allowed for stage s (--no-cache,
@@ -48,15 +60,15 @@ func (r *run) useCache(s *plan.Stage) bool {
 func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec func(*state) (*state, error)) (*state, bool, error) {
 	if r.useCache(stp.stage) {
 		rec, ok := r.lookup(ctx, key)
+		var l v1.Layer // the record's layer when not (yet) in the store
 		if ok {
 			_ = r.b.store.TouchCacheRecord(ctx, key) // best effort: LRU order for prune
-		}
-		if !ok {
-			rec, ok = r.lookupImported(ctx, key)
+		} else {
+			rec, l, ok = r.lookupImported(ctx, key)
 		}
 		if ok {
 			r.used.add(key, rec, stp.stage)
-			next, err := r.apply(st, rec, key, stp)
+			next, err := r.apply(st, rec, l, key, stp)
 			return next, err == nil, err
 		}
 	}
@@ -82,7 +94,7 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 		return nil, false, err
 	}
 	r.used.add(key, v.(*cacheRecord), stp.stage)
-	next, err := r.apply(st, v.(*cacheRecord), key, stp)
+	next, err := r.apply(st, v.(*cacheRecord), nil, key, stp)
 	return next, !ran && err == nil, err
 }
 
@@ -111,26 +123,34 @@ func (r *run) lookup(ctx context.Context, key v1.Hash) (*cacheRecord, bool) {
 }
 
 // apply adds a record's layer and history to st; the layer remembers the
-// step that made it.
-func (r *run) apply(st *state, rec *cacheRecord, key v1.Hash, stp step) (*state, error) {
+// step that made it. l is the layer when it is not in the store (an
+// imported record's, fetched when read); nil: the record's blob, stored.
+func (r *run) apply(st *state, rec *cacheRecord, l v1.Layer, key v1.Hash, stp step) (*state, error) {
 	next := st.clone()
 	next.key = key
 	if rec.Layer == nil {
 		next.history(rec.CreatedBy, false, r.opts.Timestamp)
 		return next, nil
 	}
-	digest, err := v1.NewHash(rec.Layer.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("reading cache record: %w", err)
+	if l == nil {
+		digest, diffID, err := rec.Layer.hashes()
+		if err != nil {
+			return nil, fmt.Errorf("reading cache record: %w", err)
+		}
+		l = &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: rec.Layer.Size}
 	}
-	diffID, err := v1.NewHash(rec.Layer.DiffID)
-	if err != nil {
-		return nil, fmt.Errorf("reading cache record: %w", err)
-	}
-	l := &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: rec.Layer.Size}
 	next.layers = append(next.layers, &layerRef{layer: l, source: r.stepSource(stp)})
 	next.history(rec.CreatedBy, true, r.opts.Timestamp)
 	return next, nil
+}
+
+// hashes parses the layer's digest and diff ID.
+func (l *recordLayer) hashes() (digest, diffID v1.Hash, err error) {
+	if digest, err = v1.NewHash(l.Digest); err != nil {
+		return digest, diffID, err
+	}
+	diffID, err = v1.NewHash(l.DiffID)
+	return digest, diffID, err
 }
 
 // recordOf describes what an executed instruction added to a state that
@@ -157,7 +177,11 @@ func recordOf(next *state, base int) (*cacheRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec.Layer = &recordLayer{Digest: digest.String(), DiffID: diffID.String(), Size: size}
+	mt, err := l.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	rec.Layer = &recordLayer{Digest: digest.String(), DiffID: diffID.String(), Size: size, MediaType: ociMediaType(mt)}
 	return rec, nil
 }
 

@@ -1,21 +1,17 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"sort"
+	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/match"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-build/strata/internal/export"
@@ -37,15 +33,48 @@ type CacheSpec struct {
 	Mode string
 }
 
-// cacheConfig is the config blob of an exported cache.
-type cacheConfig struct {
-	Records map[string]cacheRecord `json:"records"`
+func (spec CacheSpec) name() string {
+	if spec.Type == "local" {
+		return spec.Dir
+	}
+	return spec.Ref
 }
 
-// importedRecord is a record from --cache-from with the layer to fetch on a hit.
+// cacheConfig is the config blob of an exported cache.
+type cacheConfig struct {
+	Records map[string]exportedRecord `json:"records"`
+}
+
+// exportedRecord is a record as an exported cache keeps it: Idle counts
+// the exports to this cache since a build last used it (see
+// cacheKeepExports).
+type exportedRecord struct {
+	cacheRecord
+	Idle int `json:"idle,omitempty"`
+}
+
+// cacheSource is one --cache-from that could be read.
+type cacheSource struct {
+	name string   // as given: a reference or a directory
+	img  v1.Image // its manifest and config; layers are read from it on demand
+	repo string   // the registry repository ("host/path"), "" for a local layout
+	dir  string   // the local layout directory, "" for a registry
+}
+
+// importedRecord is a record from --cache-from and where its layer is.
 type importedRecord struct {
-	rec   cacheRecord
-	layer v1.Layer
+	rec cacheRecord
+	src *cacheSource
+}
+
+// importedCaches holds the records of every --cache-from, one lazy layer
+// per blob they name (so a blob is fetched once), and the figures of the
+// build's cache phases (import and export).
+type importedCaches struct {
+	mu     sync.Mutex
+	recs   map[string]importedRecord
+	layers map[v1.Hash]*lazyLayer
+	stats  CacheStats
 }
 
 // usedKeys remembers every step result of this build, for --cache-to.
@@ -68,39 +97,54 @@ func (u *usedKeys) add(key v1.Hash, rec *cacheRecord, s *plan.Stage) {
 	u.recs[key.Hex] = usedRecord{rec: *rec, stage: s}
 }
 
-// importCaches reads every --cache-from. An unreachable or broken source is
-// a warning, never a failure.
+// importCaches reads every --cache-from: manifests and configs only; a
+// record's layer is fetched when a build reads it (lookupImported). An
+// unreachable or broken source is a warning, never a failure.
 func (r *run) importCaches(ctx context.Context) {
+	if len(r.opts.CacheFrom) == 0 {
+		return
+	}
+	start := time.Now()
 	for _, spec := range r.opts.CacheFrom {
-		img, err := r.cacheImage(ctx, spec)
+		src, err := r.cacheSource(ctx, spec)
 		if err == nil {
-			err = r.importCache(img)
+			err = r.importCache(src)
 		}
 		if err != nil {
 			r.opts.Progress.Warn(fmt.Sprintf("importing cache from %s: %v", spec.name(), err))
 		}
 	}
+	r.imported.stats.importing().add(time.Since(start))
 }
 
-func (spec CacheSpec) name() string {
+func (r *run) cacheSource(ctx context.Context, spec CacheSpec) (*cacheSource, error) {
 	if spec.Type == "local" {
-		return spec.Dir
-	}
-	return spec.Ref
-}
-
-func (r *run) cacheImage(ctx context.Context, spec CacheSpec) (v1.Image, error) {
-	if spec.Type == "local" {
-		return export.ReadLayout(spec.Dir, cacheTag)
+		img, err := export.ReadLayout(spec.Dir, cacheTag)
+		return &cacheSource{name: spec.Dir, img: img, dir: spec.Dir}, err
 	}
 	if r.b.registry == nil {
 		return nil, errors.New("no registry client")
 	}
-	return r.b.registry.Pull(ctx, spec.Ref)
+	img, err := r.b.registry.Pull(ctx, spec.Ref)
+	if err != nil {
+		return nil, err
+	}
+	src := &cacheSource{name: spec.Ref, img: img}
+	if ref, err := name.ParseReference(spec.Ref); err == nil {
+		src.repo = ref.Context().Name()
+	}
+	return src, nil
 }
 
-func (r *run) importCache(img v1.Image) error {
-	raw, err := img.RawConfigFile()
+func (r *run) importCache(src *cacheSource) error {
+	m, err := src.img.Manifest()
+	if err != nil {
+		return err
+	}
+	if m.Config.MediaType != CacheMediaType {
+		return fmt.Errorf("not a strata build cache (config media type %q)", m.Config.MediaType)
+	}
+	raw, err := src.img.RawConfigFile()
 	if err != nil {
 		return err
 	}
@@ -114,161 +158,81 @@ func (r *run) importCache(img v1.Image) error {
 		r.imported.recs = map[string]importedRecord{}
 	}
 	for key, rec := range cfg.Records {
-		ir := importedRecord{rec: rec}
-		if rec.Layer != nil {
-			h, err := v1.NewHash(rec.Layer.Digest)
-			if err != nil {
-				continue
-			}
-			if ir.layer, err = img.LayerByDigest(h); err != nil {
-				continue
-			}
+		if _, ok := r.imported.recs[key]; !ok { // the first --cache-from wins
+			r.imported.recs[key] = importedRecord{rec: rec.cacheRecord, src: src}
 		}
-		r.imported.recs[key] = ir
 	}
 	return nil
 }
 
-// importedCaches holds the records of every --cache-from.
-type importedCaches struct {
-	mu   sync.Mutex
-	recs map[string]importedRecord
-}
-
-// lookupImported finds key in the imported caches and makes it local: the
-// layer blob is fetched (verified by digest) and the record stored. A blob
-// that fails verification drops the record: the step runs instead.
-func (r *run) lookupImported(ctx context.Context, key v1.Hash) (*cacheRecord, bool) {
+// lookupImported finds key in the imported caches. The record is stored
+// locally; its layer blob is not fetched here: the returned layer fetches
+// it (verified by digest) when its content is first read, and is nil when
+// the blob is in the store already. A local source whose blob is missing
+// or of the wrong size drops the record with a warning: the step runs.
+func (r *run) lookupImported(ctx context.Context, key v1.Hash) (*cacheRecord, v1.Layer, bool) {
 	r.imported.mu.Lock()
 	ir, ok := r.imported.recs[key.Hex]
 	r.imported.mu.Unlock()
 	if !ok {
-		return nil, false
-	}
-	if ir.rec.Layer != nil {
-		h, err := v1.NewHash(ir.rec.Layer.Digest)
-		if err != nil {
-			return nil, false
-		}
-		if !r.b.store.HasBlob(ctx, h) {
-			err := r.b.store.PutBlob(ctx, h, func(w io.Writer) error {
-				rc, err := ir.layer.Compressed()
-				if err != nil {
-					return err
-				}
-				defer rc.Close()
-				_, err = io.Copy(w, rc)
-				return err
-			})
-			if err != nil {
-				r.opts.Progress.Warn(fmt.Sprintf("dropping cache record %s: %v", key.Hex[:12], err))
-				r.imported.mu.Lock()
-				delete(r.imported.recs, key.Hex)
-				r.imported.mu.Unlock()
-				return nil, false
-			}
-		}
-	}
-	if b, err := json.Marshal(ir.rec); err == nil {
-		_ = r.b.store.PutCacheRecord(ctx, key, b) // only a later build would miss it
+		return nil, nil, false
 	}
 	rec := ir.rec
-	return &rec, true
+	var l v1.Layer
+	if rec.Layer != nil {
+		var err error
+		if l, err = r.importedLayer(ctx, ir); err != nil {
+			r.opts.Progress.Warn(fmt.Sprintf("dropping cache record %s: %v", key.Hex[:12], err))
+			r.imported.mu.Lock()
+			delete(r.imported.recs, key.Hex)
+			r.imported.mu.Unlock()
+			return nil, nil, false
+		}
+	}
+	if b, err := json.Marshal(rec); err == nil {
+		_ = r.b.store.PutCacheRecord(ctx, key, b) // only a later build would miss it
+	}
+	return &rec, l, true
 }
 
-// exportCaches writes every --cache-to.
-func (r *run) exportCaches(ctx context.Context) error {
-	for _, spec := range r.opts.CacheTo {
-		img, err := r.cacheManifest(spec.Mode)
-		if err != nil {
-			return fmt.Errorf("exporting cache: %w", err)
-		}
-		switch spec.Type {
-		case "local":
-			err = writeCacheLayout(spec.Dir, img)
-		default:
-			if r.b.registry == nil {
-				err = errors.New("no registry client")
-			} else {
-				err = r.b.registry.Push(ctx, spec.Ref, img)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("exporting cache to %s: %w", spec.name(), err)
-		}
-	}
-	return nil
-}
-
-// cacheManifest builds the cache image of this build's steps: with mode
-// "min" those of the target stage and the stages it is built FROM.
-func (r *run) cacheManifest(mode string) (v1.Image, error) {
-	keep := map[int]bool{} // by index: every platform's plan has its own stages
-	for s := r.plan.Target; s != nil; {
-		keep[s.Index] = true
-		if s.Base.Kind != plan.StageRef {
-			break
-		}
-		s = s.Base.Stage
-	}
-	cfg := cacheConfig{Records: map[string]cacheRecord{}}
-	layers := map[v1.Hash]v1.Layer{}
-	r.used.mu.Lock()
-	for key, u := range r.used.recs {
-		if mode == "min" && !keep[u.stage.Index] {
-			continue
-		}
-		cfg.Records[key] = u.rec
-		if u.rec.Layer == nil {
-			continue
-		}
-		digest, err1 := v1.NewHash(u.rec.Layer.Digest)
-		diffID, err2 := v1.NewHash(u.rec.Layer.DiffID)
-		if err := errors.Join(err1, err2); err != nil {
-			r.used.mu.Unlock()
-			return nil, err
-		}
-		layers[digest] = &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: u.rec.Layer.Size}
-	}
-	r.used.mu.Unlock()
-	raw, err := json.Marshal(cfg)
+// importedLayer is the lazy layer of an imported record (one per blob),
+// or nil when its blob is in the store.
+func (r *run) importedLayer(ctx context.Context, ir importedRecord) (v1.Layer, error) {
+	rl := ir.rec.Layer
+	digest, diffID, err := rl.hashes()
 	if err != nil {
 		return nil, err
 	}
-	cfgHash, cfgSize, err := v1.SHA256(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
+	if size, err := r.b.store.BlobSize(ctx, digest); err == nil && size == rl.Size {
+		return nil, nil
 	}
-	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
-		Config: v1.Descriptor{MediaType: CacheMediaType, Size: cfgSize, Digest: cfgHash}}
-	digests := make([]v1.Hash, 0, len(layers))
-	for d := range layers {
-		digests = append(digests, d)
-	}
-	sort.Slice(digests, func(i, j int) bool { return digests[i].String() < digests[j].String() })
-	for _, d := range digests {
-		size, _ := layers[d].Size()
-		m.Layers = append(m.Layers, v1.Descriptor{MediaType: types.OCILayer, Size: size, Digest: d})
-	}
-	rawManifest, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return partial.CompressedToImage(&builtImage{config: raw, manifest: rawManifest, layers: layers})
-}
-
-func writeCacheLayout(dir string, img v1.Image) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		if p, err = layout.Write(dir, empty.Index); err != nil {
-			return err
+	if ir.src.dir != "" {
+		p := filepath.Join(ir.src.dir, "blobs", digest.Algorithm, digest.Hex)
+		if fi, err := os.Stat(p); err != nil || fi.Size() != rl.Size {
+			return nil, fmt.Errorf("blob %s missing or damaged in %s", digest, ir.src.dir)
 		}
 	}
-	ann := map[string]string{export.RefNameAnnotation: cacheTag}
-	return p.ReplaceImage(img, match.Annotation(export.RefNameAnnotation, cacheTag), layout.WithAnnotations(ann))
+	r.imported.mu.Lock()
+	defer r.imported.mu.Unlock()
+	if r.imported.layers == nil {
+		r.imported.layers = map[v1.Hash]*lazyLayer{}
+	}
+	l, ok := r.imported.layers[digest]
+	if !ok {
+		l = &lazyLayer{st: r.b.store, src: ir.src, digest: digest, diffID: diffID, size: rl.Size,
+			mediaType: rl.mediaType(), stats: r.imported.stats.importing()}
+		r.imported.layers[digest] = l
+	}
+	return l, nil
+}
+
+// importedLayerOf returns the lazy layer of blob d if an imported record
+// names it and it is not fetched yet.
+func (r *run) importedLayerOf(d v1.Hash) (*lazyLayer, bool) {
+	r.imported.mu.Lock()
+	defer r.imported.mu.Unlock()
+	l, ok := r.imported.layers[d]
+	return l, ok
 }
 
 // cacheTag names the cache in a local cache layout (replaced on export).

@@ -34,6 +34,7 @@ var forbidden = map[string][]string{
 	"internal/lint":       {"internal/build", "internal/sandbox", "internal/store", "internal/registry"},
 	"internal/export":     {"internal/build", "internal/plan", "internal/cli", "internal/sandbox"},
 	"internal/cli":        {"internal/conformance"},
+	"internal/gitsource":  {"internal/", "net/http"},
 }
 
 // TestMainImportsOnlyCLI holds cmd/strata to importing internal/cli alone.

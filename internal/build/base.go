@@ -11,7 +11,6 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/strata-build/strata/internal/export"
-	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/store"
 )
@@ -27,7 +26,7 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 			return nil, err
 		}
 		st := r.emptyState(platform)
-		st.key = baseKey("scratch", platform, r.levelKey())
+		st.key = baseKey("scratch", platform)
 		return st, nil
 	case plan.StageRef:
 		parent, err := r.futures[s.Base.Stage].wait(ctx)
@@ -55,19 +54,9 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.key = baseKey("image", h.String(), r.levelKey())
+		st.key = baseKey("image", h.String())
 		return st, nil
 	}
-}
-
-// levelKey is the compression level in cache keys: a layer blob made at
-// another level would give another digest.
-func (r *run) levelKey() string {
-	l := r.opts.CompressionLevel
-	if l == 0 {
-		l = layer.DefaultLevel
-	}
-	return fmt.Sprintf("gzip-%d", l)
 }
 
 // emptyState is the state of FROM scratch on platform, as BuildKit makes it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/plan"
 	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/sandbox"
@@ -66,9 +67,13 @@ type Options struct {
 	// Timestamp is the build time: image "created", history, and the clamp
 	// for file times in new layers.
 	Timestamp time.Time
-	// CompressionLevel is the gzip level of new layers (1-9; 0: the default,
-	// 6, as BuildKit's, so layers are as small as Docker's).
-	CompressionLevel int
+	// Compression is how the layers this build's steps make are
+	// compressed (the zero value: gzip at level 6, as BuildKit's). Other
+	// layers of the target image (base layers, cache hits made at another
+	// compression) keep theirs unless a variant in Compression is stored,
+	// or ForceCompression converts them. It is not part of any cache key.
+	Compression      layer.Compression
+	ForceCompression bool
 	// Network is the default network of RUN steps: "host" or "none".
 	Network string
 	// Allow are the entitlements granted (--allow), as buildx names them:
@@ -134,6 +139,10 @@ type Result struct {
 	Platforms []PlatformResult
 	// UnusedBuildArgs are --build-arg names no stage declared.
 	UnusedBuildArgs []string
+
+	compression LayerCompression // what the images' layers were made as
+	made        map[v1.Hash]bool // diff IDs of the layers the build's steps made
+	names       []string         // Options.Names, for an index made again
 }
 
 // Ref is what the build's tags point at: the index of a multi-platform
@@ -237,6 +246,7 @@ type session struct {
 	used     usedKeys
 	sem      chan struct{}
 	tagMu    sync.Mutex // adding a pulled platform to a base image's tag
+	made     madeLayers // diff IDs of the layers this build's steps made
 }
 
 // run is one build in progress for one target platform.
@@ -278,7 +288,12 @@ func execute(ctx context.Context, runs []*run) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{UnusedBuildArgs: first.usedArgs.unused(first.opts.BuildArgs)}
+	res := &Result{
+		UnusedBuildArgs: first.usedArgs.unused(first.opts.BuildArgs),
+		compression:     first.layerCompression(),
+		made:            first.made.snapshot(),
+		names:           first.opts.Names,
+	}
 	for _, r := range runs {
 		pr, err := r.finish(ctx)
 		if err != nil {
@@ -318,6 +333,10 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		}
 		if target {
 			st = st.withTargetPlatform(r.platform, len(r.opts.Platforms) > 0)
+			var err error
+			if st, err = r.compressed(ctx, st); err != nil {
+				return nil, err
+			}
 		}
 		img, err := st.image(r.b.store)
 		if err != nil {

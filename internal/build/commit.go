@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-build/strata/internal/layer"
+	"github.com/strata-build/strata/internal/store"
 )
 
 // layerDir makes a fresh, empty layer directory. Its own mode is what the
@@ -47,9 +48,10 @@ func (r *run) commitUpper(ctx context.Context, st *state, dir, createdBy string,
 		return st, nil
 	}
 	var desc layer.Descriptor
+	comp := r.opts.Compression.Normalized()
 	digest, size, err := r.b.store.WriteBlob(ctx, func(w io.Writer) error {
 		var err error
-		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm, Level: r.opts.CompressionLevel, Lower: lower, Since: since})
+		desc, err = layer.WriteCompressed(ctx, dir, w, layer.WriteOptions{Clamp: &tm, Compression: comp, Lower: lower, Since: since})
 		return err
 	})
 	if err != nil {
@@ -61,7 +63,11 @@ func (r *run) commitUpper(ctx context.Context, st *state, dir, createdBy string,
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("storing layer: %w", err)
 	}
-	l := &blobLayer{st: r.b.store, digest: digest, diffID: desc.DiffID, size: size}
+	l := &blobLayer{st: r.b.store, digest: digest, diffID: desc.DiffID, size: size, mediaType: desc.MediaType, comp: comp.ID()}
+	r.made.add(desc.DiffID)
+	if err := r.b.store.PutVariant(ctx, desc.DiffID, comp.ID(), store.Variant{Digest: digest, Size: size, MediaType: desc.MediaType}); err != nil {
+		r.opts.Progress.Warn(err.Error())
+	}
 	st.layers = append(st.layers, newLayerRef(l, adopted))
 	st.history(createdBy, true, tm)
 	return st, nil

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 
+	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/store"
 )
 
@@ -66,6 +67,8 @@ func ociMediaType(mt types.MediaType) types.MediaType {
 		return types.OCIUncompressedLayer
 	case types.DockerForeignLayer:
 		return types.OCIRestrictedLayer
+	case layer.DockerZstdLayer:
+		return types.OCILayerZStd
 	}
 	return mt
 }
@@ -93,20 +96,55 @@ func (b *builtImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	return nil, fmt.Errorf("layer %s not in image", h)
 }
 
-// blobLayer is a gzip layer blob kept in the store.
+// blobLayer is a layer blob kept in the store: gzip, zstd or a plain tar.
+// mediaType, when empty (a cache record written before records had one),
+// is told from the blob's first bytes; comp is the compression ID
+// ("gzip-6") when known, for blobs this strata compressed.
 type blobLayer struct {
-	st     *store.Store
-	digest v1.Hash
-	diffID v1.Hash
-	size   int64
+	st        *store.Store
+	digest    v1.Hash
+	diffID    v1.Hash
+	size      int64
+	mediaType types.MediaType
+	comp      string
+
+	sniffOnce sync.Once
+	sniffed   types.MediaType
 }
 
 var _ v1.Layer = (*blobLayer)(nil)
 
-func (l *blobLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
-func (l *blobLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
-func (l *blobLayer) Size() (int64, error)                { return l.size, nil }
-func (l *blobLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (l *blobLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *blobLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l *blobLayer) Size() (int64, error)     { return l.size, nil }
+
+// MediaType is the OCI layer type of the blob's compression.
+func (l *blobLayer) MediaType() (types.MediaType, error) {
+	if l.mediaType != "" {
+		return l.mediaType, nil
+	}
+	l.sniffOnce.Do(func() { l.sniffed = sniffMediaType(l.st, l.digest) })
+	return l.sniffed, nil
+}
+
+// sniffMediaType tells a stored layer blob's compression by its magic
+// number (gzip when it cannot be read: the open fails later anyway).
+func sniffMediaType(st *store.Store, h v1.Hash) types.MediaType {
+	rc, err := st.OpenBlob(context.Background(), h)
+	if err != nil {
+		return types.OCILayer
+	}
+	defer rc.Close()
+	var head [4]byte
+	n, _ := io.ReadFull(rc, head[:])
+	switch {
+	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		return types.OCILayer
+	case n == 4 && head == [4]byte{0x28, 0xb5, 0x2f, 0xfd}:
+		return types.OCILayerZStd
+	}
+	return types.OCIUncompressedLayer
+}
 
 func (l *blobLayer) Compressed() (io.ReadCloser, error) {
 	return l.st.OpenBlob(context.Background(), l.digest)
@@ -117,12 +155,12 @@ func (l *blobLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	zr, err := gzip.NewReader(rc)
+	tr, err := layer.Decompress(rc)
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("reading layer %s: %w", l.digest, err)
 	}
-	return &readCloser{Reader: zr, close: func() error { zr.Close(); return rc.Close() }}, nil
+	return &readCloser{Reader: tr, close: func() error { tr.Close(); return rc.Close() }}, nil
 }
 
 type readCloser struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/plan"
 )
 
@@ -43,7 +44,8 @@ type buildFlags struct {
 	timestamp     string
 	isolation     string
 	check         bool
-	compression   int
+	compression   string
+	level         int
 	report        string
 	reportHTML    string
 	cacheFrom     []string
@@ -95,7 +97,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.reportHTML, "report-html", "", "write a self-contained HTML report of the build to this file")
 	fl.StringArrayVar(&f.cacheFrom, "cache-from", nil, "cache to use: type=registry,ref=R | type=local,src=DIR (or just R)")
 	fl.StringArrayVar(&f.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=R[,mode=min|max] | type=local,dest=DIR")
-	fl.IntVar(&f.compression, "compression-level", 0, "gzip level of new layers, 1 (fastest) to 9; default 6, as Docker's")
+	fl.StringVar(&f.compression, "compression", "gzip", "compression of new layers: gzip, zstd or uncompressed (short for --output ...,compression=)")
+	fl.IntVar(&f.level, "compression-level", 0, "compression level of new layers: gzip 1 (fastest) to 9, default 6 as Docker's; zstd 1 to 22, default 3 as BuildKit's")
 	fl.BoolVar(&f.check, "check", false, "lint the Dockerfile first (strata lint) and fail on errors")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
 	fl.StringArrayVar(&f.ssh, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID[=SOCKET] (default $SSH_AUTH_SOCK)")
@@ -129,6 +132,9 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err := needRoot("building"); err != nil {
 		return err
 	}
+	def, _ := f.compressionFlags() // checked by destinations
+	lc := buildCompression(outs, def)
+	opts.Compression, opts.ForceCompression = lc.Compression, lc.Force
 	if f.check {
 		if err := runBuildCheckFor(ctx, g, opts.File, opts.ContextDir, opts.Platforms, g.stdio.Err); err != nil {
 			return err
@@ -254,9 +260,6 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 			return opts, usageError{fmt.Errorf("invalid --cache-to dest %q: %w", c.Dir, err)}
 		}
 	}
-	if f.compression < 0 || f.compression > 9 {
-		return opts, usageError{fmt.Errorf("invalid --compression-level %d: use 1 to 9", f.compression)}
-	}
 	if f.network != "host" && f.network != "none" && f.network != "default" {
 		return opts, usageError{fmt.Errorf("invalid --network %q: use host or none", f.network)}
 	}
@@ -282,10 +285,24 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 	return build.Options{
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platforms: platforms,
-		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo, CompressionLevel: f.compression,
+		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo,
 		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
 		Allow: f.allow, SBOM: withSBOM, Provenance: prov, DockerfilePath: dfName, Names: f.tags, ClockTime: f.timestamp == "now",
 	}, nil
+}
+
+// compressionFlags is the compression --compression and
+// --compression-level ask for.
+func (f *buildFlags) compressionFlags() (layer.Compression, error) {
+	kind, err := layer.ParseKind(f.compression)
+	if err != nil {
+		return layer.Compression{}, fmt.Errorf("invalid --compression %q: %w", f.compression, err)
+	}
+	c := layer.Compression{Kind: kind, Level: f.level}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("invalid --compression-level %d: %w", f.level, err)
+	}
+	return c, nil
 }
 
 // readDockerfile reads -f (relative to the working directory, like docker),
@@ -409,7 +426,10 @@ func parseTimestamp(flag string) (time.Time, error) {
 
 // output is one --output destination.
 type output struct {
+	spec      string // as given, for errors
 	typ, dest string
+	// comp is how its image's layers are compressed.
+	comp build.LayerCompression
 	// dockerTypes is oci-mediatypes=false: registries and OCI layouts get
 	// Docker's media types (a manifest list of schema 2 manifests).
 	dockerTypes bool

@@ -19,21 +19,27 @@ import (
 
 	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/export"
+	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/registry"
 	"github.com/strata-build/strata/internal/store"
 )
 
-func parseOutputs(in []string, push bool) ([]output, error) {
+// parseOutputs reads --output values (and --push); def is the compression
+// of --compression and --compression-level, which outputs that name none
+// get.
+func parseOutputs(in []string, push bool, def layer.Compression) ([]output, error) {
 	var outs []output
 	dockerTypes := false
 	for _, o := range in {
-		var out output
+		out := output{spec: o}
+		var comp outputCompression
 		for _, field := range strings.Split(o, ",") {
 			k, v, ok := strings.Cut(field, "=")
 			if !ok && len(in) == 1 && !strings.Contains(o, "=") {
 				k, v = "dest", o // docker's -o DIR shorthand means type=local
 				out.typ = "local"
 			}
+			var err error
 			switch k {
 			case "type":
 				out.typ = v
@@ -44,15 +50,20 @@ func parseOutputs(in []string, push bool) ([]output, error) {
 					push = true
 				}
 			case "oci-mediatypes":
-				b, err := strconv.ParseBool(v)
-				if err != nil {
+				b, perr := strconv.ParseBool(v)
+				if perr != nil {
 					return nil, fmt.Errorf("invalid --output %q: oci-mediatypes must be true or false", o)
 				}
 				out.dockerTypes = !b
 				dockerTypes = dockerTypes || !b
-			case "name", "compression":
+			case "compression", "compression-level", "force-compression":
+				err = comp.set(k, v)
+			case "name":
 			default:
 				return nil, fmt.Errorf("invalid --output %q: unknown key %q", o, k)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("invalid --output %q: %w", o, err)
 			}
 		}
 		switch out.typ {
@@ -64,12 +75,98 @@ func parseOutputs(in []string, push bool) ([]output, error) {
 		default:
 			return nil, fmt.Errorf("invalid --output %q: type must be oci, docker, local, tar, registry or image", o)
 		}
+		if comp.key != "" && (out.typ == "local" || out.typ == "tar") {
+			return nil, fmt.Errorf("invalid --output %q: %s applies to image, registry, oci and docker outputs, not type=%s", o, comp.key, out.typ)
+		}
+		lc, err := comp.resolve(def)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --output %q: %w", o, err)
+		}
+		out.comp = lc
 		outs = append(outs, out)
 	}
 	if push {
-		outs = append(outs, output{typ: "registry", dockerTypes: dockerTypes})
+		outs = append(outs, output{typ: "registry", dockerTypes: dockerTypes, comp: build.LayerCompression{Compression: def}})
 	}
 	return outs, nil
+}
+
+// outputCompression is what an --output says of compression.
+type outputCompression struct {
+	key   string // the first compression key given, for errors
+	kind  layer.Kind
+	level *int
+	force bool
+}
+
+// set reads one of compression=, compression-level=, force-compression=
+// as BuildKit's util/compression.ParseAttributes reads them.
+func (c *outputCompression) set(k, v string) error {
+	if c.key == "" {
+		c.key = k
+	}
+	switch k {
+	case "compression":
+		kind, err := layer.ParseKind(v)
+		if err != nil {
+			return err
+		}
+		c.kind = kind
+	case "compression-level":
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("non-integer value %q specified for compression-level", v)
+		}
+		c.level = &n
+	case "force-compression":
+		if v == "" {
+			c.force = true
+			return nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("non-bool value %q specified for force-compression", v)
+		}
+		c.force = b
+	}
+	return nil
+}
+
+// resolve is the output's compression: its own kind and level, else
+// those of --compression and --compression-level.
+func (c *outputCompression) resolve(def layer.Compression) (build.LayerCompression, error) {
+	comp := def
+	if c.kind != "" && c.kind != def.Kind {
+		comp = layer.Compression{Kind: c.kind}
+		if def.Kind == "" && c.kind == layer.Gzip {
+			comp.Level = def.Level
+		}
+	}
+	if c.level != nil {
+		comp.Level = *c.level
+	}
+	if err := comp.Validate(); err != nil {
+		return build.LayerCompression{}, err
+	}
+	return build.LayerCompression{Compression: comp.Normalized(), Force: c.force}, nil
+}
+
+// buildCompression is what the build's steps compress their layers as:
+// the first image or registry output's compression, else the first
+// output's, else --compression's. Outputs asking for another get their
+// layers converted (build.Recompressed).
+func buildCompression(outs []output, def layer.Compression) build.LayerCompression {
+	for _, o := range outs {
+		if o.typ == "image" || o.typ == "registry" {
+			return o.comp
+		}
+	}
+	for _, o := range outs {
+		if o.typ != "local" && o.typ != "tar" {
+			return o.comp
+		}
+	}
+	return build.LayerCompression{Compression: def.Normalized()}
 }
 
 // destinations parses and checks every place the build writes to (tags,
@@ -81,7 +178,11 @@ func (f *buildFlags) destinations() ([]output, error) {
 			return nil, usageError{fmt.Errorf("invalid tag %q: %w", t, err)}
 		}
 	}
-	outs, err := parseOutputs(f.outputs, f.push)
+	def, err := f.compressionFlags()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	outs, err := parseOutputs(f.outputs, f.push, def)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -180,31 +281,58 @@ func checkPlatformOutputs(outs []output, platforms []string) error {
 // deliver tags the result in the store (unless only file outputs were
 // asked for) and writes every output.
 func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result, tags []string, outs []output) error {
+	tagged := res
 	tagLocal := len(outs) == 0
 	for _, o := range outs {
-		if o.typ == "image" || o.typ == "registry" {
+		if !tagLocal && (o.typ == "image" || o.typ == "registry") {
 			tagLocal = true
+			r, err := storedResult(ctx, st, res, o.comp)
+			if err != nil {
+				return err
+			}
+			tagged = r
 		}
 	}
 	if tagLocal {
 		for _, t := range tags {
-			if err := st.Tag(ctx, t, res.Ref()); err != nil {
+			if err := st.Tag(ctx, t, tagged.Ref()); err != nil {
 				return fmt.Errorf("tagging %s: %w", t, err)
 			}
 		}
 	}
 	for _, o := range outs {
-		var err error
-		if res.Index != nil {
-			err = writeIndexOutput(ctx, g, res, tags, o)
+		r, err := build.Recompressed(ctx, st, res, o.comp)
+		if err != nil {
+			return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
+		}
+		if r.Index != nil {
+			err = writeIndexOutput(ctx, g, r, tags, o)
 		} else {
-			err = writeOutput(ctx, g, res.Image, tags, o)
+			err = writeOutput(ctx, g, r.Image, tags, o)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// storedResult is res with its layers compressed as lc asks, stored (an
+// output of another compression than the build's makes other images).
+func storedResult(ctx context.Context, st *store.Store, res *build.Result, lc build.LayerCompression) (*build.Result, error) {
+	r, err := build.Recompressed(ctx, st, res, lc)
+	if err != nil || r == res {
+		return r, err
+	}
+	if r.Index != nil {
+		_, err = st.WriteIndex(ctx, r.Index)
+	} else {
+		_, err = st.WriteImage(ctx, r.Image)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing the image compressed as %s: %w", lc.Compression, err)
+	}
+	return r, nil
 }
 
 func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o output) error {

@@ -18,15 +18,17 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // WriteOptions control how a layer tar is written.
 type WriteOptions struct {
 	// Clamp, when set, lowers every mtime after it to it (reproducible builds).
 	Clamp *time.Time
-	// Level is the gzip level, 1 (fastest) to 9 (smallest); 0 means
-	// DefaultLevel. It is part of what makes a layer's digest.
-	Level int
+	// Compression is how WriteCompressed compresses: gzip (the zero
+	// value) at DefaultLevel unless set. It is part of what makes a
+	// layer's digest, never its diff ID.
+	Compression Compression
 	// Lower, when set, is what the dir was an overlay upper dir over. An
 	// entry other than a directory that is there alike (type, mode,
 	// owner, device, file capabilities, size, mtime; and content or link
@@ -56,9 +58,10 @@ const DefaultLevel = 6
 
 // Descriptor describes a written, compressed layer blob.
 type Descriptor struct {
-	DiffID v1.Hash // sha256 of the uncompressed tar
-	Digest v1.Hash // sha256 of the gzip blob
-	Size   int64   // bytes of the gzip blob
+	DiffID    v1.Hash         // sha256 of the uncompressed tar
+	Digest    v1.Hash         // sha256 of the blob (the diff ID when uncompressed)
+	Size      int64           // bytes of the blob
+	MediaType types.MediaType // the OCI layer media type of its compression
 }
 
 // Write writes dir as a deterministic uncompressed tar to w: entries sorted,
@@ -66,12 +69,15 @@ type Descriptor struct {
 // ".wh.NAME" and opaque dirs as ".wh..wh..opq", hard links kept, xattrs kept.
 // It returns the sha256 of what it wrote (the layer's DiffID).
 func Write(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, error) {
-	return writeTar(ctx, dir, w, opts)
+	h, _, err := writeTar(ctx, dir, w, opts)
+	return h, err
 }
 
-// WriteCompressed writes dir as a gzip-compressed layer blob to w. The gzip
-// stream is compressed in parallel blocks at a fixed level with an empty
-// header, so the same tree always gives the same digest.
+// WriteCompressed writes dir as a layer blob compressed as
+// opts.Compression says to w. gzip is compressed in parallel fixed-size
+// blocks with an empty header, zstd as independent frames of fixed-size
+// chunks compressed in parallel, so the same tree and compression always
+// give the same digest, whatever the number of cores.
 func WriteCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
 	return writeCompressed(ctx, dir, w, opts)
 }

@@ -18,7 +18,7 @@ func TestCompressionLevel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	fast, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Level: 1})
+	fast, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Compression: Compression{Level: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestCompressionLevel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	six, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Level: DefaultLevel})
+	six, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Compression: Compression{Kind: Gzip, Level: DefaultLevel}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestCompressionLevel(t *testing.T) {
 	if def.Size >= fast.Size {
 		t.Errorf("default level size %d >= level 1 size %d", def.Size, fast.Size)
 	}
-	if _, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Level: 10}); err == nil {
+	if _, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Compression: Compression{Level: 10}}); err == nil {
 		t.Error("WriteCompressed(level 10) succeeded, want an error")
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,42 +34,42 @@ const (
 	paxXattr        = "SCHILY.xattr."
 )
 
-// Compression parameters are fixed (the level is WriteOptions.Level):
-// changing any of them changes every layer digest.
+// Compression parameters are fixed (the kind and level are
+// WriteOptions.Compression): changing any of them changes every layer
+// digest of that kind.
 const (
 	gzipBlockSize = 1 << 20
 	copyBufSize   = 1 << 20
 )
 
-// writeCompressed tars dir into a parallel gzip stream, hashing both the tar
-// and the blob on the way.
+// writeCompressed tars dir into a compressed stream (in parallel for gzip
+// and zstd), hashing both the tar and the blob on the way.
 func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
-	blob := &countingHash{h: sha256.New()}
-	level := opts.Level
-	if level == 0 {
-		level = DefaultLevel
-	}
-	if level < 1 || level > 9 {
-		return Descriptor{}, fmt.Errorf("compressing layer: gzip level %d is not in 1..9", level)
-	}
-	gz, err := pgzip.NewWriterLevel(io.MultiWriter(w, blob), level)
-	if err != nil {
-		return Descriptor{}, fmt.Errorf("creating gzip writer: %w", err)
-	}
-	gz.ModTime = time.Unix(0, 0) // pgzip writes ModTime.Unix() as is
-	gz.OS = 255
-	if err := gz.SetConcurrency(gzipBlockSize, 8); err != nil {
-		return Descriptor{}, fmt.Errorf("configuring gzip writer: %w", err)
-	}
-	diffID, err := writeTar(ctx, dir, gz, opts)
-	if err != nil {
-		gz.Close()
-		return Descriptor{}, err
-	}
-	if err := gz.Close(); err != nil {
+	c := opts.Compression.Normalized()
+	if err := c.Validate(); err != nil {
 		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
 	}
-	return Descriptor{DiffID: diffID, Digest: blob.hash(), Size: blob.n}, nil
+	if c.Kind == Uncompressed {
+		diffID, n, err := writeTar(ctx, dir, w, opts)
+		if err != nil {
+			return Descriptor{}, err
+		}
+		return Descriptor{DiffID: diffID, Digest: diffID, Size: n, MediaType: c.MediaType()}, nil
+	}
+	blob := &countingHash{h: sha256.New()}
+	zw, err := newCompressor(io.MultiWriter(w, blob), c)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	diffID, _, err := writeTar(ctx, dir, zw, opts)
+	if err != nil {
+		zw.Close()
+		return Descriptor{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
+	}
+	return Descriptor{DiffID: diffID, Digest: blob.hash(), Size: blob.n, MediaType: c.MediaType()}, nil
 }
 
 // countingHash is an io.Writer that hashes and counts.
@@ -88,8 +87,9 @@ func (c *countingHash) hash() v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", c.h.Sum(nil))}
 }
 
-// writeTar writes the deterministic tar of dir to w and returns its sha256.
-func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, error) {
+// writeTar writes the deterministic tar of dir to w and returns its sha256
+// and size.
+func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, int64, error) {
 	sum := &countingHash{h: sha256.New()}
 	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), copyBufSize)
 	tw := &tarWriter{
@@ -103,22 +103,22 @@ func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
 	}
 	fd, err = tw.walk(fd, "")
 	if fd >= 0 {
 		unix.Close(fd)
 	}
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
 	}
 	if err := tw.tw.Close(); err != nil {
-		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return v1.Hash{}, fmt.Errorf("writing layer %s: %w", dir, err)
+		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
 	}
-	return sum.hash(), nil
+	return sum.hash(), sum.n, nil
 }
 
 type fileID struct{ dev, ino uint64 }

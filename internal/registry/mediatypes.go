@@ -62,6 +62,9 @@ func DockerIndex(idx v1.ImageIndex) (list v1.ImageIndex, dropped int, err error)
 	return &listIndex{raw: raw, h: h, images: images}, dropped, nil
 }
 
+// DockerZstdLayer is the Docker-style media type of a zstd layer.
+const DockerZstdLayer types.MediaType = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+
 // The annotation BuildKit marks attestation manifests in an index with.
 const (
 	attestationTypeKey = "vnd.docker.reference.type"
@@ -85,7 +88,10 @@ func DockerImage(img v1.Image) (v1.Image, error) {
 		case types.OCIUncompressedLayer:
 			l.MediaType = types.DockerUncompressedLayer
 		case types.OCILayerZStd:
-			return nil, errors.New("a zstd layer cannot go into a Docker schema 2 manifest")
+			// As BuildKit's oci-mediatypes=false writes it (containerd's
+			// MediaTypeDockerSchema2LayerZstd): Docker 23 and containerd
+			// read it, older Dockers do not.
+			l.MediaType = DockerZstdLayer
 		}
 		out.Layers[i] = l
 	}

@@ -14,6 +14,7 @@ import (
 
 func newDfCmd(g *globals) *cobra.Command {
 	var verbose bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "df",
 		Short: "Show store disk usage: images, extracted layers, build cache, cache mounts",
@@ -23,14 +24,25 @@ RECLAIMABLE is what "strata prune" frees for images and extracted layers,
 and what "strata prune --all" frees for the build cache and cache mounts.`,
 		Args: argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDf(cmd.Context(), g, verbose)
+			return runDf(cmd.Context(), g, verbose, format)
 		},
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list cache mounts and build cache records")
+	cmd.Flags().StringVar(&format, "format", "", "output: table, table TEMPLATE, json, or a Go template over .Type .TotalCount .Active .Size .Reclaimable")
 	return cmd
 }
 
-func runDf(ctx context.Context, g *globals, verbose bool) error {
+// dfLine is a row of df as --format templates and json see it, named as
+// docker system df names them.
+type dfLine struct {
+	Type, TotalCount, Active, Size, Reclaimable string
+}
+
+func runDf(ctx context.Context, g *globals, verbose bool, format string) error {
+	rf, err := parseFormat(format, dfLine{}, map[string]string{"TotalCount": "TOTAL"})
+	if err != nil {
+		return err
+	}
 	s, err := g.openStore(ctx)
 	if err != nil {
 		return err
@@ -39,6 +51,14 @@ func runDf(ctx context.Context, g *globals, verbose bool) error {
 	u, err := s.Usage(ctx)
 	if err != nil {
 		return err
+	}
+	if !rf.table {
+		var lines []any
+		for _, r := range usageRows(u) {
+			lines = append(lines, dfLine{Type: r.name, TotalCount: fmt.Sprint(r.row.Total), Active: fmt.Sprint(r.row.Active),
+				Size: dockerSize(r.row.Size), Reclaimable: reclaimable(r.row)})
+		}
+		return rf.write(g.stdio.Out, lines)
 	}
 	if err := printUsage(g.stdio.Out, u); err != nil {
 		return err
@@ -56,16 +76,7 @@ func runDf(ctx context.Context, g *globals, verbose bool) error {
 func printUsage(w io.Writer, u *store.Usage) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
-	rows := []struct {
-		name string
-		row  store.UsageRow
-	}{
-		{"Images", u.Images},
-		{"Extracted layers", u.Layers},
-		{"Build cache", u.BuildCache},
-		{"Cache mounts", u.CacheMounts},
-	}
-	for _, r := range rows {
+	for _, r := range usageRows(u) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.name, r.row.Total, r.row.Active, dockerSize(r.row.Size), reclaimable(r.row))
 	}
 	if err := tw.Flush(); err != nil {
@@ -74,6 +85,20 @@ func printUsage(w io.Writer, u *store.Usage) error {
 	_, err := fmt.Fprintf(w, "\nReclaimable: %s with \"strata prune\", %s with \"strata prune --all\"\n",
 		dockerSize(u.Reclaimable), dockerSize(u.ReclaimableAll))
 	return err
+}
+
+type usageRow struct {
+	name string
+	row  store.UsageRow
+}
+
+func usageRows(u *store.Usage) []usageRow {
+	return []usageRow{
+		{"Images", u.Images},
+		{"Extracted layers", u.Layers},
+		{"Build cache", u.BuildCache},
+		{"Cache mounts", u.CacheMounts},
+	}
 }
 
 // reclaimable renders Docker's RECLAIMABLE column: "1.2MB (40%)".

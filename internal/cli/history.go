@@ -12,8 +12,8 @@ import (
 )
 
 type historyFlags struct {
-	noTrunc, quiet bool
-	platform       string
+	noTrunc, quiet, human bool
+	platform, format      string
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -29,6 +29,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&f.noTrunc, "no-trunc", false, "don't truncate output")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().StringVar(&f.platform, "platform", "", "platform of a multi-platform image to show (default: the host's, else the first)")
+	cmd.Flags().StringVar(&f.format, "format", "", "output: table, table TEMPLATE, json, or a Go template over .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment")
+	cmd.Flags().BoolVarP(&f.human, "human", "H", true, "sizes and dates in human-readable form")
 	return cmd
 }
 
@@ -39,7 +41,19 @@ type historyRow struct {
 	size                   int64
 }
 
+// historyLine is a history row as --format templates and json see it,
+// named as docker names them.
+type historyLine struct {
+	ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment string
+}
+
+var historyColumns = map[string]string{"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY"}
+
 func runHistory(ctx context.Context, g *globals, f *historyFlags, ref string) error {
+	format, err := parseFormat(f.format, historyLine{}, historyColumns)
+	if err != nil {
+		return err
+	}
 	platform, err := platformFlag(f.platform)
 	if err != nil {
 		return err
@@ -68,20 +82,41 @@ func runHistory(ctx context.Context, g *globals, f *historyFlags, ref string) er
 		}
 		return nil
 	}
+	now := time.Now()
+	if !format.table {
+		lines := make([]any, len(rows))
+		for i, r := range rows {
+			lines[i] = r.line(f, now)
+		}
+		return format.write(g.stdio.Out, lines)
+	}
 	if c.Index != nil {
 		fmt.Fprintf(g.stdio.Out, "PLATFORM: %s\n", c.Platform)
 	}
 	tw := tabwriter.NewWriter(g.stdio.Out, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT")
-	now := time.Now()
 	for _, r := range rows {
-		by := strings.Join(strings.Fields(r.createdBy), " ")
-		if !f.noTrunc && len(by) > 45 {
-			by = by[:44] + "…"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.id, ago(r.created, now), by, dockerSize(r.size), r.comment)
+		l := r.line(f, now)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.ID, l.CreatedSince, l.CreatedBy, l.Size, l.Comment)
 	}
 	return tw.Flush()
+}
+
+// line renders r as docker history does: CREATED BY on one line, cut at
+// 45 characters unless --no-trunc; -H=false gives exact sizes and dates.
+func (r historyRow) line(f *historyFlags, now time.Time) historyLine {
+	by := strings.Join(strings.Fields(r.createdBy), " ")
+	if !f.noTrunc && len(by) > 45 {
+		by = by[:44] + "…"
+	}
+	l := historyLine{ID: r.id, CreatedBy: by, Comment: r.comment, CreatedSince: ago(r.created, now), Size: dockerSize(r.size)}
+	if !r.created.IsZero() {
+		l.CreatedAt = r.created.Format(time.RFC3339)
+	}
+	if !f.human {
+		l.CreatedSince, l.Size = l.CreatedAt, fmt.Sprint(r.size)
+	}
+	return l
 }
 
 // historyRows pairs history entries with layers (each non-empty entry made

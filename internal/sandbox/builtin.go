@@ -58,7 +58,7 @@ func (b *builtin) Run(ctx context.Context, step *Step) error {
 	if !staticBinary() {
 		return errors.New("running step: the builtin sandbox needs a static binary: build strata with CGO_ENABLED=0 (make build and make test do)")
 	}
-	dir, err := newStepDir(b.opts.TempDir, step.hostname())
+	dir, err := newStepDir(b.opts.TempDir, step.hostname(), step.Hosts)
 	if err != nil {
 		return err
 	}

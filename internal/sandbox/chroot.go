@@ -109,7 +109,7 @@ func (c *chrootRunner) Run(ctx context.Context, step *Step) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("making strata non-dumpable: %w", err)
 	}
-	dir, err := newStepDir(c.opts.TempDir, step.hostname())
+	dir, err := newStepDir(c.opts.TempDir, step.hostname(), step.Hosts)
 	if err != nil {
 		return err
 	}

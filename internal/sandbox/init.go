@@ -305,6 +305,10 @@ func setProcessLimits(p *specs.Process) error {
 			"RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_STACK": unix.RLIMIT_STACK,
 			"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_AS": unix.RLIMIT_AS,
 			"RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+			"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+			"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+			"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
+			"RLIMIT_RTTIME": unix.RLIMIT_RTTIME, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
 		}[r.Type]
 		if !ok {
 			return fmt.Errorf("setting rlimit: unsupported %s", r.Type)

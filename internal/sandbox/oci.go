@@ -63,7 +63,7 @@ func (o *ociRunner) Run(ctx context.Context, step *Step) error {
 	if err := step.check(); err != nil {
 		return err
 	}
-	dir, err := newStepDir(o.opts.TempDir, step.hostname())
+	dir, err := newStepDir(o.opts.TempDir, step.hostname(), step.Hosts)
 	if err != nil {
 		return err
 	}

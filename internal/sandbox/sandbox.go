@@ -45,9 +45,18 @@ type Step struct {
 	// Security is SecuritySandbox (or "") or SecurityInsecure, which the
 	// caller allows only behind an explicit entitlement.
 	Security string
-	Stdin    io.Reader
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// Hosts are extra /etc/hosts entries (--add-host), after the
+	// defaults, in order.
+	Hosts  []Host
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Host is an /etc/hosts entry: a name and its address.
+type Host struct {
+	Name string
+	IP   string
 }
 
 // Security modes of a step (RUN --security).

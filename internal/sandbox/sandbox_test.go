@@ -257,6 +257,12 @@ func TestRun(t *testing.T) {
 			want:  "CapEff:\t0000000000000000\n"},
 		{name: "hostname", script: "hostname; cat /etc/hostname; grep -c myhost /etc/hosts",
 			tweak: func(s *Step) { s.Spec.Hostname = "myhost" }, want: "myhost\nmyhost\n1\n"},
+		{name: "extra hosts and rlimits", script: "tail -n 2 /etc/hosts; ulimit -n; ulimit -Hn",
+			tweak: func(s *Step) {
+				s.Hosts = []Host{{Name: "db.local", IP: "10.0.0.7"}, {Name: "v6.local", IP: "::2"}}
+				s.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 321, Hard: 654}}
+			},
+			want: "10.0.0.7\tdb.local\n::2\tv6.local\n321\n654\n"},
 		{name: "fresh proc", script: "test -d /proc/1 && ls /proc | grep -c '^[0-9]'", checkFn: func(t *testing.T, r result) {
 			// sh, ls, grep, and the builtin's init.
 			if n, err := strconv.Atoi(strings.TrimSpace(r.stdout)); err != nil || n > 4 {

@@ -20,7 +20,7 @@ type stepDir struct {
 	etc    etcFiles
 }
 
-func newStepDir(tmp string, hostname string) (*stepDir, error) {
+func newStepDir(tmp string, hostname string, hosts []Host) (*stepDir, error) {
 	dir, err := os.MkdirTemp(tmp, "strata-step-")
 	if err != nil {
 		return nil, fmt.Errorf("creating step dir: %w", err)
@@ -37,14 +37,14 @@ func newStepDir(tmp string, hostname string) (*stepDir, error) {
 			Hostname:   filepath.Join(etc, "hostname"),
 		},
 	}
-	if err := d.populate(hostname); err != nil {
+	if err := d.populate(hostname, hosts); err != nil {
 		d.remove()
 		return nil, err
 	}
 	return d, nil
 }
 
-func (d *stepDir) populate(hostname string) error {
+func (d *stepDir) populate(hostname string, hosts []Host) error {
 	for _, p := range []string{d.root, d.empty, d.etcDir} {
 		if err := os.Mkdir(p, 0o755); err != nil {
 			return fmt.Errorf("creating step dir: %w", err)
@@ -52,7 +52,7 @@ func (d *stepDir) populate(hostname string) error {
 	}
 	files := map[string]string{
 		d.etc.ResolvConf: resolvConf(),
-		d.etc.Hosts:      "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		d.etc.Hosts:      hostsFile(hostname, hosts),
 		d.etc.Hostname:   hostname + "\n",
 	}
 	for p, content := range files {
@@ -61,6 +61,17 @@ func (d *stepDir) populate(hostname string) error {
 		}
 	}
 	return nil
+}
+
+// hostsFile is /etc/hosts as BuildKit writes it, with the extra hosts
+// after the defaults.
+func hostsFile(hostname string, hosts []Host) string {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%s\t%s\n", h.IP, h.Name)
+	}
+	return b.String()
 }
 
 // resolvConf is the host's resolv.conf, or Docker's fallback when the host

@@ -86,19 +86,27 @@ func parseStoredCache(raw []byte, config func(v1.Hash) ([]byte, error)) (*stored
 }
 
 // exportCaches writes every --cache-to, each updated incrementally (see
-// exportCache).
+// exportCache), each a step of the progress display ("exporting cache to
+// R") that says what it sent.
 func (r *run) exportCaches(ctx context.Context) error {
 	if len(r.opts.CacheTo) == 0 {
 		return nil
 	}
-	ph := &CachePhase{}
-	r.imported.stats.Export = ph
-	start := time.Now()
-	defer func() { ph.add(time.Since(start)) }()
-	for _, spec := range r.opts.CacheTo {
-		if err := r.exportCache(ctx, spec, ph); err != nil {
+	total := &CachePhase{}
+	r.imported.stats.Export = total
+	for i, spec := range r.opts.CacheTo {
+		out, done := r.opts.Progress.Step("cache", i+1, len(r.opts.CacheTo), "exporting cache to "+spec.name())
+		ph := &CachePhase{}
+		start := time.Now()
+		err := r.exportCache(ctx, spec, ph)
+		ph.Duration = time.Since(start)
+		total.merge(ph)
+		if err != nil {
+			done(false, err)
 			return fmt.Errorf("exporting cache to %s: %w", spec.name(), err)
 		}
+		fmt.Fprintf(out, "%s; %d records (%d kept from earlier exports, %d dropped)\n", ph.sent(), ph.Records, ph.Kept, ph.Dropped)
+		done(false, nil)
 	}
 	return nil
 }

@@ -104,3 +104,26 @@ func (l *lazyLayer) fetch(ctx context.Context) error {
 	l.fetched = true
 	return nil
 }
+
+// storeStageImage stores the image of a stage in the store, as finish does
+// for every stage, except a stage other than the target that has imported
+// layers not fetched: its image is only described (its manifest digest), so
+// that a builder stage whose steps all hit the cache, and whose output the
+// target read through cache hits too, costs no download.
+func (r *run) storeStageImage(ctx context.Context, st *state, img v1.Image, target bool) (v1.Hash, error) {
+	if !target && st.hasUnfetched() {
+		return img.Digest()
+	}
+	return r.b.store.WriteImage(ctx, img)
+}
+
+// hasUnfetched reports whether a layer of s is an imported layer whose
+// blob is not in the store.
+func (s *state) hasUnfetched() bool {
+	for _, l := range s.layers {
+		if lz, ok := l.layer.(*lazyLayer); ok && !lz.isFetched() {
+			return true
+		}
+	}
+	return false
+}

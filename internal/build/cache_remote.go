@@ -105,14 +105,19 @@ func (r *run) importCaches(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	for _, spec := range r.opts.CacheFrom {
+	for i, spec := range r.opts.CacheFrom {
+		out, done := r.opts.Progress.Step("cache", i+1, len(r.opts.CacheFrom), "importing cache from "+spec.name())
 		src, err := r.cacheSource(ctx, spec)
+		n := 0
 		if err == nil {
-			err = r.importCache(src)
+			n, err = r.importCache(src)
 		}
 		if err != nil {
 			r.opts.Progress.Warn(fmt.Sprintf("importing cache from %s: %v", spec.name(), err))
+		} else {
+			fmt.Fprintf(out, "%d records\n", n)
 		}
+		done(false, nil)
 	}
 	r.imported.stats.importing().add(time.Since(start))
 }
@@ -136,21 +141,22 @@ func (r *run) cacheSource(ctx context.Context, spec CacheSpec) (*cacheSource, er
 	return src, nil
 }
 
-func (r *run) importCache(src *cacheSource) error {
+// importCache adds src's records; it returns how many src has.
+func (r *run) importCache(src *cacheSource) (int, error) {
 	m, err := src.img.Manifest()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if m.Config.MediaType != CacheMediaType {
-		return fmt.Errorf("not a strata build cache (config media type %q)", m.Config.MediaType)
+		return 0, fmt.Errorf("not a strata build cache (config media type %q)", m.Config.MediaType)
 	}
 	raw, err := src.img.RawConfigFile()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var cfg cacheConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return fmt.Errorf("decoding cache records: %w", err)
+		return 0, fmt.Errorf("decoding cache records: %w", err)
 	}
 	r.imported.mu.Lock()
 	defer r.imported.mu.Unlock()
@@ -162,7 +168,7 @@ func (r *run) importCache(src *cacheSource) error {
 			r.imported.recs[key] = importedRecord{rec: rec.cacheRecord, src: src}
 		}
 	}
-	return nil
+	return len(cfg.Records), nil
 }
 
 // lookupImported finds key in the imported caches. The record is stored

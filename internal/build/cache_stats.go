@@ -1,6 +1,7 @@
 package build
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -73,6 +74,26 @@ func (p *CachePhase) begin() func(n int64, ok bool) {
 			p.Bytes += n
 		}
 	}
+}
+
+// merge adds o's figures to p's.
+func (p *CachePhase) merge(o *CachePhase) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Duration += o.Duration
+	p.Blobs += o.Blobs
+	p.Bytes += o.Bytes
+	p.Present += o.Present
+	p.Mounted += o.Mounted
+	p.Records += o.Records
+	p.Kept += o.Kept
+	p.Dropped += o.Dropped
+}
+
+// sent says what an export sent: "3 blobs, 41.2 MB sent, 1 mounted, 12
+// already there".
+func (p *CachePhase) sent() string {
+	return fmt.Sprintf("%d blobs, %.1f MB sent, %d mounted, %d already there", p.Blobs, float64(p.Bytes)/1e6, p.Mounted, p.Present)
 }
 
 // cacheStats is the figures of this build's cache phases so far; the

@@ -174,6 +174,7 @@ func printBuildReport(ctx context.Context, w io.Writer, res *build.Result) error
 		if err != nil {
 			return err
 		}
+		b.Cache = cacheSummary(cacheStatsOf(res))
 		return report.WriteBuildSummary(w, b)
 	}
 	ps, err := platformSummaries(res)
@@ -186,6 +187,7 @@ func printBuildReport(ctx context.Context, w io.Writer, res *build.Result) error
 			return err
 		}
 	}
+	report.WriteCacheSummary(w, cacheSummary(cacheStatsOf(res)))
 	return nil
 }
 
@@ -198,19 +200,45 @@ func writeBuildReport(file string, res *build.Result) error {
 		if err != nil {
 			return err
 		}
+		b.Cache = cacheSummary(cacheStatsOf(res))
 		v = b
 	} else {
 		ps, err := platformSummaries(res)
 		if err != nil {
 			return err
 		}
-		v = multiPlatformSummary{Build: ps[0].Build, Index: res.IndexDigest.String(), Platforms: ps}
+		top := *ps[0].Build
+		top.Cache = cacheSummary(cacheStatsOf(res))
+		v = multiPlatformSummary{Build: &top, Index: res.IndexDigest.String(), Platforms: ps}
 	}
 	var buf bytes.Buffer
 	if err := report.WriteJSON(&buf, v); err != nil {
 		return err
 	}
 	return writeFileAtomic(file, buf.Bytes())
+}
+
+// cacheStatsOf is the figures of the build's cache phases.
+//
+// TODO: return res.Cache once build.Result carries it (build.go: field
+// "Cache *CacheStats", set from run.cacheStats() in execute); until then
+// the phases show in the progress display only ("exporting cache to R").
+func cacheStatsOf(res *build.Result) *build.CacheStats { return nil }
+
+// cacheSummary turns the build's cache figures into the summary's; nil
+// when the build had neither --cache-from nor --cache-to.
+func cacheSummary(cs *build.CacheStats) *report.CacheSummary {
+	if cs == nil || cs.Import == nil && cs.Export == nil {
+		return nil
+	}
+	conv := func(p *build.CachePhase) *report.CachePhase {
+		if p == nil {
+			return nil
+		}
+		return &report.CachePhase{Seconds: p.Duration.Seconds(), Blobs: p.Blobs, Bytes: p.Bytes,
+			Present: p.Present, Mounted: p.Mounted, Records: p.Records}
+	}
+	return &report.CacheSummary{Import: conv(cs.Import), Export: conv(cs.Export)}
 }
 
 // writeBuildReportHTML writes the HTML report of a build (strata build

@@ -28,6 +28,29 @@ type Build struct {
 	// counts those layers.
 	KeptOut       int64 `json:"kept_out"`
 	KeptOutLayers int   `json:"kept_out_layers"`
+	// Cache is what the build's --cache-from and --cache-to cost, when it
+	// had either.
+	Cache *CacheSummary `json:"cache,omitempty"`
+}
+
+// CacheSummary is the build's cache phases; nil when it had none.
+type CacheSummary struct {
+	Import *CachePhase `json:"import,omitempty"`
+	Export *CachePhase `json:"export,omitempty"`
+}
+
+// CachePhase is one cache phase: its wall time and the layer blobs it
+// transferred (fetched from a --cache-from; sent to a --cache-to, where
+// Present were there already and Mounted were mounted from another
+// repository of the registry); Records is how many records the exported
+// cache holds.
+type CachePhase struct {
+	Seconds float64 `json:"seconds"`
+	Blobs   int     `json:"blobs"`
+	Bytes   int64   `json:"bytes"`
+	Present int     `json:"present,omitempty"`
+	Mounted int     `json:"mounted,omitempty"`
+	Records int     `json:"records,omitempty"`
 }
 
 // BuildImage is the final image of a build.
@@ -124,5 +147,33 @@ func WriteBuildSummary(w io.Writer, b *Build) error {
 	if len(b.Stages) > 1 {
 		fmt.Fprintf(w, "multi-stage split kept %s (%d layers) out of the image\n", HumanSize(b.KeptOut), b.KeptOutLayers)
 	}
+	WriteCacheSummary(w, b.Cache)
 	return nil
+}
+
+// WriteCacheSummary writes a line per cache phase:
+//
+//	importing cache 0.2 s, 2 blobs, 12.1 MB
+//	exporting cache 0.8 s, 3 blobs, 41 MB (12 already there, 1 mounted)
+func WriteCacheSummary(w io.Writer, c *CacheSummary) {
+	if c == nil {
+		return
+	}
+	if p := c.Import; p != nil {
+		fmt.Fprintf(w, "importing cache %.1f s, %s\n", p.Seconds, blobs(p.Blobs, p.Bytes))
+	}
+	if p := c.Export; p != nil {
+		fmt.Fprintf(w, "exporting cache %.1f s, %s (%d already there", p.Seconds, blobs(p.Blobs, p.Bytes), p.Present)
+		if p.Mounted > 0 {
+			fmt.Fprintf(w, ", %d mounted", p.Mounted)
+		}
+		fmt.Fprintf(w, "; %d records)\n", p.Records)
+	}
+}
+
+func blobs(n int, size int64) string {
+	if n == 1 {
+		return "1 blob, " + HumanSize(size)
+	}
+	return fmt.Sprintf("%d blobs, %s", n, HumanSize(size))
 }

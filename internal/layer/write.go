@@ -90,8 +90,8 @@ func (c *countingHash) hash() v1.Hash {
 // writeTar writes the deterministic tar of dir to w and returns its sha256
 // and size.
 func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, int64, error) {
-	sum := &countingHash{h: sha256.New()}
-	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), copyBufSize)
+	pipe := newHashPipe(w)
+	bw := bufio.NewWriterSize(pipe, copyBufSize)
 	tw := &tarWriter{
 		ctx:   ctx,
 		tw:    tar.NewWriter(bw),
@@ -101,24 +101,31 @@ func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (
 		links: map[fileID]string{},
 		buf:   make([]byte, copyBufSize),
 	}
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	err := tw.writeAll(dir, bw)
+	sum := pipe.close()
 	if err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
 	}
-	fd, err = tw.walk(fd, "")
+	return sum.hash(), sum.n, nil
+}
+
+// writeAll walks dir into the tar and flushes it through bw.
+func (t *tarWriter) writeAll(dir string, bw *bufio.Writer) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	fd, err = t.walk(fd, "")
 	if fd >= 0 {
 		unix.Close(fd)
 	}
 	if err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
+		return err
 	}
-	if err := tw.tw.Close(); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
+	if err := t.tw.Close(); err != nil {
+		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
-	}
-	return sum.hash(), sum.n, nil
+	return bw.Flush()
 }
 
 type fileID struct{ dev, ino uint64 }

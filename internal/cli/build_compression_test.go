@@ -274,7 +274,12 @@ func TestBuildCompressionOutputs(t *testing.T) {
 	if err := checkLayers(t, pushed); err != nil {
 		t.Errorf("checkLayers(t, pushed zstd) = %v", err)
 	}
-	mustStrata(t, root, nil, "pull", ref)
+	// A fresh store pulls it and runs it: its zstd layers extract.
+	fresh := t.TempDir()
+	mustStrata(t, fresh, nil, "pull", ref)
+	if out, errs, code := strata(t, fresh, nil, "run", ref); code != 0 || !strings.HasSuffix(out, "100000\n") {
+		t.Errorf("strata run of the pulled zstd image = exit %d\n%s", code, errs)
+	}
 
 	p, err := layout.FromPath(oci)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -211,6 +212,37 @@ func TestCompressionValidate(t *testing.T) {
 			t.Errorf("%+v.Validate() = %v, want %q", tc.c, err, tc.want)
 		case tc.want == "" && tc.c.ID() != tc.id:
 			t.Errorf("%+v.ID() = %s, want %s", tc.c, tc.c.ID(), tc.id)
+		}
+	}
+}
+
+// TestReferenceDecoders: the reference zstd and gzip tools read the
+// multi-frame zstd and multi-block gzip blobs as the layer's tar.
+func TestReferenceDecoders(t *testing.T) {
+	dir := mixedTree(t)
+	ctx := context.Background()
+	var tarBuf bytes.Buffer
+	if _, err := Write(ctx, dir, &tarBuf, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tool string
+		c    Compression
+	}{{"zstd", Compression{Kind: Zstd}}, {"gzip", Compression{Kind: Gzip}}} {
+		bin, err := exec.LookPath(tc.tool)
+		if err != nil {
+			t.Logf("%s not installed: skipped", tc.tool)
+			continue
+		}
+		var blob bytes.Buffer
+		if _, err := WriteCompressed(ctx, dir, &blob, WriteOptions{Compression: tc.c}); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-d", "-c")
+		cmd.Stdin = &blob
+		out, err := cmd.Output()
+		if err != nil || !bytes.Equal(out, tarBuf.Bytes()) {
+			t.Errorf("%s -d read %d bytes (%v), want the %d-byte tar", tc.tool, len(out), err, tarBuf.Len())
 		}
 	}
 }

@@ -373,3 +373,47 @@ func TestBuildCompressionBadOptions(t *testing.T) {
 		t.Errorf("uncompressed layer digest %s, diff ID %s: want them equal", m.Layers[1].Digest, cf.RootFS.DiffIDs[1])
 	}
 }
+
+// TestBuildCompressionIndex: an index result (an image and its
+// provenance) exported in another compression than the build's gets its
+// image's layers converted and its attestation made again about it.
+func TestBuildCompressionIndex(t *testing.T) {
+	root := buildRoot(t)
+	dir := compressionContext(t)
+	oci := filepath.Join(t.TempDir(), "oci")
+	mustStrata(t, root, nil, "build", "--progress=quiet", "--provenance=true", "-t", "idx:1",
+		"--output", "type=image", "--output", "type=oci,dest="+oci+",compression=zstd", dir)
+	p, err := layout.FromPath(oci)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil || len(tm.Manifests) != 1 || !tm.Manifests[0].MediaType.IsIndex() {
+		t.Fatalf("OCI layout = %v, %v; want one index", tm, err)
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 2 {
+		t.Fatalf("index = %v, %v; want the image and its attestation manifest", im, err)
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := layerTypes(t, img); !sameTypes(got, types.OCILayer, types.OCILayerZStd) {
+		t.Errorf("layer types = %v, want the base's gzip and the step's zstd", got)
+	}
+	if err := checkLayers(t, img); err != nil {
+		t.Error(err)
+	}
+	if ref := im.Manifests[1].Annotations["vnd.docker.reference.digest"]; ref != im.Manifests[0].Digest.String() {
+		t.Errorf("attestation manifest refers to %s, want the zstd image %s", ref, im.Manifests[0].Digest)
+	}
+}

@@ -3,7 +3,6 @@ package layer
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -207,8 +206,7 @@ func Recompress(r io.Reader, w io.Writer, c Compression) (Descriptor, error) {
 		return Descriptor{}, err
 	}
 	defer tr.Close()
-	blob := &countingHash{h: sha256.New()}
-	out := io.MultiWriter(w, blob)
+	out, blob := blobSink(w)
 	if c.Kind == Uncompressed {
 		out = w // the blob is the tar: one hash does
 	}
@@ -216,18 +214,19 @@ func Recompress(r io.Reader, w io.Writer, c Compression) (Descriptor, error) {
 	if err != nil {
 		return Descriptor{}, err
 	}
-	diff := &countingHash{h: sha256.New()}
-	buf := make([]byte, copyBufSize)
-	if _, err := io.CopyBuffer(io.MultiWriter(zw, diff), tr, buf); err != nil {
+	diff := newHashPipe(zw)
+	_, err = io.CopyBuffer(diff, tr, make([]byte, copyBufSize))
+	sum := diff.close()
+	if err != nil {
 		zw.Close()
 		return Descriptor{}, fmt.Errorf("recompressing layer: %w", err)
 	}
 	if err := zw.Close(); err != nil {
 		return Descriptor{}, fmt.Errorf("recompressing layer: %w", err)
 	}
-	d := Descriptor{DiffID: diff.hash(), Digest: blob.hash(), Size: blob.n, MediaType: c.MediaType()}
-	if c.Kind == Uncompressed {
-		d.Digest, d.Size = d.DiffID, diff.n
+	d := Descriptor{DiffID: sum.hash(), Digest: sum.hash(), Size: sum.n, MediaType: c.MediaType()}
+	if c.Kind != Uncompressed {
+		d.Digest, d.Size = blob()
 	}
 	return d, nil
 }

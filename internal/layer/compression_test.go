@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 )
@@ -243,6 +245,44 @@ func TestReferenceDecoders(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil || !bytes.Equal(out, tarBuf.Bytes()) {
 			t.Errorf("%s -d read %d bytes (%v), want the %d-byte tar", tc.tool, len(out), err, tarBuf.Len())
+		}
+	}
+}
+
+// hashingWriter stands for the store's blob writer: it hashes what it is
+// given.
+type hashingWriter struct {
+	buf bytes.Buffer
+	h   hash.Hash
+}
+
+func (w *hashingWriter) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	return w.buf.Write(p)
+}
+
+func (w *hashingWriter) BlobDigest() (v1.Hash, int64) {
+	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", w.h.Sum(nil))}, int64(w.buf.Len())
+}
+
+// TestBlobHasher: a writer that hashes gives the blob digest, the same as
+// WriteCompressed and Recompress compute themselves.
+func TestBlobHasher(t *testing.T) {
+	dir := mixedTree(t)
+	ctx := context.Background()
+	for _, c := range kinds {
+		want, err := WriteCompressed(ctx, dir, io.Discard, WriteOptions{Compression: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &hashingWriter{h: sha256.New()}
+		got, err := WriteCompressed(ctx, dir, w, WriteOptions{Compression: c})
+		if err != nil || got != want {
+			t.Errorf("WriteCompressed(%s) into a BlobHasher = %+v, %v; want %+v", c, got, err, want)
+		}
+		w2 := &hashingWriter{h: sha256.New()}
+		if got, err := Recompress(bytes.NewReader(w.buf.Bytes()), w2, c); err != nil || got != want {
+			t.Errorf("Recompress(%s) into a BlobHasher = %+v, %v; want %+v", c, got, err, want)
 		}
 	}
 }

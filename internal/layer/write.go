@@ -56,8 +56,8 @@ func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOpt
 		}
 		return Descriptor{DiffID: diffID, Digest: diffID, Size: n, MediaType: c.MediaType()}, nil
 	}
-	blob := &countingHash{h: sha256.New()}
-	zw, err := newCompressor(io.MultiWriter(w, blob), c)
+	out, blob := blobSink(w)
+	zw, err := newCompressor(out, c)
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -69,7 +69,28 @@ func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOpt
 	if err := zw.Close(); err != nil {
 		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
 	}
-	return Descriptor{DiffID: diffID, Digest: blob.hash(), Size: blob.n, MediaType: c.MediaType()}, nil
+	digest, size := blob()
+	return Descriptor{DiffID: diffID, Digest: digest, Size: size, MediaType: c.MediaType()}, nil
+}
+
+// BlobHasher is a writer that hashes (sha256) and counts what it is given,
+// as the store's blob writer does: WriteCompressed and Recompress then
+// take the blob's digest and size from it rather than hashing the blob a
+// second time.
+type BlobHasher interface {
+	io.Writer
+	// BlobDigest is the sha256 and size of what was written so far.
+	BlobDigest() (v1.Hash, int64)
+}
+
+// blobSink is where a blob is written, and how its digest and size are
+// known once it is: w's own when it is a BlobHasher.
+func blobSink(w io.Writer) (io.Writer, func() (v1.Hash, int64)) {
+	if bh, ok := w.(BlobHasher); ok {
+		return w, bh.BlobDigest
+	}
+	ch := &countingHash{h: sha256.New()}
+	return io.MultiWriter(w, ch), func() (v1.Hash, int64) { return ch.hash(), ch.n }
 }
 
 // countingHash is an io.Writer that hashes and counts.

@@ -182,6 +182,10 @@ const docsIntro = "# strata lint\n\n" +
 	"- `# check=skip=RULE1,RULE2;error=true` (BuildKit's directive, first lines of the file): skips rules by name or alias " +
 	"(`skip=all` skips BuildKit's checks) and raises BuildKit's checks to errors.\n" +
 	"- `# strata:ignore=RULE1,RULE2` (or `# check=skip=RULE`) in the comment lines directly above an instruction ignores those rules for it.\n" +
+	"- `# hadolint ignore=DL3008,DL3015` (hadolint's pragma) on the line directly above an instruction ignores those rules for it, as hadolint reads it: " +
+	"only that line counts (a blank line or another comment in between ends it), only DL and SC codes may be named (a pragma naming anything else is not one), " +
+	"and a comment may follow after a second `#`. `# hadolint global ignore=DL3003` anywhere in the file ignores those rules in the whole file. " +
+	"Rules are named by their DL codes; strata's names of the same rules are not read there.\n" +
 	"- `CONTEXT/.strata.yaml` (or `--config FILE`): ignores and severity overrides, by rule name or alias. " +
 	"It is read as a small YAML subset: block maps, `- item` and `[a, b]` lists of plain or quoted scalars, `#` comments:\n\n" +
 	"```yaml\nlint:\n  ignore: [DL3008, UnusedStage]\n  severity:\n    UndefinedVar: error\n    DL3059: off\n```\n\n" +

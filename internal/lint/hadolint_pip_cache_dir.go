@@ -14,8 +14,7 @@ func pipCacheDir() Rule {
 						continue
 					}
 					for _, sc := range in.shell(r).Commands {
-						pip := sc.is("pip", "install") || sc.is("pip3", "install") ||
-							(len(sc.Args) > 3 && sc.Args[1] == "-m" && sc.Args[2] == "pip" && sc.Args[3] == "install")
+						pip := isPipInstall(sc) && !isPipWrapper(sc)
 						if pip && !sc.has("--no-cache-dir") && sc.Env["PIP_NO_CACHE_DIR"] == "" {
 							out = append(out, Problem{Line: line(r), Message: "Avoid use of cache directory with pip. Use `pip install --no-cache-dir <package>`"})
 							break

@@ -169,10 +169,12 @@ type Config struct {
 // rule. It honours the Dockerfile's "# check=skip=...;error=true" directive
 // (skip applies to any rule, error=true raises BuildKit's checks to errors),
 // "# strata:ignore=RULE" and "# check=skip=RULE" comments directly above an
-// instruction, and cfg.
+// instruction, hadolint's "# hadolint ignore=DL3008" (the next instruction)
+// and "# hadolint global ignore=DL3008" (the file) pragmas, and cfg.
 func Run(in *Input, rules []Rule, cfg Config) []Finding {
 	var out []Finding
 	lines := strings.Split(string(in.File.Source), "\n")
+	hadolint := readPragmas(lines)
 	for _, r := range rules {
 		sev := r.Severity
 		if in.File.Check.ReturnAsError && r.Family == BuildKit {
@@ -185,7 +187,7 @@ func Run(in *Input, rules []Rule, cfg Config) []Finding {
 			continue
 		}
 		for _, p := range r.Check(in) {
-			if ignoredInline(lines, p.Line, r) {
+			if ignoredInline(lines, p.Line, r) || hadolint.ignores(r, p.Line) {
 				continue
 			}
 			out = append(out, newFinding(in.File.Name, lines, r, sev, p))

@@ -53,6 +53,9 @@ func Rules() []Rule {
 		copyFromUndefinedStage(),
 		copyFromOwnStage(),
 		pipCacheDir(),
+		unpinnedPipPackages(),
+		cdInsteadOfWorkdir(),
+		exposePortOutOfRange(),
 		consecutiveRuns(),
 		pipeWithoutPipefail(),
 	}

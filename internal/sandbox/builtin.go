@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,19 +135,74 @@ func (b *builtin) runInit(ctx context.Context, step *Step, cfg *initConfig) (*st
 	}
 	defer stR.Close()
 	cmd := initCommand(ctx, step, cfg.Spec, cfgR, stW)
+	var console *os.File
+	if cfg.Spec.Process.Terminal {
+		host, init, err := consolePair()
+		if err != nil {
+			cfgR.Close()
+			stW.Close()
+			return nil, err
+		}
+		defer init.Close()
+		console = host
+		cmd.ExtraFiles = append(cmd.ExtraFiles, init)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	}
 	err = cmd.Start()
 	cfgR.Close()
 	stW.Close()
 	if err != nil {
+		if console != nil {
+			console.Close()
+		}
 		return nil, fmt.Errorf("starting sandbox: %w", err)
 	}
+	consoled := receiveConsole(step, console)
+	var started atomic.Bool
 	statusc := make(chan initStatus, 1)
-	go func() { statusc <- readStatus(stR) }()
+	go func() {
+		statusc <- readStatus(stR, func() {
+			started.Store(true)
+			if step.Started != nil {
+				step.Started()
+			}
+		})
+	}()
+	done := make(chan struct{})
+	if step.Signals != nil {
+		go forwardSignals(cmd.Process.Pid, &started, step.Signals, done)
+	}
 	werr := json.NewEncoder(cfgW).Encode(cfg)
 	cfgW.Close()
 	err = cmd.Wait()
+	close(done)
 	status := <-statusc
+	<-consoled
 	return status.Stubs, stepError(ctx, err, werr, status)
+}
+
+// receiveConsole hands the terminal the init sends on console (nil: the
+// step has none) to step.Console; the channel closes when that is done.
+func receiveConsole(step *Step, console *os.File) <-chan struct{} {
+	done := make(chan struct{})
+	if console == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		defer console.Close()
+		master, err := recvConsole(console)
+		if err != nil {
+			return
+		}
+		if step.Console == nil {
+			master.Close()
+			return
+		}
+		step.Console(master)
+	}()
+	return done
 }
 
 func initCommand(ctx context.Context, step *Step, s *specs.Spec, cfgR, stW *os.File) *exec.Cmd {
@@ -180,8 +236,9 @@ func cloneFlags(l *specs.Linux) uintptr {
 	return flags
 }
 
-// readStatus merges the init's status messages.
-func readStatus(r io.Reader) initStatus {
+// readStatus merges the init's status messages, calling started (when
+// not nil) once the step's process runs.
+func readStatus(r io.Reader, started func()) initStatus {
 	var all initStatus
 	dec := json.NewDecoder(r)
 	for {
@@ -189,11 +246,14 @@ func readStatus(r io.Reader) initStatus {
 		if err := dec.Decode(&st); err != nil {
 			return all
 		}
+		if st.Started && started != nil {
+			started()
+		}
 		if st.Stubs != nil {
 			all.Stubs = st.Stubs
 		}
 		if st.Error != "" {
-			all.Error, all.NoOverlay = st.Error, st.NoOverlay
+			all.Error, all.NoOverlay, all.StartCode = st.Error, st.NoOverlay, st.StartCode
 		}
 	}
 }
@@ -204,6 +264,9 @@ func stepError(ctx context.Context, waitErr, writeErr error, st initStatus) erro
 		return fmt.Errorf("running step: %w", err)
 	}
 	if st.Error != "" {
+		if st.StartCode != 0 {
+			return &StartError{Code: st.StartCode, Msg: st.Error}
+		}
 		if st.NoOverlay {
 			return fmt.Errorf("setting up sandbox: %w: %s", errNoOverlay, st.Error)
 		}

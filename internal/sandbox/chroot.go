@@ -101,6 +101,9 @@ func (c *chrootRunner) Run(ctx context.Context, step *Step) error {
 	if err := step.check(); err != nil {
 		return err
 	}
+	if step.Spec.Process.Terminal {
+		return errors.New("checking step: a terminal needs the builtin sandbox, not chroot mode")
+	}
 	if err := c.usable(step); err != nil {
 		return err
 	}
@@ -271,7 +274,7 @@ func (c *chrootRunner) launch(ctx context.Context, step *Step, cfg *chrootConfig
 		return fmt.Errorf("starting sandbox: %w", err)
 	}
 	statusc := make(chan initStatus, 1)
-	go func() { statusc <- readStatus(stR) }()
+	go func() { statusc <- readStatus(stR, nil) }()
 	werr := json.NewEncoder(cfgW).Encode(cfg)
 	cfgW.Close()
 	err = cmd.Wait()

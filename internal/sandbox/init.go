@@ -59,6 +59,11 @@ type initStatus struct {
 	Stubs     *stubs `json:",omitempty"`
 	Error     string `json:",omitempty"`
 	NoOverlay bool   `json:",omitempty"`
+	// StartCode is Docker's exit code for a process that could not be
+	// started: 127 not found, 126 not executable.
+	StartCode int `json:",omitempty"`
+	// Started says the step's process runs.
+	Started bool `json:",omitempty"`
 }
 
 // Init runs the sandbox's init when the process is one, and never returns
@@ -66,6 +71,9 @@ type initStatus struct {
 // must call it first thing in main (and in TestMain): the backend
 // re-executes /proc/self/exe as the init of the step's namespaces.
 func Init() {
+	if len(os.Args) > 0 && os.Args[0] == detachArg0 {
+		os.Exit(runDetached())
+	}
 	if len(os.Args) == 0 || os.Args[0] != initArg0 {
 		return
 	}
@@ -79,7 +87,12 @@ func runInit() int {
 	var cfg initConfig
 	status, err := startStage("init", &cfg)
 	fail := func(err error) int {
-		_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay)})
+		var se *StartError
+		code := 0
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		_ = status.Encode(initStatus{Error: err.Error(), NoOverlay: errors.Is(err, errNoOverlay), StartCode: code})
 		return 255
 	}
 	if err != nil {
@@ -93,7 +106,20 @@ func runInit() int {
 	if err != nil {
 		return fail(err)
 	}
-	code, err := runProcess(cfg.Spec.Process, cfg.Filter)
+	stdio := []uintptr{0, 1, 2}
+	if cfg.Spec.Process.Terminal {
+		master, slave, err := openConsole(cfg.Spec.Process.User.UID)
+		if err != nil {
+			return fail(err)
+		}
+		defer slave.Close()
+		if err := sendConsole(master); err != nil {
+			return fail(err)
+		}
+		stdio = []uintptr{slave.Fd(), slave.Fd(), slave.Fd()}
+	}
+	started := func() { _ = status.Encode(initStatus{Started: true}) }
+	code, err := runProcess(cfg.Spec.Process, cfg.Filter, stdio, started)
 	if err != nil {
 		return fail(err)
 	}
@@ -327,12 +353,14 @@ func setProcessLimits(p *specs.Process) error {
 
 // runProcess starts the step's process as p.User with p's capabilities
 // under the seccomp filter (none when empty) and waits for it, reaping
-// every orphan meanwhile (it is PID 1). It returns the exit code, 128+n
-// for a death by signal n.
-func runProcess(p *specs.Process, filter []byte) (int, error) {
+// every orphan meanwhile (it is PID 1). stdio are its fds 0, 1 and 2: a
+// terminal's slave becomes its controlling terminal. It returns the exit
+// code, 128+n for a death by signal n; a process that cannot start is a
+// *StartError.
+func runProcess(p *specs.Process, filter []byte, stdio []uintptr, started func()) (int, error) {
 	argv0, err := lookPath(p.Args, p.Env)
 	if err != nil {
-		return 0, err
+		return 0, &StartError{Code: 127, Msg: err.Error()}
 	}
 	ambient, err := ambientCaps(p.Capabilities)
 	if err != nil {
@@ -359,8 +387,9 @@ func runProcess(p *specs.Process, filter []byte) (int, error) {
 	copy(groups, p.User.AdditionalGids)
 	pid, err := syscall.ForkExec(argv0, p.Args, &syscall.ProcAttr{
 		Env:   p.Env,
-		Files: []uintptr{0, 1, 2},
+		Files: stdio,
 		Sys: &syscall.SysProcAttr{
+			Setctty: p.Terminal,
 			Credential: &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups, NoSetGroups: setgroupsDenied()},
 			// A session of its own: no controlling terminal of strata's,
 			// into which a step could type (TIOCSTI).
@@ -369,13 +398,28 @@ func runProcess(p *specs.Process, filter []byte) (int, error) {
 		},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("starting %s: %w", p.Args[0], err)
+		return 0, startError(p.Args[0], err)
 	}
 	if err := shedCapabilities(); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return 0, err
 	}
+	started()
 	return reapUntil(pid)
+}
+
+// startError is why execve of cmd failed, with Docker's exit code when it
+// has one: 127 for a command that does not exist, 126 for one that cannot
+// be invoked.
+func startError(cmd string, err error) error {
+	msg := fmt.Sprintf("starting process: exec: %q: %v", cmd, err)
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
+		return &StartError{Code: 127, Msg: msg}
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EISDIR), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EPERM):
+		return &StartError{Code: 126, Msg: msg}
+	}
+	return fmt.Errorf("starting %s: %w", cmd, err)
 }
 
 func reapUntil(pid int) (int, error) {

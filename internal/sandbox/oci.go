@@ -63,6 +63,9 @@ func (o *ociRunner) Run(ctx context.Context, step *Step) error {
 	if err := step.check(); err != nil {
 		return err
 	}
+	if step.Spec.Process.Terminal {
+		return errors.New("checking step: a terminal needs the builtin sandbox, not the oci backend")
+	}
 	dir, err := newStepDir(o.opts.TempDir, step.hostname(), step.Hosts)
 	if err != nil {
 		return err

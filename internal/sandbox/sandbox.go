@@ -51,6 +51,18 @@ type Step struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Signals, when set, are forwarded to the step's process, as docker
+	// run forwards its own (builtin backend).
+	Signals <-chan os.Signal
+	// Console, when Spec.Process.Terminal is set (builtin backend only),
+	// receives the master of the step's pseudo-terminal, opened on the
+	// sandbox's own devpts; the step's stdio are its slave, its
+	// controlling terminal. Console owns the master; Stdin, Stdout and
+	// Stderr are unused.
+	Console func(master *os.File)
+	// Started, when set, is called once the step's process runs (builtin
+	// backend).
+	Started func()
 }
 
 // Host is an /etc/hosts entry: a name and its address.
@@ -107,6 +119,16 @@ func (s *Step) hostname() string {
 	}
 	return defaultHostname
 }
+
+// StartError reports a process that could not be started, with Docker's
+// exit code for it: 127 when the command does not exist, 126 when it
+// cannot be invoked (not executable, a directory, a bad format).
+type StartError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StartError) Error() string { return e.Msg }
 
 // ExitError reports a non-zero exit status.
 type ExitError struct {

@@ -119,7 +119,6 @@ func completeProcess(in *specs.Process, insecure bool) *specs.Process {
 	if in != nil {
 		*p = *in
 	}
-	p.Terminal = false
 	p.NoNewPrivileges = true
 	// The primary group is a supplementary one too, as BuildKit's
 	// executor has it (ensureAdditionalGids): `id` shows it in groups=.

@@ -389,7 +389,7 @@ func runProcess(p *specs.Process, filter []byte, stdio []uintptr, started func()
 		Env:   p.Env,
 		Files: stdio,
 		Sys: &syscall.SysProcAttr{
-			Setctty: p.Terminal,
+			Setctty:    p.Terminal,
 			Credential: &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups, NoSetGroups: setgroupsDenied()},
 			// A session of its own: no controlling terminal of strata's,
 			// into which a step could type (TIOCSTI).

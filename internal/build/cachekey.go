@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"io"
@@ -12,19 +11,25 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/internal/rootfs"
-	"github.com/strata-build/strata/internal/store"
 )
 
-// keyer builds a cache key: a sha256 over length-prefixed fields, so that
-// no two field lists give the same bytes.
-type keyer struct{ h hash.Hash }
+// keyer builds a cache key: a sha256 over length-prefixed fields
+// ("<len>:<field>;"), so that no two field lists give the same bytes.
+// Fields are gathered in a buffer and hashed in blocks.
+type keyer struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// keyerFlush is the buffer size at which fields are hashed.
+const keyerFlush = 64 << 10
 
 func newKeyer(kind string) *keyer {
 	k := &keyer{h: sha256.New()}
@@ -34,12 +39,30 @@ func newKeyer(kind string) *keyer {
 
 func (k *keyer) add(fields ...string) *keyer {
 	for _, f := range fields {
-		fmt.Fprintf(k.h, "%d:%s;", len(f), f)
+		k.buf = strconv.AppendInt(k.buf, int64(len(f)), 10)
+		k.buf = append(append(append(k.buf, ':'), f...), ';')
+	}
+	return k.flush(keyerFlush)
+}
+
+// addBytes adds one field.
+func (k *keyer) addBytes(f []byte) *keyer {
+	k.buf = strconv.AppendInt(k.buf, int64(len(f)), 10)
+	k.buf = append(append(append(k.buf, ':'), f...), ';')
+	return k.flush(keyerFlush)
+}
+
+// flush hashes the buffer once it holds at least n bytes.
+func (k *keyer) flush(n int) *keyer {
+	if len(k.buf) >= n {
+		k.h.Write(k.buf)
+		k.buf = k.buf[:0]
 	}
 	return k
 }
 
 func (k *keyer) sum() v1.Hash {
+	k.flush(0)
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(k.h.Sum(nil))}
 }
 
@@ -84,78 +107,14 @@ func (s *state) fsDigest() (string, error) {
 	return k.sum().String(), nil
 }
 
-// statCache remembers content digests of context files by what stat says,
-// so an unchanged context is not read again: keyed by path, and valid while
-// size, mtime, ctime, inode and mode are the same.
-type statCache struct {
-	mu      sync.Mutex
-	entries map[string]statEntry
-	dirty   bool
-}
-
-type statEntry struct {
-	Size   int64  `json:"s"`
-	Mtime  int64  `json:"m"`
-	Ctime  int64  `json:"c"`
-	Ino    uint64 `json:"i"`
-	Mode   uint32 `json:"o"`
-	Digest string `json:"d"`
-}
-
-const statCacheName = "statcache.json"
-
-func loadStatCache(ctx context.Context, st *store.Store) *statCache {
-	sc := &statCache{entries: map[string]statEntry{}}
-	if b, err := st.Meta(ctx, statCacheName); err == nil {
-		_ = json.Unmarshal(b, &sc.entries) // a damaged cache is only slower
-	}
-	return sc
-}
-
-func (sc *statCache) save(ctx context.Context, st *store.Store) error {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if !sc.dirty {
-		return nil
-	}
-	b, err := json.Marshal(sc.entries)
-	if err != nil {
-		return err
-	}
-	return st.PutMeta(ctx, statCacheName, b)
-}
-
-// digest returns the sha256 of the file at host path p.
-func (sc *statCache) digest(p string, fi fs.FileInfo) (string, error) {
-	e := statEntry{Size: fi.Size(), Mtime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode())}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.Ino, e.Ctime = sys.Ino, sys.Ctim.Sec*1e9+sys.Ctim.Nsec
-	}
-	if sc == nil {
-		return fileDigest(p)
-	}
-	sc.mu.Lock()
-	old, ok := sc.entries[p]
-	sc.mu.Unlock()
-	if ok && old.Size == e.Size && old.Mtime == e.Mtime && old.Ctime == e.Ctime && old.Ino == e.Ino && old.Mode == e.Mode {
-		return old.Digest, nil
-	}
-	d, err := fileDigest(p)
-	if err != nil {
-		return "", err
-	}
-	e.Digest = d
-	sc.mu.Lock()
-	sc.entries[p], sc.dirty = e, true
-	sc.mu.Unlock()
-	return e.Digest, nil
-}
-
 // contentKey hashes what COPY would read from src for patterns: every
 // matched path and, below directories, every entry with type, mode, owner,
 // link target and content digest. mtimes do not count.
 // sc remembers digests of files that live on (the context); nil hashes
-// every file (temporary sources).
+// every file (temporary sources). A directory of a source that can walk
+// trees (the build context) is walked in one go, in parallel, its files
+// that the cache does not know hashed in parallel: the key is the same
+// as hashTree's path by path.
 func contentKey(ctx context.Context, src rootfs.Source, patterns []string, sc *statCache) (string, error) {
 	k := newKeyer("content")
 	for _, p := range patterns {
@@ -200,8 +159,15 @@ func hashTree(ctx context.Context, k *keyer, src rootfs.Source, p string, sc *st
 		if err != nil {
 			return fmt.Errorf("hashing %s: %w", p, err)
 		}
-		k.add(d)
+		k.add(hex.EncodeToString(d[:]))
 	case fi.IsDir():
+		if tw, ok := src.(rootfs.TreeWalker); ok {
+			t, err := tw.WalkTree(ctx, p, sc)
+			if err != nil {
+				return err
+			}
+			return hashWalked(ctx, k, p, t, sc)
+		}
 		entries, err := src.ReadDir(p)
 		if err != nil {
 			return err
@@ -252,15 +218,18 @@ func glob(src rootfs.Source, pattern string) ([]string, error) {
 	return out, nil
 }
 
-func fileDigest(p string) (string, error) {
+// fileDigest returns the sha256 of the file at host path p.
+func fileDigest(p string) ([32]byte, error) {
+	var sum [32]byte
 	f, err := os.Open(p)
 	if err != nil {
-		return "", err
+		return sum, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+		return sum, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	h.Sum(sum[:0])
+	return sum, nil
 }

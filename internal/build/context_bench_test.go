@@ -1,0 +1,187 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/rootfs"
+	"github.com/strata-build/strata/internal/store"
+)
+
+// The big context of issue 16: 100,000 files, 1 GiB, half text and half
+// random, in 2,700 directories of six kinds. It is made once per machine
+// (about 10 s) under $STRATA_BENCH_CONTEXT, default
+// /var/tmp/strata-bench-context, and reused: a benchmark never edits it
+// (the edit benchmark edits a file of its own beside it).
+const (
+	bigContextFiles = 100_000
+	bigContextBytes = 1 << 30
+)
+
+// bigContext returns the big context's directory, making it when missing.
+func bigContext(b *testing.B) string {
+	b.Helper()
+	base := os.Getenv("STRATA_BENCH_CONTEXT")
+	if base == "" {
+		base = "/var/tmp/strata-bench-context"
+	}
+	dir := filepath.Join(base, fmt.Sprintf("%d-%d", bigContextFiles, bigContextBytes>>20))
+	done := filepath.Join(base, filepath.Base(dir)+".done")
+	if _, err := os.Stat(done); err == nil {
+		return dir
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		b.Fatal(err)
+	}
+	if err := writeBigContext(dir, bigContextFiles, bigContextBytes); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// writeBigContext writes n files of about total bytes in all under dir,
+// sizes log-normal as in a source tree with assets; deterministic.
+func writeBigContext(dir string, n int, total int64) error {
+	rnd := rand.New(rand.NewPCG(42, 16))
+	sizes := make([]float64, n)
+	var sum float64
+	for i := range sizes {
+		sizes[i] = float64(expNorm(rnd, 8.5, 1.6))
+		sum += sizes[i]
+	}
+	noise := make([]byte, 64<<20)
+	for i := range noise {
+		noise[i] = byte(rnd.Uint32())
+	}
+	var text []byte
+	for i := 0; len(text) < 16<<20; i++ {
+		text = append(text, "line "+strconv.Itoa(i)+" of some compressible text, the same words again and again\n"...)
+	}
+	kinds := []string{"src/pkg%d", "node_modules/dep%d/lib", "docs/section%d", "assets/img%d", "vendor/mod%d/sub", "data/set%d/part"}
+	for i, s := range sizes {
+		size := int(s * float64(total) / sum)
+		d := filepath.Join(dir, fmt.Sprintf(kinds[i%len(kinds)], i/61%300))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		src := text
+		if i%2 == 1 {
+			src = noise
+		}
+		size = min(size, len(src))
+		off := rnd.IntN(len(src) - size + 1)
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%d.dat", i)), src[off:off+size], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expNorm is a log-normal variate.
+func expNorm(rnd *rand.Rand, mu, sigma float64) float64 {
+	return math.Exp(mu + sigma*rnd.NormFloat64())
+}
+
+// bigContextBuild is a store and a Dockerfile over the big context.
+type bigContextBuild struct {
+	f    *fixture
+	opts Options
+}
+
+func newBigContextBuild(b *testing.B, df string, ignore []string) *bigContextBuild {
+	b.Helper()
+	f := benchFixture(b)
+	dir := bigContext(b)
+	file, err := dockerfile.Parse("Dockerfile", []byte(df))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bc := &bigContextBuild{f: f, opts: Options{File: file, ContextDir: dir, Ignore: ignore}}
+	start := time.Now()
+	bc.build(b)
+	b.Logf("cold build: %v", time.Since(start).Round(time.Millisecond))
+	return bc
+}
+
+// build builds and returns how many steps ran.
+func (bc *bigContextBuild) build(b *testing.B) int {
+	b.Helper()
+	var ran ranSteps
+	opts := bc.opts
+	opts.Progress = &ran
+	if _, err := bc.f.b.Build(context.Background(), opts); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for _, c := range ran.ran {
+		n += c
+	}
+	return n
+}
+
+// BenchmarkNoopRebuild100kFiles: `COPY . /app` of the big context, nothing
+// changed, with and without a .dockerignore (goal: under 100 ms a build,
+// the stat cache loaded and the whole context walked each time).
+func BenchmarkNoopRebuild100kFiles(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		ignore []string
+	}{
+		{"plain", nil},
+		{"dockerignore", []string{"**/*.tmp", "docs/section1*", "!docs/section10", ".git"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			bc := newBigContextBuild(b, "FROM scratch\nCOPY . /app\n", c.ignore)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if n := bc.build(b); n != 0 {
+					b.Fatalf("no-op rebuild ran %d steps", n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/build")
+		})
+	}
+}
+
+// BenchmarkContextKey100kFiles is the part of a no-op rebuild that scales
+// with the context: the content key of the whole big context, stat cache
+// warm and loaded from the store each time as a build does.
+func BenchmarkContextKey100kFiles(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := bigContext(b)
+	sc := loadStatCache(ctx, st)
+	want, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sc.save(ctx, st); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sc := loadStatCache(ctx, st)
+		got, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc)
+		if err != nil || got != want {
+			b.Fatalf("contentKey() = %s, %v, want %s", got, err, want)
+		}
+		if err := sc.save(ctx, st); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/key")
+}

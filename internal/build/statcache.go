@@ -1,0 +1,366 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/strata-build/strata/internal/rootfs"
+	"github.com/strata-build/strata/internal/store"
+)
+
+// statCache remembers content digests of files by what stat says, so an
+// unchanged context is not read again. Records are per host directory,
+// entries in name order, so a walked directory is matched against its
+// record in one merge; an entry is valid while size, mtime, ctime, inode,
+// device and mode are the same.
+//
+// Racy entries are not remembered: a file whose ctime is not older than
+// the walk's start by racyMargin could change again within the same
+// timestamp tick after it was read (git's "racy clean" problem); it is
+// hashed again next time.
+type statCache struct {
+	racy  time.Duration // racyMargin; tests change it
+	mu    sync.Mutex
+	dirs  map[string]*dirStats // host directory → its regular files; a record is never changed, only replaced
+	dirty bool
+}
+
+// dirStats is a directory's record: its regular files, by name, and
+// the directory's listing when the walk could trust it (rootfs.Listings).
+type dirStats struct {
+	names []string // sorted
+	files []fileStat
+
+	listStat rootfs.DirStat
+	listed   []string // sorted; nil: not remembered
+}
+
+var _ rootfs.Listings = (*statCache)(nil)
+
+// Listing implements rootfs.Listings.
+func (sc *statCache) Listing(dir string, st rootfs.DirStat) []string {
+	if sc == nil {
+		return nil
+	}
+	r := sc.record(dir)
+	if r == nil || r.listed == nil || r.listStat != st {
+		return nil
+	}
+	return r.listed
+}
+
+// fileStat is what stat said of a file when its content had digest sum.
+type fileStat struct {
+	size, mtime, ctime int64
+	ino, dev           uint64
+	mode               uint32 // fs.FileMode
+	sum                [32]byte
+}
+
+// racyMargin: entries whose ctime is this close to (or after) the walk's
+// start are not remembered. The kernel stamps files with a coarse clock
+// (a tick of 1 to 10 ms); a second leaves room for clocks that disagree a
+// little.
+const racyMargin = time.Second
+
+// statCacheName is the record in the store's meta directory;
+// statCacheMagic starts it (statcache.json was the first format).
+const (
+	statCacheName  = "statcache"
+	statCacheMagic = "strata statcache 2\n"
+)
+
+func newStatCache() *statCache {
+	return &statCache{racy: racyMargin, dirs: map[string]*dirStats{}}
+}
+
+func loadStatCache(ctx context.Context, st *store.Store) *statCache {
+	sc := newStatCache()
+	if b, err := st.Meta(ctx, statCacheName); err == nil {
+		if dirs, err := decodeStatCache(b); err == nil { // a damaged cache is only slower
+			sc.dirs = dirs
+		}
+	}
+	return sc
+}
+
+// save writes the cache when it changed, leaving out directories that are
+// gone.
+func (sc *statCache) save(ctx context.Context, st *store.Store) error {
+	if sc == nil {
+		return nil
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if !sc.dirty {
+		return nil
+	}
+	for dir := range sc.dirs {
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			delete(sc.dirs, dir)
+		}
+	}
+	if err := st.PutMeta(ctx, statCacheName, encodeStatCache(sc.dirs)); err != nil {
+		return err
+	}
+	sc.dirty = false
+	return nil
+}
+
+// record returns host directory dir's record, nil when there is none.
+func (sc *statCache) record(dir string) *dirStats {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.dirs[dir]
+}
+
+// replace makes r directory dir's record.
+func (sc *statCache) replace(dir string, r *dirStats) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.dirs[dir], sc.dirty = r, true
+}
+
+// lookup returns the digest remembered for name in r, if stat still
+// matches.
+func (r *dirStats) lookup(name string, fs fileStat) ([32]byte, bool) {
+	if r == nil {
+		return [32]byte{}, false
+	}
+	i, ok := slices.BinarySearch(r.names, name)
+	if !ok || !r.files[i].sameStat(fs) {
+		return [32]byte{}, false
+	}
+	return r.files[i].sum, true
+}
+
+func (a fileStat) sameStat(b fileStat) bool {
+	return a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime && a.ino == b.ino && a.dev == b.dev && a.mode == b.mode
+}
+
+// nodeStat is what the cache compares of a walked node.
+func nodeStat(n *rootfs.Node) fileStat {
+	return fileStat{size: n.Size, mtime: n.Mtime, ctime: n.Ctime, ino: n.Ino, dev: n.Dev, mode: uint32(n.Mode)}
+}
+
+// infoStat is what the cache compares of a FileInfo from os.Lstat.
+func infoStat(fi fs.FileInfo) fileStat {
+	s := fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), mode: uint32(fi.Mode())}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino, s.dev, s.ctime = sys.Ino, sys.Dev, sys.Ctim.Nano()
+	}
+	return s
+}
+
+// digest returns the sha256 of the file at host path p, described by fi,
+// for sources that are not walked as a tree.
+func (sc *statCache) digest(p string, fi fs.FileInfo) ([32]byte, error) {
+	if sc == nil {
+		return fileDigest(p)
+	}
+	start := time.Now()
+	dir, name := filepath.Dir(p), filepath.Base(p)
+	s := infoStat(fi)
+	if sum, ok := sc.record(dir).lookup(name, s); ok {
+		return sum, nil
+	}
+	sum, err := fileDigest(p)
+	if err != nil {
+		return sum, err
+	}
+	s.sum = sum
+	if !sc.isRacy(s.ctime, start) {
+		sc.mu.Lock()
+		sc.dirs[dir], sc.dirty = sc.dirs[dir].with(name, s), true
+		sc.mu.Unlock()
+	}
+	return sum, nil
+}
+
+// isRacy reports whether a file or directory whose ctime is ctime changed
+// too recently before start to be remembered.
+func (sc *statCache) isRacy(ctime int64, start time.Time) bool {
+	return ctime >= start.Add(-sc.racy).UnixNano()
+}
+
+// with returns a copy of r with name set to s.
+func (r *dirStats) with(name string, s fileStat) *dirStats {
+	out := &dirStats{}
+	if r != nil {
+		out.names, out.files = slices.Clone(r.names), slices.Clone(r.files)
+	}
+	i, ok := slices.BinarySearch(out.names, name)
+	if ok {
+		out.files[i] = s
+		return out
+	}
+	out.names = slices.Insert(out.names, i, name)
+	out.files = slices.Insert(out.files, i, s)
+	return out
+}
+
+// The encoding: magic, then per directory its path, its listing (count+1,
+// 0 for none; the directory's inode, device, mtime, ctime; names) and its
+// files (name, size, mtime, ctime, inode, device, mode, sum),
+// varint-encoded, then a CRC-32C of everything before it.
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeStatCache(dirs map[string]*dirStats) []byte {
+	keys := make([]string, 0, len(dirs))
+	n := len(statCacheMagic)
+	for k, r := range dirs {
+		keys = append(keys, k)
+		n += len(k) + 50 + len(r.names)*(64+binary.MaxVarintLen64*6) + len(r.listed)*32
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, n)
+	b = append(b, statCacheMagic...)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		r := dirs[k]
+		b = appendString(b, k)
+		if r.listed == nil {
+			b = binary.AppendUvarint(b, 0)
+		} else {
+			b = binary.AppendUvarint(b, uint64(len(r.listed))+1)
+			b = binary.AppendUvarint(b, r.listStat.Ino)
+			b = binary.AppendUvarint(b, r.listStat.Dev)
+			b = binary.AppendVarint(b, r.listStat.Mtime)
+			b = binary.AppendVarint(b, r.listStat.Ctime)
+			for _, name := range r.listed {
+				b = appendString(b, name)
+			}
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.names)))
+		for i, name := range r.names {
+			f := &r.files[i]
+			b = appendString(b, name)
+			b = binary.AppendVarint(b, f.size)
+			b = binary.AppendVarint(b, f.mtime)
+			b = binary.AppendVarint(b, f.ctime)
+			b = binary.AppendUvarint(b, f.ino)
+			b = binary.AppendUvarint(b, f.dev)
+			b = binary.AppendUvarint(b, uint64(f.mode))
+			b = append(b, f.sum[:]...)
+		}
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+var errBadStatCache = errors.New("damaged stat cache")
+
+func decodeStatCache(b []byte) (map[string]*dirStats, error) {
+	if len(b) < len(statCacheMagic)+4 || !bytes.HasPrefix(b, []byte(statCacheMagic)) {
+		return nil, errBadStatCache
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, errBadStatCache
+	}
+	d := statDecoder{b: body[len(statCacheMagic):]}
+	d.s = string(d.b) // every name is a piece of this one string
+	ndirs := d.uvarint()
+	dirs := make(map[string]*dirStats, min(ndirs, uint64(len(d.b))))
+	for i := uint64(0); i < ndirs && d.err == nil; i++ {
+		dir := d.string()
+		r := &dirStats{}
+		if n := d.uvarint(); n > 0 {
+			if n > uint64(len(d.b)) {
+				return nil, errBadStatCache
+			}
+			r.listStat.Ino, r.listStat.Dev = d.uvarint(), d.uvarint()
+			r.listStat.Mtime, r.listStat.Ctime = d.varint(), d.varint()
+			r.listed = make([]string, n-1)
+			for j := range r.listed {
+				r.listed[j] = d.string()
+			}
+			if !slices.IsSorted(r.listed) {
+				return nil, errBadStatCache
+			}
+		}
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return nil, errBadStatCache
+		}
+		r.names, r.files = make([]string, n), make([]fileStat, n)
+		for j := range r.names {
+			r.names[j] = d.string()
+			f := &r.files[j]
+			f.size, f.mtime, f.ctime = d.varint(), d.varint(), d.varint()
+			f.ino, f.dev, f.mode = d.uvarint(), d.uvarint(), uint32(d.uvarint())
+			d.sum(&f.sum)
+		}
+		if !slices.IsSorted(r.names) {
+			return nil, errBadStatCache
+		}
+		dirs[dir] = r
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, errBadStatCache
+	}
+	return dirs, nil
+}
+
+// statDecoder reads the encoding; the first error sticks. s holds the
+// same bytes as b did at the start, so strings are taken from it without
+// copying.
+type statDecoder struct {
+	b   []byte
+	s   string
+	err error
+}
+
+func (d *statDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = errBadStatCache, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *statDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = errBadStatCache, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *statDecoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = errBadStatCache, nil
+		return ""
+	}
+	off := len(d.s) - len(d.b)
+	d.b = d.b[n:]
+	return d.s[off : off+int(n)]
+}
+
+func (d *statDecoder) sum(dst *[32]byte) {
+	if len(d.b) < len(dst) {
+		d.err, d.b = errBadStatCache, nil
+		return
+	}
+	copy(dst[:], d.b)
+	d.b = d.b[len(dst):]
+}

@@ -102,6 +102,7 @@ func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newBuildCmd(g),
 		newRunCmd(g),
+		newPsCmd(g), newStopCmd(g), newLogsCmd(g), newRmCmd(g),
 		newImagesCmd(g),
 		newPullCmd(g),
 		newPushCmd(g),

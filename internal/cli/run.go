@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path"
 	"strings"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -23,51 +25,128 @@ type exitCodeError struct{ code int }
 
 func (e exitCodeError) Error() string { return fmt.Sprintf("container exited with code %d", e.code) }
 
+// Docker's exit codes of `docker run` for its own failures.
+const (
+	exitRunFailed   = 125 // strata itself failed: flags, image, sandbox
+	exitCannotStart = 126 // the command cannot be invoked
+	exitNotFound    = 127 // the command does not exist
+)
+
 type runFlags struct {
-	rm        bool
-	env       []string
-	workdir   string
-	user      string
-	isolation string
-	network   string
-	entry     string
-	platform  string
+	rm          bool
+	detach      bool
+	interactive bool
+	tty         bool
+	name        string
+	env         []string
+	workdir     string
+	user        string
+	isolation   string
+	network     string
+	entry       string
+	platform    string
+	pull        string
+	publish     []string
+	volumes     []string
 }
 
 func newRunCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [COMMAND [ARG...]]",
-		Short: "Run a command in a new container from a stored image",
+		Short: "Run a command in a new container from an image (pulled when missing)",
+		Long: `Run a command in a new container from an image, as docker run does.
+
+Exit status: the command's; 125 when strata fails (bad flags, no such image),
+126 when the command cannot be invoked, 127 when it does not exist, 128+N when
+it dies of signal N. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+are forwarded to it.
+
+The container shares the host's network (or has none, --network=none): a
+port it listens on is the host's port, so -p is checked and recorded but
+cannot remap one.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
-				return usageError{errors.New(`"strata run" requires at least 1 argument: the image`)}
+				return dockerExit(g, usageError{errors.New(`"strata run" requires at least 1 argument: the image`)})
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runContainer(cmd.Context(), g, f, args[0], args[1:])
+			return dockerExit(g, runContainer(cmd.Context(), g, f, args[0], args[1:]))
 		},
 	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return dockerExit(g, usageError{fmt.Errorf("%w\nSee 'strata run --help'", err)})
+	})
 	fl := cmd.Flags()
 	fl.SetInterspersed(false)
-	fl.BoolVar(&f.rm, "rm", true, "remove the container's filesystem when it exits (always, for now)")
+	fl.BoolVar(&f.rm, "rm", false, "remove the container when it exits (a foreground container always is)")
+	fl.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID (see strata ps, logs, stop, rm)")
+	fl.StringVar(&f.name, "name", "", "name of a detached container (default: generated)")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep stdin open and connected to the container")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "give the container a pseudo-terminal")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable K=V (K alone takes it from strata's environment)")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fl.StringVarP(&f.user, "user", "u", "", "user (name|uid[:group|gid])")
 	fl.StringVar(&f.entry, "entrypoint", "", "override the image's entrypoint")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "[IP:]HOST:CONTAINER[/PROTO] port (checked only: the container uses the host's network, so ports cannot be remapped)")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount HOST-PATH:CONTAINER-PATH[:ro|rw] (host paths only; a missing host dir is created)")
+	fl.StringVar(&f.pull, "pull", "missing", "pull the image: always, missing (when not in the store) or never")
 	fl.StringVar(&f.isolation, "isolation", "auto", isolationUsage)
 	fl.StringVar(&f.network, "network", "host", "network: host or none")
-	fl.StringVar(&f.platform, "platform", "", "platform of a multi-platform image to run (default: the host's, else the first); a foreign one needs binfmt_misc emulation")
+	fl.StringVar(&f.platform, "platform", "", "platform of a multi-platform image to run or pull (default: the host's, else the first); a foreign one needs binfmt_misc emulation")
 	return cmd
 }
 
+// dockerExit maps a run's error to docker run's exit status: the
+// container's code as is, 126/127 for a command that cannot start, 125
+// for anything else (said on stderr).
+func dockerExit(g *globals, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ec exitCodeError
+	if errors.As(err, &ec) {
+		return ec
+	}
+	fmt.Fprintf(g.stdio.Err, "error: %v\n", err)
+	var se *sandbox.StartError
+	if errors.As(err, &se) {
+		return exitCodeError{se.Code}
+	}
+	return exitCodeError{exitRunFailed}
+}
+
+// containerRun is a container ready to start: its image, process and
+// mounts.
+type containerRun struct {
+	ref     string
+	imageID string
+	stack   rootfs.Stack
+	spec    *specs.Spec
+	ports   []portMapping
+}
+
 func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args []string) error {
-	platform, err := platformFlag(f.platform)
-	if err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
+	platform, err := platformFlag(f.platform)
+	if err != nil {
+		return usageError{err}
+	}
+	ports, err := parsePorts(f.publish)
+	if err != nil {
+		return usageError{err}
+	}
+	mounts, err := parseVolumes(f.volumes)
+	if err != nil {
+		return usageError{err}
+	}
 	if err := needRoot("running a container"); err != nil {
+		return err
+	}
+	if err := ensureImage(ctx, g, f.pull, ref, platform); err != nil {
 		return err
 	}
 	st, done, err := g.openStoreLeased(ctx)
@@ -82,12 +161,11 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 	if host := build.BuildPlatform(); platform == "" && c.Platform != "" && !platformServes(platformOf(c.Platform), host) {
 		fmt.Fprintf(g.stdio.Err, "WARNING: The requested image's platform (%s) does not match the detected host platform (%s) and no specific platform was requested\n", c.Platform, host)
 	}
-	img := c.Image
-	cf, err := img.ConfigFile()
+	cf, err := c.Image.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("reading config of %s: %w", ref, err)
 	}
-	stack, err := imageStack(ctx, st, img)
+	stack, err := imageStack(ctx, st, c.Image)
 	if err != nil {
 		return err
 	}
@@ -95,6 +173,36 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 	if err != nil {
 		return err
 	}
+	warnPorts(g.stdio.Err, ports, f.network)
+	run := &containerRun{
+		ref: ref, imageID: c.ID.String(), stack: stack, ports: ports,
+		spec: &specs.Spec{Version: specs.Version, Hostname: "strata", Process: proc, Mounts: mounts},
+	}
+	if f.detach {
+		return runDetached(ctx, g, f, run, cf)
+	}
+	return runForeground(ctx, g, f, st, run)
+}
+
+// check refuses flag combinations docker refuses.
+func (f *runFlags) check() error {
+	switch {
+	case f.pull != "always" && f.pull != "missing" && f.pull != "never":
+		return usageError{fmt.Errorf("invalid --pull %q: use always, missing or never", f.pull)}
+	case f.detach && f.tty:
+		return usageError{errors.New("-t with -d: a detached container has no terminal here")}
+	case f.name != "" && !f.detach:
+		return usageError{errors.New("--name names a detached container (-d): a foreground one is removed when it exits")}
+	}
+	if f.name != "" {
+		return validName(f.name)
+	}
+	return nil
+}
+
+// runForeground runs the container attached to strata's stdio, forwarding
+// strata's signals to its process, and removes it afterwards.
+func runForeground(ctx context.Context, g *globals, f *runFlags, st *store.Store, run *containerRun) error {
 	runner, err := newRunner(ctx, f.isolation, g.stdio.Err)
 	if err != nil {
 		return usageError{err}
@@ -109,17 +217,72 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 		return err
 	}
 	defer os.RemoveAll(work)
-	err = runner.Run(ctx, &sandbox.Step{
-		Lower: stack.Dirs, Upper: upper, Work: work,
-		Spec:    &specs.Spec{Version: specs.Version, Hostname: "strata", Process: proc},
-		Network: f.network,
-		Stdin:   g.stdio.In, Stdout: g.stdio.Out, Stderr: g.stdio.Err,
-	})
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwardedSignals()...)
+	defer signal.Stop(sigs)
+	step := &sandbox.Step{
+		Lower: run.stack.Dirs, Upper: upper, Work: work, Spec: run.spec,
+		Network: f.network, Signals: sigs,
+		Stdin: g.stdio.In, Stdout: g.stdio.Out, Stderr: g.stdio.Err,
+	}
+	if !f.interactive {
+		step.Stdin = nil
+	}
+	var term *terminal
+	if f.tty {
+		if term, err = newTerminal(g.stdio, f.interactive); err != nil {
+			return err
+		}
+		defer term.restore()
+		run.spec.Process.Terminal = true
+		step.Console = term.attach
+	}
+	// The container ends on its own or by the forwarded signals; the
+	// command's context (cancelled on SIGINT/SIGTERM) does not kill it.
+	err = runner.Run(context.WithoutCancel(ctx), step)
+	if term != nil {
+		term.wait()
+	}
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
 		return exitCodeError{ee.Code}
 	}
 	return err
+}
+
+// forwardedSignals are the signals strata passes on to the container's
+// process.
+func forwardedSignals() []os.Signal {
+	return []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+}
+
+// ensureImage pulls ref for platform as --pull says: always, or when it is
+// missing from the store (as docker run does), or never.
+func ensureImage(ctx context.Context, g *globals, policy, ref, platform string) error {
+	if policy == "never" {
+		return nil
+	}
+	if policy == "missing" {
+		st, err := g.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = resolveImage(ctx, st, ref, platform)
+		st.Close()
+		missing := errors.Is(err, errNoSuchImage) && errors.Is(err, store.ErrNotFound)
+		// Stored, or stored without the platform asked for (pulled then).
+		if err == nil || !missing && platform == "" {
+			return nil
+		}
+		fmt.Fprintf(g.stdio.Err, "Unable to find image '%s' locally\n", ref)
+	}
+	// The pull reports on stderr: stdout is the container's.
+	pg := *g
+	pg.stdio.Out = g.stdio.Err
+	if err := runPull(ctx, &pg, platform, ref); err != nil {
+		return fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	return nil
 }
 
 // process builds the container's process from the image config and flags.
@@ -163,6 +326,9 @@ func (f *runFlags) process(stack rootfs.Stack, cf *v1.ConfigFile, args []string)
 	}
 	if !hasEnv(env, "HOME") {
 		env = append(env, "HOME="+u.Home)
+	}
+	if f.tty && !hasEnv(env, "TERM") {
+		env = append(env, "TERM=xterm")
 	}
 	cwd := cf.Config.WorkingDir
 	if f.workdir != "" {

@@ -36,6 +36,8 @@ type Detached struct {
 	ID string
 	// Log receives the step's stdout and stderr (appended).
 	Log string
+	// Pid receives the monitor's PID in decimal before the step starts.
+	Pid string
 	// Exit receives the exit code in decimal when the step ends (128+n
 	// for a death by signal n).
 	Exit string
@@ -51,7 +53,7 @@ type detachConfig struct {
 	Network, Security string
 	Hosts             []Host
 	Options           Options
-	Exit              string
+	Pid, Exit         string
 	Remove            []string
 }
 
@@ -101,7 +103,7 @@ func StartDetached(d Detached) (int, error) {
 	_ = cmd.Process.Release()
 	werr := json.NewEncoder(cfgW).Encode(detachConfig{
 		Lower: s.Lower, Upper: s.Upper, Work: s.Work, Spec: s.Spec, Network: s.Network,
-		Security: s.Security, Hosts: s.Hosts, Options: d.Options, Exit: d.Exit, Remove: d.Remove,
+		Security: s.Security, Hosts: s.Hosts, Options: d.Options, Pid: d.Pid, Exit: d.Exit, Remove: d.Remove,
 	})
 	cfgW.Close()
 	st := readStatus(stR, nil)
@@ -135,6 +137,10 @@ func runDetached() int {
 	status, err := startStage("monitor", &cfg)
 	if err != nil {
 		_ = status.Encode(initStatus{Error: err.Error()})
+		return 1
+	}
+	if err := os.WriteFile(cfg.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		_ = status.Encode(initStatus{Error: fmt.Sprintf("recording the monitor's PID: %v", err)})
 		return 1
 	}
 	sigs := make(chan os.Signal, 8)

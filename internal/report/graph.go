@@ -96,7 +96,7 @@ func NewGraph(p *plan.Plan) *Graph {
 			}
 			ge := &g.Edges[i]
 			ge.Lines = append(ge.Lines, e.Line)
-			for _, p := range edgePaths(e) {
+			for _, p := range edgePaths(p, e) {
 				if !slices.Contains(ge.Paths, p) {
 					ge.Paths = append(ge.Paths, p)
 				}
@@ -139,8 +139,9 @@ func baseText(src plan.Source) string {
 	return src.Ref
 }
 
-// edgePaths are the sources a COPY copies or a RUN mounts from e.From.
-func edgePaths(e plan.Edge) []string {
+// edgePaths are the sources a COPY copies or a RUN mounts from e.From (a
+// RUN may mount from several stages: only the mounts from e.From count).
+func edgePaths(p *plan.Plan, e plan.Edge) []string {
 	switch c := e.Command.(type) {
 	case *instructions.CopyCommand:
 		return e.Paths
@@ -148,6 +149,9 @@ func edgePaths(e plan.Edge) []string {
 		var out []string
 		for _, m := range mountsOf(c) {
 			if m.From == "" {
+				continue
+			}
+			if src, err := p.ResolveFrom(plan.MountEdge, m.From, e.Line); err != nil || src != e.From {
 				continue
 			}
 			src := m.Source

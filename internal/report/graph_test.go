@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,21 +69,25 @@ func testGraph(t *testing.T, dir string) *Graph {
 }
 
 // checkSVG parses the SVG and checks every node has a box and every edge a
-// path, and that boxes of one rank do not overlap.
+// path and a label, that no two node boxes overlap, and that no edge
+// label's box overlaps another label or a node box.
 func checkSVG(t *testing.T, b []byte, g *Graph) {
 	t.Helper()
 	var doc struct {
 		Groups []struct {
 			Class string `xml:"class,attr"`
+			ID    string `xml:"data-id,attr"`
 			Rect  struct {
 				X float64 `xml:"x,attr"`
 				Y float64 `xml:"y,attr"`
 				W float64 `xml:"width,attr"`
+				H float64 `xml:"height,attr"`
 			} `xml:"rect"`
 		} `xml:"g"`
 		Paths []struct {
 			Class string `xml:"class,attr"`
 		} `xml:"path"`
+		Texts []svgText `xml:"text"`
 	}
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("SVG does not parse: %v", err)
@@ -90,13 +95,75 @@ func checkSVG(t *testing.T, b []byte, g *Graph) {
 	if len(doc.Groups) != len(g.Nodes) || len(doc.Paths) != len(g.Edges) {
 		t.Errorf("SVG has %d nodes and %d edges, want %d and %d", len(doc.Groups), len(doc.Paths), len(g.Nodes), len(g.Edges))
 	}
-	for i, a := range doc.Groups {
-		for _, z := range doc.Groups[i+1:] {
-			if a.Rect.Y == z.Rect.Y && a.Rect.X < z.Rect.X+z.Rect.W && z.Rect.X < a.Rect.X+a.Rect.W {
-				t.Errorf("SVG boxes overlap: %+v and %+v", a.Rect, z.Rect)
+	var nodes, labels []box
+	for _, n := range doc.Groups {
+		nodes = append(nodes, box{n.ID, n.Rect.X, n.Rect.Y, n.Rect.X + n.Rect.W, n.Rect.Y + n.Rect.H})
+	}
+	for _, tx := range doc.Texts {
+		if tx.Class == "edge-label" {
+			labels = append(labels, tx.box())
+		}
+	}
+	if len(labels) != len(g.Edges) {
+		t.Errorf("SVG has %d edge labels, want %d", len(labels), len(g.Edges))
+	}
+	for i, a := range nodes {
+		for _, z := range nodes[i+1:] {
+			if a.overlaps(z) {
+				t.Errorf("SVG node boxes overlap: %v and %v", a, z)
 			}
 		}
 	}
+	for i, a := range labels {
+		for _, z := range labels[i+1:] {
+			if a.overlaps(z) {
+				t.Errorf("SVG edge labels overlap: %v and %v", a, z)
+			}
+		}
+		for _, n := range nodes {
+			if a.overlaps(n) {
+				t.Errorf("SVG edge label overlaps a node: %v and %v", a, n)
+			}
+		}
+	}
+}
+
+// svgText is a <text> element of the SVG.
+type svgText struct {
+	Class    string  `xml:"class,attr"`
+	X        float64 `xml:"x,attr"`
+	Y        float64 `xml:"y,attr"`
+	FontSize float64 `xml:"font-size,attr"`
+	Anchor   string  `xml:"text-anchor,attr"`
+	Text     string  `xml:",chardata"`
+}
+
+// box is where a text is drawn: as wide as textWidth measures it, from
+// 0.8 em above the baseline to 0.25 em below.
+func (tx svgText) box() box {
+	w := textWidth(tx.Text, tx.FontSize)
+	x := tx.X
+	switch tx.Anchor {
+	case "middle":
+		x -= w / 2
+	case "end":
+		x -= w
+	}
+	return box{tx.Text, x, tx.Y - 0.8*tx.FontSize, x + w, tx.Y + 0.25*tx.FontSize}
+}
+
+// box is a named rectangle, x0 <= x1 and y0 <= y1.
+type box struct {
+	name           string
+	x0, y0, x1, y1 float64
+}
+
+func (a box) overlaps(z box) bool {
+	return a.x0 < z.x1 && z.x0 < a.x1 && a.y0 < z.y1 && z.y0 < a.y1
+}
+
+func (a box) String() string {
+	return fmt.Sprintf("%q [%.1f,%.1f]-[%.1f,%.1f]", a.name, a.x0, a.y0, a.x1, a.y1)
 }
 
 // TestGraphMarks checks the target, the skipped stages and the edges of the

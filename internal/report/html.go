@@ -22,6 +22,24 @@ type HTMLInput struct {
 	Build *Build
 }
 
+// BuildHTML is the HTML report of a build of img (its summary b): titled
+// ("app:1.2 · strata build report", the name first for browser tabs) by
+// the image's first tag (the build's first -t), which also heads the
+// image's section, or by its digest when the build has no tag; the body
+// shows the digest either way. A platform (img.Platform, set for a
+// multi-platform build) follows the name.
+func BuildHTML(img *Image, b *Build, tags []string) HTMLInput {
+	named := *img
+	named.Name = img.Digest
+	if len(tags) > 0 {
+		named.Name = tags[0]
+	}
+	if img.Platform != "" {
+		named.Name += " (" + img.Platform + ")"
+	}
+	return HTMLInput{Title: named.Name + " · strata build report", Images: []*Image{&named}, Build: b}
+}
+
 // WriteHTML writes one self-contained HTML page: inline CSS and SVG, no
 // script and nothing fetched from the network.
 func WriteHTML(w io.Writer, in HTMLInput) error {

@@ -104,3 +104,42 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Errorf("screenshot %s: %v (%v bytes), want a rendered page", shot, err, fi)
 	}
 }
+
+// TestBuildHTMLTitle: a build's report is titled by its first tag, with
+// the digest in the body; without tags by the digest.
+func TestBuildHTMLTitle(t *testing.T) {
+	im, err := Analyze(context.Background(), testImage(t, bloatedLayers()[:1]), Options{Top: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := &Build{Image: BuildImage{Digest: im.Digest, Compressed: im.Compressed, Layers: len(im.Layers)}}
+	multi := *im
+	multi.Platform = "linux/arm64"
+	for _, c := range []struct {
+		img              *Image
+		tags             []string
+		title, imageHead string
+	}{
+		{im, []string{"registry.example/app:1.2", "app:latest"}, "registry.example/app:1.2 · strata build report", "registry.example/app:1.2"},
+		{im, nil, im.Digest + " · strata build report", im.Digest},
+		{&multi, []string{"app:1.2"}, "app:1.2 (linux/arm64) · strata build report", "app:1.2 (linux/arm64)"},
+	} {
+		var buf bytes.Buffer
+		if err := WriteHTML(&buf, BuildHTML(c.img, build, c.tags)); err != nil {
+			t.Fatal(err)
+		}
+		page := buf.String()
+		title := regexp.MustCompile(`<title>(.*)</title>`).FindStringSubmatch(page)
+		h1 := regexp.MustCompile(`<h1>(.*)</h1>`).FindStringSubmatch(page)
+		h2 := regexp.MustCompile(`<section class="image">\s*<h2>(.*)</h2>`).FindStringSubmatch(page)
+		if title == nil || h1 == nil || h2 == nil || title[1] != c.title || h1[1] != c.title || h2[1] != c.imageHead {
+			t.Errorf("BuildHTML(%v): title %q, h1 %q, image heading %q; want %q, %q, %q", c.tags, title, h1, h2, c.title, c.title, c.imageHead)
+		}
+		if !strings.Contains(page, "<code>"+im.Digest+"</code>") {
+			t.Errorf("BuildHTML(%v): the body does not show the digest %s", c.tags, im.Digest)
+		}
+		if c.img.Name != im.Name {
+			t.Errorf("BuildHTML changed its argument's Name to %q", c.img.Name)
+		}
+	}
+}

@@ -12,35 +12,75 @@ import (
 
 // Layout sizes, in SVG user units.
 const (
-	nodeHeight = 46.0
-	rankGap    = 80.0 // vertical space between ranks
-	nodeGap    = 40.0 // horizontal space between nodes of a rank
-	charWidth  = 7.4  // of the 13px sans-serif label font
-	margin     = 20.0
+	nodeHeight  = 46.0
+	labelHeight = 18.0 // a rank of edge labels: one line of labelFont text
+	rankGap     = 36.0 // vertical space between a rank of nodes and a rank of labels
+	nodeGap     = 40.0 // horizontal space between nodes of a rank
+	edgeGap     = 14.0 // horizontal space beside an edge's point or label
+	nodeFont    = 13.0 // semi-bold
+	labelFont   = 11.0
+	lineInset   = 6.0 // an edge crosses its dummy this far from the dummy's left side
+	labelPad    = 5.0 // between an edge and its label
+	margin      = 20.0
 )
 
+// textWidth is the width of s in a sans-serif font of size px, measured
+// generously: advances rounded up from DejaVu Sans, the widest of the
+// usual default sans-serif fonts (Helvetica, Arial and Liberation Sans
+// draw narrower).
+func textWidth(s string, size float64) float64 {
+	em := 0.0
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune("iljfrt.,:;|!'` /()[]I", r):
+			em += 0.42
+		case strings.ContainsRune("mwMW@%…→", r) || r > 0x7f:
+			em += 1.0
+		case r >= 'A' && r <= 'Z':
+			em += 0.8
+		default:
+			em += 0.65
+		}
+	}
+	return em * size
+}
+
 // layoutNode is a node placed by the layered layout: a graph node, or a
-// dummy point that carries an edge across a rank.
+// dummy that carries an edge across a rank, and on one rank its label.
 type layoutNode struct {
 	node       *GraphNode // nil for a dummy
+	label      string     // the label of the edge, on its label dummy
 	rank       int
 	order      float64
 	x, y, w, h float64
 }
 
-// layout places g's nodes in ranks (longest path from the sources), inserts
-// dummy points for edges that span ranks, orders each rank by the
-// barycentre of its neighbours (a few sweeps down and up) and centres the
-// ranks: the classic Sugiyama steps, simply.
+// anchor is the x where edges attach: a node's centre, the line of a dummy.
+func (n *layoutNode) anchor() float64 {
+	if n.node == nil {
+		return n.x + lineInset
+	}
+	return n.x + n.w/2
+}
+
+// layout places g's nodes in ranks (longest path from the sources), with a
+// rank between each two for the edges' labels, as Graphviz does: every
+// edge gets a dummy on each rank it crosses, and on the label rank in its
+// middle the dummy is as wide as the label, which is drawn inside it, right
+// of the edge. Ranks are ordered by the barycentre of the neighbours (a few
+// sweeps down and up) and nodes pulled towards their neighbours without
+// closing the gaps of their rank. Boxes of one rank are disjoint, ranks lie
+// in disjoint bands, and an edge crosses a rank as a vertical line through
+// its own dummy: no label overlaps a node, another label or an edge.
 type layout struct {
 	nodes  []*layoutNode
 	byID   map[string]*layoutNode
 	routes [][]*layoutNode // per edge of g: source, dummies, target
 	ranks  [][]*layoutNode
-	// out and in are the x of each edge's ends; inRank its place among
-	// the edges entering its target (labels are staggered by it).
+	up     map[*layoutNode][]*layoutNode // neighbours in the rank above
+	down   map[*layoutNode][]*layoutNode // and below
+	// out and in are the x of each edge's ends.
 	out, in []float64
-	inRank  []int
 	width   float64
 	height  float64
 }
@@ -49,16 +89,27 @@ func newLayout(g *Graph) *layout {
 	l := &layout{byID: map[string]*layoutNode{}}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
-		ln := &layoutNode{node: n, w: max(90, charWidth*float64(len([]rune(nodeText(*n))))+28), h: nodeHeight}
+		ln := &layoutNode{node: n, w: max(90, 1.1*textWidth(nodeText(*n), nodeFont)+28), h: nodeHeight}
 		l.nodes = append(l.nodes, ln)
 		l.byID[n.ID] = ln
 	}
 	l.rank(g)
+	for _, n := range l.nodes {
+		n.rank *= 2
+	}
 	for _, e := range g.Edges {
 		from, to := l.byID[e.From], l.byID[e.To]
 		route := []*layoutNode{from}
+		lr := labelRank(from.rank, to.rank)
 		for r := from.rank + 1; r < to.rank; r++ {
-			d := &layoutNode{rank: r, w: 12, h: nodeHeight}
+			d := &layoutNode{rank: r, w: 2 * lineInset, h: nodeHeight}
+			if r%2 == 1 {
+				d.h = labelHeight
+			}
+			if r == lr {
+				d.label = e.Label()
+				d.w = lineInset + labelPad + textWidth(d.label, labelFont) + lineInset
+			}
 			l.nodes = append(l.nodes, d)
 			route = append(route, d)
 		}
@@ -70,31 +121,34 @@ func newLayout(g *Graph) *layout {
 	return l
 }
 
+// labelRank is the label rank (odd) in the middle of an edge from rank a
+// to rank b (both even, a < b).
+func labelRank(a, b int) int {
+	span := (b - a) / 2
+	return a + 1 + 2*((span-1)/2)
+}
+
 // ports spreads the ends of the edges along the bottom of their source and
 // the top of their target, in the order of the other ends, so that edges
 // between the same nodes do not draw over each other.
 func (l *layout) ports() {
 	l.out, l.in = make([]float64, len(l.routes)), make([]float64, len(l.routes))
-	l.inRank = make([]int, len(l.routes))
 	outs, ins := map[*layoutNode][]int{}, map[*layoutNode][]int{}
 	for i, r := range l.routes {
 		outs[r[0]] = append(outs[r[0]], i)
 		ins[r[len(r)-1]] = append(ins[r[len(r)-1]], i)
 	}
-	spread := func(n *layoutNode, edges []int, other func(int) *layoutNode, set []float64, rank []int) {
-		slices.SortStableFunc(edges, func(a, b int) int { return cmp.Compare(other(a).x, other(b).x) })
+	spread := func(n *layoutNode, edges []int, other func(int) *layoutNode, set []float64) {
+		slices.SortStableFunc(edges, func(a, b int) int { return cmp.Compare(other(a).anchor(), other(b).anchor()) })
 		for k, i := range edges {
 			set[i] = n.x + n.w*float64(k+1)/float64(len(edges)+1)
-			if rank != nil {
-				rank[i] = k
-			}
 		}
 	}
 	for n, edges := range outs {
-		spread(n, edges, func(i int) *layoutNode { return l.routes[i][1] }, l.out, nil)
+		spread(n, edges, func(i int) *layoutNode { return l.routes[i][1] }, l.out)
 	}
 	for n, edges := range ins {
-		spread(n, edges, func(i int) *layoutNode { r := l.routes[i]; return r[len(r)-2] }, l.in, l.inRank)
+		spread(n, edges, func(i int) *layoutNode { r := l.routes[i]; return r[len(r)-2] }, l.in)
 	}
 }
 
@@ -146,19 +200,19 @@ func (l *layout) order() {
 		n.order = float64(len(l.ranks[n.rank]))
 		l.ranks[n.rank] = append(l.ranks[n.rank], n)
 	}
-	up, down := map[*layoutNode][]*layoutNode{}, map[*layoutNode][]*layoutNode{}
+	l.up, l.down = map[*layoutNode][]*layoutNode{}, map[*layoutNode][]*layoutNode{}
 	for _, r := range l.routes {
 		for i := 1; i < len(r); i++ {
-			up[r[i]] = append(up[r[i]], r[i-1])
-			down[r[i-1]] = append(down[r[i-1]], r[i])
+			l.up[r[i]] = append(l.up[r[i]], r[i-1])
+			l.down[r[i-1]] = append(l.down[r[i-1]], r[i])
 		}
 	}
 	for sweep := 0; sweep < 4; sweep++ {
 		for ri := 1; ri < len(l.ranks); ri++ {
-			reorder(l.ranks[ri], up)
+			reorder(l.ranks[ri], l.up)
 		}
 		for ri := len(l.ranks) - 2; ri >= 0; ri-- {
-			reorder(l.ranks[ri], down)
+			reorder(l.ranks[ri], l.down)
 		}
 	}
 }
@@ -183,27 +237,94 @@ func reorder(rank []*layoutNode, nbrs map[*layoutNode][]*layoutNode) {
 	}
 }
 
+// gap is the least horizontal space between neighbours a and z of a rank.
+func gap(a, z *layoutNode) float64 {
+	if a.node != nil && z.node != nil {
+		return nodeGap
+	}
+	return edgeGap
+}
+
+// place gives the nodes their coordinates: ranks top to bottom, each first
+// packed and centred, then a few sweeps pulling every node towards the
+// mean anchor of its neighbours above (going down) or below (going up).
 func (l *layout) place() {
-	widths := make([]float64, len(l.ranks))
+	y := margin
 	for ri, rank := range l.ranks {
+		h := nodeHeight
+		if ri%2 == 1 {
+			h = labelHeight
+		}
+		x := 0.0
 		for i, n := range rank {
 			if i > 0 {
-				widths[ri] += nodeGap
+				x += gap(rank[i-1], n)
 			}
-			widths[ri] += n.w
+			n.x, n.y = x, y
+			x += n.w
 		}
-		l.width = max(l.width, widths[ri])
-	}
-	l.width = max(l.width, 340) // room for the legend
-	for ri, rank := range l.ranks {
-		x := margin + (l.width-widths[ri])/2
 		for _, n := range rank {
-			n.x, n.y = x, margin+float64(ri)*(nodeHeight+rankGap)
-			x += n.w + nodeGap
+			n.x -= x / 2
+		}
+		y += h + rankGap
+	}
+	for sweep := 0; sweep < 8; sweep++ {
+		for ri := 1; ri < len(l.ranks); ri++ {
+			pull(l.ranks[ri], l.up)
+		}
+		for ri := len(l.ranks) - 2; ri >= 0; ri-- {
+			pull(l.ranks[ri], l.down)
 		}
 	}
-	l.width += 2 * margin
-	l.height = 2*margin + float64(len(l.ranks))*nodeHeight + float64(max(0, len(l.ranks)-1))*rankGap + 30 // legend
+	left, right := 0.0, 0.0
+	for i, n := range l.nodes {
+		if i == 0 || n.x < left {
+			left = n.x
+		}
+		right = max(right, n.x+n.w)
+	}
+	for _, n := range l.nodes {
+		n.x += margin - left
+	}
+	l.width = max(right-left, 340) + 2*margin // room for the legend
+	l.height = y - rankGap + margin + 30      // and its line
+}
+
+// pull moves the nodes of a rank towards the mean anchor of their
+// neighbours, keeping their order and gaps: the mean of the rank packed
+// from the left and packed from the right, each as close to the wanted
+// places as the gaps allow, keeps the gaps too.
+func pull(rank []*layoutNode, nbrs map[*layoutNode][]*layoutNode) {
+	if len(rank) == 0 {
+		return
+	}
+	want := make([]float64, len(rank))
+	for i, n := range rank {
+		want[i] = n.x
+		if ns := nbrs[n]; len(ns) > 0 {
+			sum := 0.0
+			for _, m := range ns {
+				sum += m.anchor()
+			}
+			want[i] = sum/float64(len(ns)) - (n.anchor() - n.x)
+		}
+	}
+	lo, hi := make([]float64, len(rank)), make([]float64, len(rank))
+	for i := range rank {
+		lo[i] = want[i]
+		if i > 0 {
+			lo[i] = max(want[i], lo[i-1]+rank[i-1].w+gap(rank[i-1], rank[i]))
+		}
+	}
+	for i := len(rank) - 1; i >= 0; i-- {
+		hi[i] = want[i]
+		if i+1 < len(rank) {
+			hi[i] = min(want[i], hi[i+1]-rank[i].w-gap(rank[i], rank[i+1]))
+		}
+	}
+	for i, n := range rank {
+		n.x = (lo[i] + hi[i]) / 2
+	}
 }
 
 // SVG renders g as a standalone SVG document laid out by strata (no
@@ -213,12 +334,6 @@ func (l *layout) place() {
 // each labelled with its paths.
 func SVG(g *Graph) string {
 	l := newLayout(g)
-	for i, e := range g.Edges { // room for labels right of the nodes
-		r := l.routes[i]
-		a, z := r[len(r)-2], r[len(r)-1]
-		x, _ := l.labelAt(i, [4][2]float64{{l.out[i], a.y + a.h}, {l.out[i], a.y + a.h}, {l.in[i], z.y}, {l.in[i], z.y}})
-		l.width = max(l.width, x+5+6.4*float64(len([]rune(e.Label())))+margin)
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="stage-graph" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="13">`+"\n",
 		l.width, l.height, l.width, l.height)
@@ -240,6 +355,8 @@ func SVG(g *Graph) string {
 	return b.String()
 }
 
+// writeSVGEdge draws edge i: curves between ranks, a vertical line across
+// each rank it passes, and its label beside that line on its label rank.
 func writeSVGEdge(b *strings.Builder, e GraphEdge, l *layout, i int) {
 	color, dash := map[plan.EdgeKind]string{plan.BaseEdge: "#8a8a8a", plan.CopyEdge: "#1f6feb", plan.MountEdge: "#d4760a"}[e.Kind], ""
 	if e.Kind == plan.MountEdge {
@@ -247,53 +364,30 @@ func writeSVGEdge(b *strings.Builder, e GraphEdge, l *layout, i int) {
 	}
 	route := l.routes[i]
 	var d strings.Builder
-	var last [4][2]float64 // the last segment's bezier points
-	for k := 0; k+1 < len(route); k++ {
-		a, z := route[k], route[k+1]
-		x1, y1 := a.x+a.w/2, a.y+a.h/2
-		if k == 0 {
-			x1, y1 = l.out[i], a.y+a.h
-			fmt.Fprintf(&d, "M%.1f,%.1f ", x1, y1)
-		}
-		x2, y2 := z.x+z.w/2, z.y+z.h/2
-		if k+2 == len(route) {
-			x2, y2 = l.in[i], z.y
-		}
-		my := (y1 + y2) / 2
-		fmt.Fprintf(&d, "C%.1f,%.1f %.1f,%.1f %.1f,%.1f ", x1, my, x2, my, x2, y2)
-		last = [4][2]float64{{x1, y1}, {x1, my}, {x2, my}, {x2, y2}}
+	x, y := l.out[i], route[0].y+route[0].h
+	fmt.Fprintf(&d, "M%.1f,%.1f", x, y)
+	curve := func(x2, y2 float64) {
+		my := (y + y2) / 2
+		fmt.Fprintf(&d, " C%.1f,%.1f %.1f,%.1f %.1f,%.1f", x, my, x2, my, x2, y2)
+		x, y = x2, y2
 	}
+	var label *layoutNode
+	for _, n := range route[1 : len(route)-1] {
+		curve(n.anchor(), n.y)
+		y = n.y + n.h
+		fmt.Fprintf(&d, " L%.1f,%.1f", x, y)
+		if n.label != "" {
+			label = n
+		}
+	}
+	z := route[len(route)-1]
+	curve(l.in[i], z.y)
 	fmt.Fprintf(b, `<path class="edge edge-%s" d="%s" fill="none" stroke="%s" stroke-width="1.6"%s marker-end="url(#arrow-%s)"/>`+"\n",
-		e.Type, strings.TrimSpace(d.String()), color, dash, e.Type)
-	// Labels of the edges entering one node sit at staggered heights of
-	// their last segment, beside the line.
-	x, y := l.labelAt(i, last)
-	fmt.Fprintf(b, `<text class="edge-label" x="%.1f" y="%.1f" font-size="11" fill="%s">%s</text>`+"\n", x+5, y+4, color, html.EscapeString(e.Label()))
-}
-
-// labelAt is where edge i's label goes on its last segment.
-func (l *layout) labelAt(i int, last [4][2]float64) (float64, float64) {
-	route := l.routes[i]
-	t := 0.3 + 0.45*float64(l.inRank[i])/float64(max(1, l.inCount(route[len(route)-1])-1))
-	return bezier(last, t)
-}
-
-// inCount is how many edges enter n.
-func (l *layout) inCount(n *layoutNode) int {
-	c := 0
-	for _, r := range l.routes {
-		if r[len(r)-1] == n {
-			c++
-		}
+		e.Type, d.String(), color, dash, e.Type)
+	if label != nil {
+		fmt.Fprintf(b, `<text class="edge-label" x="%.1f" y="%.1f" font-size="%.0f" fill="%s">%s</text>`+"\n",
+			label.x+lineInset+labelPad, label.y+13, labelFont, color, html.EscapeString(label.label))
 	}
-	return c
-}
-
-// bezier is the point at t of a cubic Bézier curve.
-func bezier(p [4][2]float64, t float64) (float64, float64) {
-	u := 1 - t
-	a, b, c, d := u*u*u, 3*u*u*t, 3*u*t*t, t*t*t
-	return a*p[0][0] + b*p[1][0] + c*p[2][0] + d*p[3][0], a*p[0][1] + b*p[1][1] + c*p[2][1] + d*p[3][1]
 }
 
 func writeSVGNode(b *strings.Builder, n *layoutNode) {
@@ -341,6 +435,6 @@ func writeSVGLegend(b *strings.Builder, y float64) {
 		}
 		fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="1.6"%s/><text x="%.0f" y="%.0f" font-size="11" fill="#444">%s</text>`+"\n",
 			x, y, x+24, y, it[1], dash, x+30, y+4, it[2])
-		x += 40 + charWidth*float64(len(it[2]))
+		x += 40 + textWidth(it[2], labelFont)
 	}
 }

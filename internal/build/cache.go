@@ -137,7 +137,7 @@ func (r *run) apply(st *state, rec *cacheRecord, l v1.Layer, key v1.Hash, stp st
 		if err != nil {
 			return nil, fmt.Errorf("reading cache record: %w", err)
 		}
-		l = &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: rec.Layer.Size}
+		l = &blobLayer{st: r.b.store, digest: digest, diffID: diffID, size: rec.Layer.Size, mediaType: rec.Layer.MediaType}
 	}
 	next.layers = append(next.layers, &layerRef{layer: l, source: r.stepSource(stp)})
 	next.history(rec.CreatedBy, true, r.opts.Timestamp)

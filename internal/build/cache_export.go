@@ -126,7 +126,8 @@ func (r *run) exportCache(ctx context.Context, spec CacheSpec, ph *CachePhase) e
 	if err != nil {
 		return fmt.Errorf("reading the cache there: %w", err)
 	}
-	cfg := mergeRecords(prev, r.exportedRecords(spec.Mode), ph)
+	exported, used := r.exportedRecords(spec.Mode)
+	cfg := mergeRecords(prev, exported, used, ph)
 	img, err := cacheImageOf(cfg)
 	if err != nil {
 		return err
@@ -152,8 +153,9 @@ func (r *run) openCacheTarget(ctx context.Context, spec CacheSpec) (cacheTarget,
 }
 
 // exportedRecords are this build's records: with mode "min" those of the
-// target stage and the stages it is built FROM.
-func (r *run) exportedRecords(mode string) map[string]cacheRecord {
+// target stage and the stages it is built FROM. used holds the keys of
+// every record this build used, exported or not.
+func (r *run) exportedRecords(mode string) (exported map[string]cacheRecord, used map[string]bool) {
 	keep := map[int]bool{} // by index: every platform's plan has its own stages
 	for s := r.plan.Target; s != nil; {
 		keep[s.Index] = true
@@ -162,29 +164,36 @@ func (r *run) exportedRecords(mode string) map[string]cacheRecord {
 		}
 		s = s.Base.Stage
 	}
-	out := map[string]cacheRecord{}
+	exported, used = map[string]cacheRecord{}, map[string]bool{}
 	r.used.mu.Lock()
 	defer r.used.mu.Unlock()
 	for key, u := range r.used.recs {
+		used[key] = true
 		if mode != "min" || keep[u.stage.Index] {
-			out[key] = u.rec
+			exported[key] = u.rec
 		}
 	}
-	return out
+	return exported, used
 }
 
-// mergeRecords is the cache an export writes: this build's records (idle
-// 0) and those of prev this build did not use, one export idler, unless
-// that makes cacheKeepExports (dropped) or their layer is not in prev's
+// mergeRecords is the cache an export writes: the records exported (idle
+// 0) and those of prev: idle 0 again when this build used them (a
+// mode=min export of a build whose builder stage hit a mode=max cache
+// keeps the builder's records fresh), else one export idler, and dropped
+// when that makes cacheKeepExports or when their layer is not in prev's
 // manifest (a damaged cache).
-func mergeRecords(prev *storedCache, used map[string]cacheRecord, ph *CachePhase) cacheConfig {
-	cfg := cacheConfig{Records: make(map[string]exportedRecord, len(used))}
+func mergeRecords(prev *storedCache, exported map[string]cacheRecord, used map[string]bool, ph *CachePhase) cacheConfig {
+	cfg := cacheConfig{Records: make(map[string]exportedRecord, len(exported))}
 	if prev != nil {
 		for key, rec := range prev.cfg.Records {
-			if _, ok := used[key]; ok {
+			if _, ok := exported[key]; ok {
 				continue
 			}
-			rec.Idle++
+			if used[key] {
+				rec.Idle = 0
+			} else {
+				rec.Idle++
+			}
 			if rec.Idle >= cacheKeepExports || rec.Layer != nil && !prev.layers[mustHash(rec.Layer.Digest)] {
 				ph.Dropped++
 				continue
@@ -193,7 +202,7 @@ func mergeRecords(prev *storedCache, used map[string]cacheRecord, ph *CachePhase
 			ph.Kept++
 		}
 	}
-	for key, rec := range used {
+	for key, rec := range exported {
 		cfg.Records[key] = exportedRecord{cacheRecord: rec}
 	}
 	ph.Records += len(cfg.Records)

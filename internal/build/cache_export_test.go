@@ -198,19 +198,20 @@ func TestCacheRecordsExpire(t *testing.T) {
 		"old":   {cacheRecord: cacheRecord{Layer: &recordLayer{Digest: "sha256:" + strings.Repeat("a", 64), Size: 1}}, Idle: cacheKeepExports - 1},
 		"young": {cacheRecord: cacheRecord{Layer: &recordLayer{Digest: "sha256:" + strings.Repeat("b", 64), Size: 1}}, Idle: 2},
 		"used":  {cacheRecord: cacheRecord{CreatedBy: "ENV"}, Idle: 5},
+		"min":   {cacheRecord: cacheRecord{CreatedBy: "RUN"}, Idle: cacheKeepExports - 1}, // used, not exported (mode=min)
 	}}, layers: map[v1.Hash]bool{mustHash("sha256:" + strings.Repeat("a", 64)): true, mustHash("sha256:" + strings.Repeat("b", 64)): true}}
 	ph := &CachePhase{}
-	cfg := mergeRecords(prev, map[string]cacheRecord{"used": {CreatedBy: "ENV"}}, ph)
+	cfg := mergeRecords(prev, map[string]cacheRecord{"used": {CreatedBy: "ENV"}}, map[string]bool{"used": true, "min": true}, ph)
 	var keys []string
 	for k, rec := range cfg.Records {
 		keys = append(keys, k)
-		if want := map[string]int{"young": 3, "used": 0}[k]; rec.Idle != want {
+		if want := map[string]int{"young": 3, "used": 0, "min": 0}[k]; rec.Idle != want {
 			t.Errorf("record %s idle = %d, want %d", k, rec.Idle, want)
 		}
 	}
 	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"used", "young"}) || ph.Dropped != 1 || ph.Kept != 1 {
-		t.Errorf("merged records = %q (kept %d, dropped %d), want [used young] (kept 1, dropped 1)", keys, ph.Kept, ph.Dropped)
+	if !slices.Equal(keys, []string{"min", "used", "young"}) || ph.Dropped != 1 || ph.Kept != 2 {
+		t.Errorf("merged records = %q (kept %d, dropped %d), want [min used young] (kept 2, dropped 1)", keys, ph.Kept, ph.Dropped)
 	}
 	img, err := cacheImageOf(cfg)
 	if err != nil {

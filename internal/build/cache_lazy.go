@@ -66,7 +66,7 @@ func (l *lazyLayer) isFetched() bool {
 
 // stored is the layer as a store blob (once fetched).
 func (l *lazyLayer) stored() *blobLayer {
-	return &blobLayer{st: l.st, digest: l.digest, diffID: l.diffID, size: l.size}
+	return &blobLayer{st: l.st, digest: l.digest, diffID: l.diffID, size: l.size, mediaType: l.mediaType}
 }
 
 // fetch copies the blob from the cache source into the store; concurrent

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# bench-cache.sh - registry cache export and import, timed (`make
+# bench-cache`): strata against modern BuildKit (v0.34.2, buildctl, runc
+# worker) on the Java and Node examples, ratios from the same run.
+#
+# Per example (examples/java, examples/node; default target):
+#   strata cold    --no-cache build on a store that has the bases (pulled by
+#                  an untimed build first), with
+#                  --cache-to type=registry,ref=$REG/$REPO/strata-<ex>,mode=max
+#                  to a repository no earlier run used (the export is whole);
+#                  wall time of the command, and the export's time from the
+#                  build's own figures: the summary's "exporting cache 0.8 s"
+#                  line, else the progress step "exporting cache to ..." (its
+#                  DONE time)
+#   strata import  a second, empty store (bases pulled through the mirror)
+#                  builds with --cache-from that ref: steps run (goal: 0),
+#                  and the cache's layer bytes it pulled (the cache layers in
+#                  its store afterwards) against the cache's size (the sum of
+#                  the cache manifest's layers)
+#   BuildKit cold  buildctl --no-cache, --export-cache type=registry,
+#                  ref=$REG/$REPO/buildkit-<ex>,mode=max (again a fresh
+#                  repository), --output type=image; export time: the
+#                  "exporting cache to registry" vertex of --progress=rawjson
+#                  (BuildKit's own "preparing build cache for export" and
+#                  "sending cache export" are inside it)
+# Goals (issue 16): strata export <= 10% of its cold build and <= 1/3 of
+# BuildKit's export.
+#
+# Bases: scripts/bases.sh (the local registry on 127.0.0.1:5001, strata's
+# docker.io mirror; gcr.io/distroless through $BASES_DIR/registries.conf).
+# Both caches are exported to that registry too (Debian's docker-registry,
+# plain HTTP), each run under its own repository prefix, removed from the
+# registry's storage at the end (its data directory; the registry serves
+# nothing of it afterwards). BuildKit runs as its own buildkitd
+# (scripts/buildkit.sh, own BUILDKIT_DIR and socket; binaries copied from
+# the default build), the bases registry as its docker.io mirror.
+#
+#   env: EXAMPLES (default "java node")   BUILDERS (default "strata buildkit")
+#        BENCH_DIR (default /var/tmp/strata-bench-cache): results in
+#        $BENCH_DIR/<timestamp>/ (results.tsv, table.txt, logs/)
+#        STRATA (default ./bin/strata, built by make bench-cache)
+#        BASES_DIR (/var/tmp/strata-bases), BASES_PORT (5001)
+#        KEEP=1 keeps the exported caches in the registry
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EXAMPLES=${EXAMPLES:-"java node"}
+BUILDERS=${BUILDERS:-"strata buildkit"}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/strata-bench-cache}
+STRATA=$(realpath "${STRATA:-./bin/strata}")
+BASES_DIR=${BASES_DIR:-/var/tmp/strata-bases}
+REG=127.0.0.1:${BASES_PORT:-5001}
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=$BENCH_DIR/$STAMP
+REPO=strata-bench-cache/r$STAMP # this run's cache repositories
+ROOT=$BENCH_DIR/strata-root     # the exporting store: bases kept between runs
+BK_DIR=$BENCH_DIR/buildkit
+BK_SOCK=/run/strata-bench-cache/buildkitd.sock
+BK_ADDR=unix://$BK_SOCK
+BK=$BK_DIR/bin/buildctl
+NODE_DISTROLESS=gcr.io/distroless/nodejs18-debian12:nonroot
+
+log() { printf '[bench-cache %(%T)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root (the RUN sandbox, buildkitd)"
+[[ -x $STRATA ]] || die "no strata binary at $STRATA (make build)"
+for c in jq python3 curl; do command -v $c > /dev/null || die "$c is missing"; done
+mkdir -p "$OUT/logs"
+ln -sfn "$OUT" "$BENCH_DIR/latest"
+
+# ------------------------------------------------------------------ bases, builders
+log "bases: scripts/bases.sh"
+STRATA="$STRATA" ./scripts/bases.sh 2> "$OUT/logs/bases.log" || { tail -20 "$OUT/logs/bases.log"; die "scripts/bases.sh"; }
+export CONTAINERS_REGISTRIES_CONF=$BASES_DIR/registries.conf
+
+cleanup() {
+  [[ ${KEEP:-0} == 1 ]] || rm -rf "$BASES_DIR/registry/data/docker/registry/v2/repositories/$REPO"
+  [[ -n ${BK_STARTED:-} ]] && bk stop || true
+}
+trap cleanup EXIT
+if [[ " $BUILDERS " == *" buildkit "* ]]; then
+  if [[ ! -x $BK_DIR/bin/buildkitd ]]; then # reuse the binaries scripts/buildkit.sh built, else build them
+    def=/var/tmp/strata-buildkit/${BUILDKIT_VERSION:-v0.34.2}/bin
+    mkdir -p "$BK_DIR/bin"
+    if [[ -x $def/buildkitd && -x $def/buildctl ]]; then cp "$def/buildkitd" "$def/buildctl" "$BK_DIR/bin/"; fi
+  fi
+  bk() { BUILDKIT_DIR=$BK_DIR BUILDKIT_SOCK=$BK_SOCK REGISTRY_ADDR=$REG ./scripts/buildkit.sh "$@"; }
+  bk start > /dev/null 2> "$OUT/logs/buildkitd-start.log" || { tail -20 "$OUT/logs/buildkitd-start.log"; die "scripts/buildkit.sh start"; }
+  BK_STARTED=1
+fi
+
+# ------------------------------------------------------------------ helpers
+s() { "$STRATA" --root "$1" --registry-mirror "$REG" "${@:2}"; }
+now() { date +%s.%N; }
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$OUT/results.tsv"; log "  $1 $2: $3"; }
+printf 'example\tmetric\tvalue\n' > "$OUT/results.tsv"
+
+# strata_export_s LOG: the export's seconds from the summary line, else
+# from the progress step's DONE line
+strata_export_s() {
+  local v
+  v=$(sed -n 's/^exporting cache \([0-9.]*\) s,.*/\1/p' "$1" | tail -1)
+  if [[ -z $v ]]; then
+    local n
+    n=$(sed -n 's/^#\([0-9]*\) \[cache [0-9]*\/[0-9]*\] exporting cache to .*/\1/p' "$1" | tail -1)
+    [[ -n $n ]] && v=$(sed -n "s/^#$n DONE \([0-9.]*\)s$/\1/p" "$1" | tail -1)
+  fi
+  echo "${v:-FAIL}"
+}
+
+# cache_layers REF: "digest size" of each layer of the cache manifest at REF
+cache_layers() {
+  local repo=${1%:*} tag=${1##*:}
+  curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/${repo#"$REG"/}/manifests/$tag" \
+    | jq -r '.layers[] | "\(.digest) \(.size)"'
+}
+
+# bk_export_s RAWJSON: the "exporting cache to registry" vertex's seconds
+bk_export_s() {
+  python3 - "$1" <<'EOF'
+import json, sys
+from datetime import datetime
+def t(s):  # RFC 3339 with nanoseconds
+    s = s.replace("Z", "+00:00")
+    head, _, tail = s.partition(".")
+    if tail:
+        frac, tz = tail[:tail.index("+") if "+" in tail else len(tail)], tail[len(tail.split("+")[0]):]
+        s = head + "." + frac[:6].ljust(6, "0") + tz
+    return datetime.fromisoformat(s)
+start = end = None
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    for v in json.loads(line).get("vertexes") or []:
+        if not v.get("name", "").startswith("exporting cache"):
+            continue
+        if v.get("started"):
+            start = min(start or t(v["started"]), t(v["started"]))
+        if v.get("completed"):
+            end = max(end or t(v["completed"]), t(v["completed"]))
+print(f"{(end - start).total_seconds():.2f}" if start and end else "FAIL")
+EOF
+}
+
+# ------------------------------------------------------------------ run
+for ex in $EXAMPLES; do
+  dir=examples/$ex
+  [[ -f $dir/Dockerfile ]] || die "no $dir/Dockerfile"
+  if [[ " $BUILDERS " == *" strata "* ]]; then
+    ref=$REG/$REPO/strata-$ex:cache
+    log "$ex strata: bases into $ROOT (untimed build)"
+    s "$ROOT" build --progress=plain -t bench-cache/$ex "$dir" > "$OUT/logs/$ex-strata-warmup.log" 2>&1 \
+      || { tail -20 "$OUT/logs/$ex-strata-warmup.log"; die "$ex: strata warm-up build"; }
+    log "$ex strata cold, --cache-to $ref"
+    t0=$(now)
+    s "$ROOT" build --progress=plain --no-cache -t bench-cache/$ex \
+      --cache-to "type=registry,ref=$ref,mode=max" "$dir" > "$OUT/logs/$ex-strata-cold.log" 2>&1 \
+      || { tail -20 "$OUT/logs/$ex-strata-cold.log"; die "$ex: strata cold build"; }
+    record "$ex" strata_cold_s "$(python3 -c "print(f'{$(now) - $t0:.2f}')")"
+    record "$ex" strata_export_s "$(strata_export_s "$OUT/logs/$ex-strata-cold.log")"
+    grep -E '^(exporting|importing) cache|^#[0-9]+ (\[cache|[0-9]+ blobs)' "$OUT/logs/$ex-strata-cold.log" >&2 || true
+
+    log "$ex strata import into an empty store, --cache-from $ref"
+    root2=$OUT/strata-import-$ex
+    s "$root2" build --progress=plain -t bench-cache/$ex --cache-from "type=registry,ref=$ref" "$dir" \
+      > "$OUT/logs/$ex-strata-import.log" 2>&1 || { tail -20 "$OUT/logs/$ex-strata-import.log"; die "$ex: strata import build"; }
+    record "$ex" import_steps_run "$(sed -n 's/^built .* (\([0-9]*\) steps run.*/\1/p' "$OUT/logs/$ex-strata-import.log" | tail -1)"
+    total=0 pulled=0
+    while read -r d size; do
+      total=$((total + size))
+      [[ -f $root2/blobs/sha256/${d#sha256:} ]] && pulled=$((pulled + size))
+    done < <(cache_layers "$ref")
+    record "$ex" cache_bytes "$total"
+    record "$ex" import_pulled_bytes "$pulled"
+    rm -rf "$root2"
+  fi
+  if [[ " $BUILDERS " == *" buildkit "* ]]; then
+    ref=$REG/$REPO/buildkit-$ex:cache
+    ctx=()
+    [[ $ex == node ]] && ctx=(--opt "context:$NODE_DISTROLESS=docker-image://$REG/${NODE_DISTROLESS#gcr.io/}")
+    bkbuild() {
+      "$BK" --addr "$BK_ADDR" build --frontend dockerfile.v0 --opt cmdline= --local context="$dir" --local dockerfile="$dir" \
+        "${ctx[@]}" --output "type=image,name=docker.io/bench-cache/$ex" "$@"
+    }
+    log "$ex BuildKit: bases (untimed build)"
+    bkbuild --progress=plain > "$OUT/logs/$ex-buildkit-warmup.log" 2>&1 \
+      || { tail -20 "$OUT/logs/$ex-buildkit-warmup.log"; die "$ex: BuildKit warm-up build"; }
+    log "$ex BuildKit cold, --export-cache $ref"
+    t0=$(now)
+    bkbuild --progress=rawjson --no-cache --export-cache "type=registry,ref=$ref,mode=max" \
+      > "$OUT/logs/$ex-buildkit-cold.json" 2> "$OUT/logs/$ex-buildkit-cold.log" \
+      || { tail -20 "$OUT/logs/$ex-buildkit-cold.log"; die "$ex: BuildKit cold build"; }
+    record "$ex" buildkit_cold_s "$(python3 -c "print(f'{$(now) - $t0:.2f}')")"
+    record "$ex" buildkit_export_s "$(bk_export_s "$OUT/logs/$ex-buildkit-cold.json" 2> /dev/null || echo FAIL)"
+  fi
+done
+
+# ------------------------------------------------------------------ table
+{
+  echo "# $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  one run each"
+  rev=$(go version -m "$STRATA" 2> /dev/null | awk '$2 == "vcs.revision" {print substr($3, 1, 7)}' || true)
+  echo "# strata ${rev:-(unknown revision)} | BuildKit ${BUILDKIT_VERSION:-v0.34.2} (buildctl, runc worker) | caches: mode=max to $REG (docker-registry)"
+  echo "# cold: --no-cache, bases in the store; export: the build's own figure (strata summary/progress, BuildKit's exporting-cache vertex)"
+  echo "# import: a second, empty store builds with --cache-from; pulled: cache layer bytes it fetched, of the cache's size"
+  awk -F'\t' '
+    function num(a) { return a ~ /^[0-9.]+$/ }
+    function s(a) { return num(a) ? sprintf("%.2f s", a) : (a == "" ? "-" : a) }
+    function pct(a, b) { return (num(a) && num(b) && b > 0) ? sprintf("%.1f%%", 100 * a / b) : "-" }
+    function r(a, b) { return (num(a) && num(b) && b > 0) ? sprintf("%.2fx", a / b) : "-" }
+    function mb(a) { return num(a) ? sprintf("%.1f MB", a / 1e6) : "-" }
+    NR == 1 { next }
+    { V[$1 SUBSEP $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+    END {
+      printf "%-6s %10s %10s %8s %10s %10s %9s %6s %22s\n", "ex.", "strata", "export", "exp/bld", "BuildKit", "export", "s/BK exp", "steps", "import pulled / cache"
+      for (i = 1; i <= n; i++) {
+        e = order[i]
+        sc = V[e SUBSEP "strata_cold_s"]; se = V[e SUBSEP "strata_export_s"]
+        kc = V[e SUBSEP "buildkit_cold_s"]; ke = V[e SUBSEP "buildkit_export_s"]
+        p = V[e SUBSEP "import_pulled_bytes"]; c = V[e SUBSEP "cache_bytes"]
+        printf "%-6s %10s %10s %8s %10s %10s %9s %6s %22s\n", e, s(sc), s(se), pct(se, sc), s(kc), s(ke), r(se, ke),
+          (V[e SUBSEP "import_steps_run"] == "" ? "-" : V[e SUBSEP "import_steps_run"]), mb(p) " / " mb(c) " " pct(p, c)
+      }
+      print "# goals: exp/bld <= 10%, s/BK exp <= 0.33x, steps 0"
+    }' "$OUT/results.tsv"
+} | tee "$OUT/table.txt"
+log "results: $OUT (results.tsv, table.txt, logs/)"

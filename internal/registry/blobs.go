@@ -125,7 +125,7 @@ func (r *Repository) PushBlob(ctx context.Context, d v1.Hash, size int64, from s
 	lq.Set("digest", d.String())
 	loc.RawQuery = lq.Encode()
 	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
-	resp, err = r.do(ctx, http.MethodPut, loc.String(), hdr, &body{open: open, size: size})
+	resp, err = r.do(ctx, http.MethodPut, loc.String(), hdr, &reqBody{open: open, size: size})
 	if err != nil {
 		return false, fmt.Errorf("pushing blob %s: %w", d, err)
 	}
@@ -175,7 +175,7 @@ func (r *Repository) get(ctx context.Context, u string, hdr http.Header) ([]byte
 // PutManifest tags raw (of media type mt) with the session's tag.
 func (r *Repository) PutManifest(ctx context.Context, raw []byte, mt types.MediaType) error {
 	hdr := http.Header{"Content-Type": {string(mt)}}
-	b := &body{open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }, size: int64(len(raw))}
+	b := &reqBody{open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }, size: int64(len(raw))}
 	resp, err := r.do(ctx, http.MethodPut, r.url("manifests/"+r.tag, nil), hdr, b)
 	if err != nil {
 		return fmt.Errorf("pushing manifest: %w", err)
@@ -187,15 +187,15 @@ func (r *Repository) PutManifest(ctx context.Context, raw []byte, mt types.Media
 	return nil
 }
 
-// body is a request body that can be opened again for a retry.
-type body struct {
+// reqBody is a request body that can be opened again for a retry.
+type reqBody struct {
 	open func() (io.ReadCloser, error)
 	size int64
 }
 
 // do sends a request, again after a network error, 408, 429 or 5xx (3
 // retries, waiting backoff, then ×3 each time).
-func (r *Repository) do(ctx context.Context, method, u string, hdr http.Header, b *body) (*http.Response, error) {
+func (r *Repository) do(ctx context.Context, method, u string, hdr http.Header, b *reqBody) (*http.Response, error) {
 	wait := r.backoff
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, method, u, nil)
@@ -213,7 +213,7 @@ func (r *Repository) do(ctx context.Context, method, u string, hdr http.Header, 
 			req.Body, req.ContentLength = rc, b.size
 		}
 		resp, err := r.client.Do(req)
-		if attempt == 3 || ctx.Err() != nil || (err == nil && !retryable(resp.StatusCode)) {
+		if attempt == 3 || ctx.Err() != nil || (err == nil && !retryStatus(resp.StatusCode)) {
 			if err != nil {
 				return nil, classify(err)
 			}
@@ -231,7 +231,7 @@ func (r *Repository) do(ctx context.Context, method, u string, hdr http.Header, 
 	}
 }
 
-func retryable(code int) bool {
+func retryStatus(code int) bool {
 	switch code {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"html"
+	"math"
 	"slices"
 	"strings"
 
@@ -97,16 +98,16 @@ func newLayout(g *Graph) *layout {
 	for _, n := range l.nodes {
 		n.rank *= 2
 	}
-	for _, e := range g.Edges {
+	labelRanks := l.labelRanks(g)
+	for i, e := range g.Edges {
 		from, to := l.byID[e.From], l.byID[e.To]
 		route := []*layoutNode{from}
-		lr := labelRank(from.rank, to.rank)
 		for r := from.rank + 1; r < to.rank; r++ {
 			d := &layoutNode{rank: r, w: 2 * lineInset, h: nodeHeight}
 			if r%2 == 1 {
 				d.h = labelHeight
 			}
-			if r == lr {
+			if r == labelRanks[i] {
 				d.label = e.Label()
 				d.w = lineInset + labelPad + textWidth(d.label, labelFont) + lineInset
 			}
@@ -121,11 +122,32 @@ func newLayout(g *Graph) *layout {
 	return l
 }
 
-// labelRank is the label rank (odd) in the middle of an edge from rank a
-// to rank b (both even, a < b).
-func labelRank(a, b int) int {
-	span := (b - a) / 2
-	return a + 1 + 2*((span-1)/2)
+// labelRanks picks the label rank (odd) of each edge: the one between its
+// ends for an edge to the next rank; for a longer edge the least crowded of
+// those it crosses (the least label width so far, then the nearest its
+// middle), so that labels spread over the ranks and the graph stays narrow.
+func (l *layout) labelRanks(g *Graph) []int {
+	out := make([]int, len(g.Edges))
+	load := map[int]float64{}
+	idx := make([]int, len(g.Edges))
+	for i := range idx {
+		idx[i] = i
+	}
+	span := func(i int) int { return l.byID[g.Edges[i].To].rank - l.byID[g.Edges[i].From].rank }
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(span(a), span(b)) })
+	for _, i := range idx {
+		a, b := l.byID[g.Edges[i].From].rank, l.byID[g.Edges[i].To].rank
+		mid := float64(a+b) / 2
+		best := a + 1
+		for r := a + 1; r < b; r += 2 {
+			if load[r] < load[best] || (load[r] == load[best] && math.Abs(float64(r)-mid) < math.Abs(float64(best)-mid)) {
+				best = r
+			}
+		}
+		out[i] = best
+		load[best] += textWidth(g.Edges[i].Label(), labelFont) + edgeGap + 2*lineInset + labelPad
+	}
+	return out
 }
 
 // ports spreads the ends of the edges along the bottom of their source and

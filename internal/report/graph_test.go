@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,5 +200,48 @@ func TestGraphMarks(t *testing.T) {
 	}
 	if strings.Join(labels, "\n") != strings.Join(want, "\n") {
 		t.Errorf("NewGraph() edges =\n%s\nwant\n%s", strings.Join(labels, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSVGNoOverlapGenerated lays out generated Dockerfiles of 2 to 24
+// stages (a fixed seed: the same ones every run), each stage FROM an image
+// or an earlier stage, copying and mounting from earlier stages with paths
+// of varied length, and holds every layout to checkSVG.
+func TestSVGNoOverlapGenerated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 2026))
+	images := []string{"alpine:3.20", "golang:1.22", "node:20", "gcr.io/distroless/static-debian12:nonroot", "debian:12-slim"}
+	paths := []string{"/out/app", "/etc/ssl/certs/ca-certificates.crt", "/web/dist", "/go/pkg/mod", "/usr/local/lib/python3.12/site-packages", "/a"}
+	for n := 2; n <= 24; n++ {
+		var df strings.Builder
+		for i := 0; i < n; i++ {
+			if i > 0 && rng.IntN(2) == 0 {
+				fmt.Fprintf(&df, "FROM s%d AS s%d\n", rng.IntN(i), i)
+			} else {
+				fmt.Fprintf(&df, "FROM %s AS s%d\n", images[rng.IntN(len(images))], i)
+			}
+			for k := rng.IntN(4); k > 0 && i > 0; k-- {
+				from, p := rng.IntN(i), paths[rng.IntN(len(paths))]
+				if rng.IntN(3) == 0 {
+					fmt.Fprintf(&df, "RUN --mount=type=bind,from=s%d,source=%s,target=/m%d true\n", from, p, k)
+				} else {
+					fmt.Fprintf(&df, "COPY --from=s%d %s /dst%d/\n", from, p, k)
+				}
+			}
+		}
+		f, err := dockerfile.Parse("Dockerfile", []byte(df.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := plan.New(f, plan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := NewGraph(p)
+		t.Run(fmt.Sprintf("%d-stages", n), func(t *testing.T) {
+			checkSVG(t, []byte(SVG(g)), g)
+			if t.Failed() {
+				t.Logf("Dockerfile:\n%s", df.String())
+			}
+		})
 	}
 }

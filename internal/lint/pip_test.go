@@ -33,6 +33,9 @@ func TestUnpinnedPip(t *testing.T) {
 		{"pip install", nil},
 		{"apt-get install -y python3-pip && pip install flask", []string{"flask"}},
 		{"pipx install black", []string{"black"}},
+		// Unquoted, ">=2" redirects to the file "=2": flask is not pinned.
+		{"pip install flask>=2", []string{"flask"}},
+		{"pip install 'flask>=2' > /dev/null 2>&1", nil},
 	} {
 		var got []string
 		for _, sc := range parseShell(c.run).Commands {

@@ -31,17 +31,20 @@ func (sh shellScript) Installs() []install {
 // recognise package managers and their flags.
 func parseShell(s string) shellScript {
 	var (
-		out   shellScript
-		words []string
-		word  []byte // reused: a word costs one allocation, its string
-		inW   bool
-		quote byte
+		out    shellScript
+		words  []string
+		word   []byte // reused: a word costs one allocation, its string
+		inW    bool
+		quote  byte
+		target bool // the next word is a redirection's target, not an argument
 	)
 	endWord := func() {
 		if inW {
-			words = append(words, string(word))
+			if !target {
+				words = append(words, string(word))
+			}
 			word = word[:0]
-			inW = false
+			inW, target = false, false
 		}
 	}
 	endCmd := func() {
@@ -49,7 +52,7 @@ func parseShell(s string) shellScript {
 		if c := newSimpleCommand(words); len(c.Args) > 0 {
 			out.Commands = append(out.Commands, c)
 		}
-		words = nil
+		words, target = nil, false
 	}
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
@@ -78,6 +81,18 @@ func parseShell(s string) shellScript {
 			endCmd()
 		case ch == ' ' || ch == '\t' || ch == '\r':
 			endWord()
+		case ch == '>' || ch == '<':
+			// A redirection: "> f", "2>&1", "&>/dev/null", "<<EOF". Its
+			// file descriptor and target are no arguments ("pip install
+			// flask>=2" installs flask and writes to the file "=2").
+			if inW && !isFD(word) {
+				endWord()
+			}
+			word, inW = word[:0], false
+			for i+1 < len(s) && strings.IndexByte("<>&|-", s[i+1]) >= 0 {
+				i++
+			}
+			target = true
 		case ch == '|':
 			if i+1 < len(s) && s[i+1] == '|' {
 				i++
@@ -99,6 +114,20 @@ func parseShell(s string) shellScript {
 	}
 	endCmd()
 	return out
+}
+
+// isFD reports whether a word before a redirection operator is its file
+// descriptor ("2" in "2>&1", "&" in "&>").
+func isFD(w []byte) bool {
+	if string(w) == "&" {
+		return true
+	}
+	for _, c := range w {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(w) > 0
 }
 
 func newSimpleCommand(words []string) simpleCommand {

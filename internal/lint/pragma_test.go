@@ -55,6 +55,9 @@ func TestHadolintPragmaScope(t *testing.T) {
 		{src: "FROM alpine:3.20\n# hadolint ignore=DL3003\n# a note\nRUN cd /x\n", rule: "DL3003", lines: []int{4}},
 		{src: "FROM alpine:3.20\n# hadolint ignore=DL3003\nRUN cd /x && \\\n  cd /y\n", rule: "DL3003"},
 		{src: "# hadolint ignore=DL3003\nFROM alpine:3.20\nRUN cd /x\n", rule: "DL3003", lines: []int{3}},
+		// hadolint's README example, the pragma on the first line.
+		{src: "# hadolint ignore=DL3006\nFROM ubuntu\n\n# hadolint ignore=DL3003,SC1035 # We accept these issues, because ...\nRUN cd /tmp && echo \"hello!\"\n", rule: "DL3006"},
+		{src: "# hadolint ignore=DL3006\nFROM ubuntu\n\n# hadolint ignore=DL3003,SC1035 # We accept these issues, because ...\nRUN cd /tmp && echo \"hello!\"\n", rule: "DL3003"},
 		{src: "# hadolint global ignore=DL3003\nFROM alpine:3.20\nRUN cd /x\nRUN cd /y\n", rule: "DL3003"},
 		{src: "FROM alpine:3.20\nRUN cd /x\n# hadolint global ignore=DL3003\nRUN cd /y\n", rule: "DL3003"},
 		// The pragma names hadolint's codes; strata's names of the same rule work too.

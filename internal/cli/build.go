@@ -292,17 +292,14 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 }
 
 // compressionFlags is the compression --compression and
-// --compression-level ask for.
+// --compression-level ask for; the level is checked against the kind of
+// each output that takes it.
 func (f *buildFlags) compressionFlags() (layer.Compression, error) {
 	kind, err := layer.ParseKind(f.compression)
 	if err != nil {
 		return layer.Compression{}, fmt.Errorf("invalid --compression %q: %w", f.compression, err)
 	}
-	c := layer.Compression{Kind: kind, Level: f.level}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("invalid --compression-level %d: %w", f.level, err)
-	}
-	return c, nil
+	return layer.Compression{Kind: kind, Level: f.level}, nil
 }
 
 // readDockerfile reads -f (relative to the working directory, like docker),

@@ -347,7 +347,8 @@ func TestBuildCompressionBadOptions(t *testing.T) {
 		{[]string{"--output", "type=image,force-compression=maybe"}, `non-bool value "maybe" specified for force-compression`},
 		{[]string{"--output", "type=local,dest=" + local + ",compression=zstd"}, "compression applies to image, registry, oci and docker outputs, not type=local"},
 		{[]string{"--compression", "brotli"}, `invalid --compression "brotli"`},
-		{[]string{"--compression-level", "10"}, "gzip compression level 10 is not in 1..9"},
+		{[]string{"--compression-level", "10"}, "invalid --compression-level 10: gzip compression level 10 is not in 1..9"},
+		{[]string{"--compression-level", "19", "--output", "type=image,compression=gzip"}, "invalid --compression-level 19: gzip compression level 19 is not in 1..9"},
 		{[]string{"--compression", "uncompressed", "--compression-level", "3"}, "uncompressed layers take no compression level"},
 	}
 	for _, tt := range tests {
@@ -357,8 +358,10 @@ func TestBuildCompressionBadOptions(t *testing.T) {
 			t.Errorf("strata %v = exit %d, %q; want exit 2 and %q before any step", tt.args, code, stderr, tt.want)
 		}
 	}
-	// zstd levels go to 22, and uncompressed layers are plain tars.
+	// zstd levels go to 22 (--compression-level applies to an output's
+	// compression=), and uncompressed layers are plain tars.
 	mustStrata(t, root, nil, "build", "--progress=quiet", "--compression", "zstd", "--compression-level", "19", "-t", "ok:19", dir)
+	mustStrata(t, root, nil, "build", "--progress=quiet", "--compression-level", "19", "--output", "type=image,compression=zstd", "-t", "ok:19", dir)
 	mustStrata(t, root, nil, "build", "--progress=quiet", "--no-cache", "--compression", "uncompressed", "-t", "ok:tar", dir)
 	img := tagImage(t, root, "ok:tar")
 	if got := layerTypes(t, img); !sameTypes(got, types.OCILayer, types.OCIUncompressedLayer) {

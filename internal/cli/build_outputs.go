@@ -86,7 +86,12 @@ func parseOutputs(in []string, push bool, def layer.Compression) ([]output, erro
 		outs = append(outs, out)
 	}
 	if push {
-		outs = append(outs, output{typ: "registry", dockerTypes: dockerTypes, comp: build.LayerCompression{Compression: def}})
+		var none outputCompression
+		lc, err := none.resolve(def)
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, output{typ: "registry", dockerTypes: dockerTypes, comp: lc})
 	}
 	return outs, nil
 }
@@ -133,19 +138,20 @@ func (c *outputCompression) set(k, v string) error {
 }
 
 // resolve is the output's compression: its own kind and level, else
-// those of --compression and --compression-level.
+// those of --compression and --compression-level (a level given for
+// another kind than the output's is refused).
 func (c *outputCompression) resolve(def layer.Compression) (build.LayerCompression, error) {
 	comp := def
-	if c.kind != "" && c.kind != def.Kind {
-		comp = layer.Compression{Kind: c.kind}
-		if def.Kind == "" && c.kind == layer.Gzip {
-			comp.Level = def.Level
-		}
+	if c.kind != "" {
+		comp.Kind = c.kind
 	}
 	if c.level != nil {
 		comp.Level = *c.level
 	}
 	if err := comp.Validate(); err != nil {
+		if c.level == nil && def.Level != 0 {
+			return build.LayerCompression{}, fmt.Errorf("invalid --compression-level %d: %w", def.Level, err)
+		}
 		return build.LayerCompression{}, err
 	}
 	return build.LayerCompression{Compression: comp.Normalized(), Force: c.force}, nil
@@ -166,7 +172,9 @@ func buildCompression(outs []output, def layer.Compression) build.LayerCompressi
 			return o.comp
 		}
 	}
-	return build.LayerCompression{Compression: def.Normalized()}
+	var none outputCompression
+	lc, _ := none.resolve(def) // checked by destinations
+	return lc
 }
 
 // destinations parses and checks every place the build writes to (tags,
@@ -185,6 +193,12 @@ func (f *buildFlags) destinations() ([]output, error) {
 	outs, err := parseOutputs(f.outputs, f.push, def)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if len(outs) == 0 {
+		var none outputCompression
+		if _, err := none.resolve(def); err != nil {
+			return nil, usageError{err}
+		}
 	}
 	for _, o := range outs {
 		if err := checkOutput(o, f.tags); err != nil {

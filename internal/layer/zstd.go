@@ -44,8 +44,10 @@ func newZstdWriter(w io.Writer, level int) *zstdWriter {
 	z := &zstdWriter{
 		out:   w,
 		enc:   enc,
-		queue: make(chan *zframe, 2*n),
-		slots: make(chan struct{}, 2*n+1),
+		// n frames compressing and two more (one being written, one
+		// being filled) keep every core busy: 4 MiB in and out each.
+		queue: make(chan *zframe, n+2),
+		slots: make(chan struct{}, n+2),
 		done:  make(chan struct{}),
 	}
 	z.pool.New = func() any { return make([]byte, 0, zstdChunkSize) }

@@ -42,8 +42,8 @@ func newZstdWriter(w io.Writer, level int) *zstdWriter {
 		zstd.WithEncoderConcurrency(n),
 		zstd.WithWindowSize(zstdChunkSize))
 	z := &zstdWriter{
-		out:   w,
-		enc:   enc,
+		out: w,
+		enc: enc,
 		// n frames compressing and two more (one being written, one
 		// being filled) keep every core busy: 4 MiB in and out each.
 		queue: make(chan *zframe, n+2),

@@ -83,7 +83,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&f.pull, "pull", false, "always re-resolve base images from their registries")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the build cache")
 	fl.StringSliceVar(&f.noCacheFilter, "no-cache-filter", nil, "do not use the build cache for these stages")
-	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output type=oci|docker|local|tar|registry|image[,dest=PATH]")
+	fl.StringArrayVarP(&f.outputs, "output", "o", nil, "output type=oci|docker|local|tar|registry|image[,dest=PATH][,compression=gzip|zstd|uncompressed][,compression-level=N][,force-compression=true]")
 	fl.BoolVar(&f.push, "push", false, "push the tags to their registries (same as --output type=registry)")
 	fl.StringVar(&f.iidfile, "iidfile", "", "write the image digest to this file")
 	fl.StringVar(&f.metadataFile, "metadata-file", "", "write build result metadata (JSON) to this file")

@@ -92,12 +92,34 @@ func (s *Store) PutVariant(ctx context.Context, diffID v1.Hash, id string, v Var
 		if err := os.MkdirAll(filepath.Join(s.root, "variants"), 0o700); err != nil {
 			return err
 		}
-		return writeFileAtomic(s.tmp, s.variantsPath(diffID), b, false)
+		return writeCacheFile(s.tmp, s.variantsPath(diffID), b)
 	})
 	if err != nil {
 		return fmt.Errorf("recording a layer variant: %w", err)
 	}
 	return nil
+}
+
+// writeCacheFile writes data to path through a renamed temp file (0600),
+// without fsync: a variants file is a cache, and one a crash damaged
+// reads as empty.
+func writeCacheFile(tmpDir, path string, data []byte) error {
+	f, err := os.CreateTemp(tmpDir, "v*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // pruneVariants removes the variants files all of whose blobs are gone

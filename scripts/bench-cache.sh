@@ -6,23 +6,25 @@
 # Per example (examples/java, examples/node; default target):
 #   strata cold    --no-cache build on a store that has the bases (pulled by
 #                  an untimed build first), with
-#                  --cache-to type=registry,ref=$REG/$REPO/strata-<ex>,mode=max
+#                  --cache-to type=registry,ref=$REG/$REPO/strata-<ex>-<run>,mode=max
 #                  to a repository no earlier run used (the export is whole);
 #                  wall time of the command, and the export's time from the
 #                  build's own figures: the summary's "exporting cache 0.8 s"
 #                  line, else the progress step "exporting cache to ..." (its
 #                  DONE time)
 #   strata import  a second, empty store (bases pulled through the mirror)
-#                  builds with --cache-from that ref: steps run (goal: 0),
+#                  builds with --cache-from that ref: its wall time (base
+#                  images pulled included), steps run (goal: 0),
 #                  and the cache's layer bytes it pulled (the cache layers in
 #                  its store afterwards) against the cache's size (the sum of
 #                  the cache manifest's layers)
 #   BuildKit cold  buildctl --no-cache, --export-cache type=registry,
-#                  ref=$REG/$REPO/buildkit-<ex>,mode=max (again a fresh
+#                  ref=$REG/$REPO/buildkit-<ex>-<run>,mode=max (again a fresh
 #                  repository), --output type=image; export time: the
 #                  "exporting cache to registry" vertex of --progress=rawjson
 #                  (BuildKit's own "preparing build cache for export" and
-#                  "sending cache export" are inside it)
+#                  "sending cache export" are inside it; rawjson goes to
+#                  buildctl's stderr)
 # Goals (issue 16): strata export <= 10% of its cold build and <= 1/3 of
 # BuildKit's export.
 #
@@ -36,6 +38,8 @@
 # the default build), the bases registry as its docker.io mirror.
 #
 #   env: EXAMPLES (default "java node")   BUILDERS (default "strata buildkit")
+#        RUNS (default 3): cold builds per builder and example, each to a
+#        fresh cache repository; the table has their medians
 #        BENCH_DIR (default /var/tmp/strata-bench-cache): results in
 #        $BENCH_DIR/<timestamp>/ (results.tsv, table.txt, logs/)
 #        STRATA (default ./bin/strata, built by make bench-cache)
@@ -45,6 +49,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EXAMPLES=${EXAMPLES:-"java node"}
+RUNS=${RUNS:-3}
 BUILDERS=${BUILDERS:-"strata buildkit"}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/strata-bench-cache}
 STRATA=$(realpath "${STRATA:-./bin/strata}")
@@ -95,11 +100,13 @@ now() { date +%s.%N; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$OUT/results.tsv"; log "  $1 $2: $3"; }
 printf 'example\tmetric\tvalue\n' > "$OUT/results.tsv"
 
-# strata_export_s LOG: the export's seconds from the summary line, else
-# from the progress step's DONE line
+# strata_export_s LOG REPORT: the export's seconds from the build report
+# (--report: .cache.export.seconds), else the summary line, else the
+# progress step's DONE line
 strata_export_s() {
   local v
-  v=$(sed -n 's/^exporting cache \([0-9.]*\) s,.*/\1/p' "$1" | tail -1)
+  v=$(jq -r '.cache.export.seconds // empty | . * 1000 | round / 1000' "$2" 2> /dev/null || true)
+  [[ -z $v ]] && v=$(sed -n 's/^exporting cache \([0-9.]*\) s,.*/\1/p' "$1" | tail -1)
   if [[ -z $v ]]; then
     local n
     n=$(sed -n 's/^#\([0-9]*\) \[cache [0-9]*\/[0-9]*\] exporting cache to .*/\1/p' "$1" | tail -1)
@@ -144,27 +151,40 @@ EOF
 }
 
 # ------------------------------------------------------------------ run
+# median V...: the median of the numbers among V (FAIL when none)
+median() { python3 -c 'import statistics, sys; v = [float(a) for a in sys.argv[1:] if a.replace(".", "", 1).isdigit()]; print(f"{statistics.median(v):.3f}" if v else "FAIL")' "$@"; }
+secs() { python3 -c "print(f'{$(now) - $1:.2f}')"; }
+
 for ex in $EXAMPLES; do
   dir=examples/$ex
   [[ -f $dir/Dockerfile ]] || die "no $dir/Dockerfile"
   if [[ " $BUILDERS " == *" strata "* ]]; then
-    ref=$REG/$REPO/strata-$ex:cache
     log "$ex strata: bases into $ROOT (untimed build)"
     s "$ROOT" build --progress=plain -t bench-cache/$ex "$dir" > "$OUT/logs/$ex-strata-warmup.log" 2>&1 \
       || { tail -20 "$OUT/logs/$ex-strata-warmup.log"; die "$ex: strata warm-up build"; }
-    log "$ex strata cold, --cache-to $ref"
-    t0=$(now)
-    s "$ROOT" build --progress=plain --no-cache -t bench-cache/$ex \
-      --cache-to "type=registry,ref=$ref,mode=max" "$dir" > "$OUT/logs/$ex-strata-cold.log" 2>&1 \
-      || { tail -20 "$OUT/logs/$ex-strata-cold.log"; die "$ex: strata cold build"; }
-    record "$ex" strata_cold_s "$(python3 -c "print(f'{$(now) - $t0:.2f}')")"
-    record "$ex" strata_export_s "$(strata_export_s "$OUT/logs/$ex-strata-cold.log")"
-    grep -E '^(exporting|importing) cache|^#[0-9]+ (\[cache|[0-9]+ blobs)' "$OUT/logs/$ex-strata-cold.log" >&2 || true
+    cold=() export=()
+    for i in $(seq "$RUNS"); do
+      ref=$REG/$REPO/strata-$ex-$i:cache
+      log "$ex strata cold $i/$RUNS, --cache-to $ref"
+      l=$OUT/logs/$ex-strata-cold-$i
+      t0=$(now)
+      s "$ROOT" build --progress=plain --no-cache -t bench-cache/$ex --report "$l.json" \
+        --cache-to "type=registry,ref=$ref,mode=max" "$dir" > "$l.log" 2>&1 \
+        || { tail -20 "$l.log"; die "$ex: strata cold build"; }
+      cold+=("$(secs "$t0")") export+=("$(strata_export_s "$l.log" "$l.json")")
+      log "  ${cold[-1]} s, export ${export[-1]} s"
+      grep -E '^(exporting|importing) cache|^#[0-9]+ (\[cache|[0-9]+ blobs)' "$l.log" >&2 || true
+    done
+    record "$ex" strata_cold_s "$(median "${cold[@]}")"
+    record "$ex" strata_export_s "$(median "${export[@]}")"
 
     log "$ex strata import into an empty store, --cache-from $ref"
     root2=$OUT/strata-import-$ex
+    t0=$(now)
     s "$root2" build --progress=plain -t bench-cache/$ex --cache-from "type=registry,ref=$ref" "$dir" \
       > "$OUT/logs/$ex-strata-import.log" 2>&1 || { tail -20 "$OUT/logs/$ex-strata-import.log"; die "$ex: strata import build"; }
+    record "$ex" import_build_s "$(secs "$t0")"
+    grep -E '^(exporting|importing) cache' "$OUT/logs/$ex-strata-import.log" >&2 || true
     record "$ex" import_steps_run "$(sed -n 's/^built .* (\([0-9]*\) steps run.*/\1/p' "$OUT/logs/$ex-strata-import.log" | tail -1)"
     total=0 pulled=0
     while read -r d size; do
@@ -176,7 +196,6 @@ for ex in $EXAMPLES; do
     rm -rf "$root2"
   fi
   if [[ " $BUILDERS " == *" buildkit "* ]]; then
-    ref=$REG/$REPO/buildkit-$ex:cache
     ctx=()
     [[ $ex == node ]] && ctx=(--opt "context:$NODE_DISTROLESS=docker-image://$REG/${NODE_DISTROLESS#gcr.io/}")
     bkbuild() {
@@ -186,19 +205,25 @@ for ex in $EXAMPLES; do
     log "$ex BuildKit: bases (untimed build)"
     bkbuild --progress=plain > "$OUT/logs/$ex-buildkit-warmup.log" 2>&1 \
       || { tail -20 "$OUT/logs/$ex-buildkit-warmup.log"; die "$ex: BuildKit warm-up build"; }
-    log "$ex BuildKit cold, --export-cache $ref"
-    t0=$(now)
-    bkbuild --progress=rawjson --no-cache --export-cache "type=registry,ref=$ref,mode=max" \
-      > "$OUT/logs/$ex-buildkit-cold.json" 2> "$OUT/logs/$ex-buildkit-cold.log" \
-      || { tail -20 "$OUT/logs/$ex-buildkit-cold.log"; die "$ex: BuildKit cold build"; }
-    record "$ex" buildkit_cold_s "$(python3 -c "print(f'{$(now) - $t0:.2f}')")"
-    record "$ex" buildkit_export_s "$(bk_export_s "$OUT/logs/$ex-buildkit-cold.json" 2> /dev/null || echo FAIL)"
+    cold=() export=()
+    for i in $(seq "$RUNS"); do
+      ref=$REG/$REPO/buildkit-$ex-$i:cache
+      log "$ex BuildKit cold $i/$RUNS, --export-cache $ref"
+      l=$OUT/logs/$ex-buildkit-cold-$i
+      t0=$(now)
+      bkbuild --progress=rawjson --no-cache --export-cache "type=registry,ref=$ref,mode=max" > "$l.log" 2> "$l.json" \
+        || { tail -20 "$l.json"; die "$ex: BuildKit cold build"; }
+      cold+=("$(secs "$t0")") export+=("$(bk_export_s "$l.json" 2> /dev/null || echo FAIL)")
+      log "  ${cold[-1]} s, export ${export[-1]} s"
+    done
+    record "$ex" buildkit_cold_s "$(median "${cold[@]}")"
+    record "$ex" buildkit_export_s "$(median "${export[@]}")"
   fi
 done
 
 # ------------------------------------------------------------------ table
 {
-  echo "# $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  one run each"
+  echo "# $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  medians of $RUNS cold builds; one import"
   rev=$(go version -m "$STRATA" 2> /dev/null | awk '$2 == "vcs.revision" {print substr($3, 1, 7)}' || true)
   echo "# strata ${rev:-(unknown revision)} | BuildKit ${BUILDKIT_VERSION:-v0.34.2} (buildctl, runc worker) | caches: mode=max to $REG (docker-registry)"
   echo "# cold: --no-cache, bases in the store; export: the build's own figure (strata summary/progress, BuildKit's exporting-cache vertex)"
@@ -212,13 +237,13 @@ done
     NR == 1 { next }
     { V[$1 SUBSEP $2] = $3; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
     END {
-      printf "%-6s %10s %10s %8s %10s %10s %9s %6s %22s\n", "ex.", "strata", "export", "exp/bld", "BuildKit", "export", "s/BK exp", "steps", "import pulled / cache"
+      printf "%-6s %10s %10s %8s %10s %10s %9s %10s %6s %22s\n", "ex.", "strata", "export", "exp/bld", "BuildKit", "export", "s/BK exp", "import", "steps", "import pulled / cache"
       for (i = 1; i <= n; i++) {
         e = order[i]
         sc = V[e SUBSEP "strata_cold_s"]; se = V[e SUBSEP "strata_export_s"]
         kc = V[e SUBSEP "buildkit_cold_s"]; ke = V[e SUBSEP "buildkit_export_s"]
         p = V[e SUBSEP "import_pulled_bytes"]; c = V[e SUBSEP "cache_bytes"]
-        printf "%-6s %10s %10s %8s %10s %10s %9s %6s %22s\n", e, s(sc), s(se), pct(se, sc), s(kc), s(ke), r(se, ke),
+        printf "%-6s %10s %10s %8s %10s %10s %9s %10s %6s %22s\n", e, s(sc), s(se), pct(se, sc), s(kc), s(ke), r(se, ke), s(V[e SUBSEP "import_build_s"]),
           (V[e SUBSEP "import_steps_run"] == "" ? "-" : V[e SUBSEP "import_steps_run"]), mb(p) " / " mb(c) " " pct(p, c)
       }
       print "# goals: exp/bld <= 10%, s/BK exp <= 0.33x, steps 0"

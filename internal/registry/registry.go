@@ -200,7 +200,7 @@ func (c *Client) pull(ctx context.Context, ref, platform string) (v1.Image, erro
 			if err != nil {
 				return nil, err
 			}
-			return &pulledImage{Image: img, d: d}, nil
+			return d.image(img)
 		}
 		if i == len(sources)-1 || ctx.Err() != nil {
 			return nil, classify(err)

@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,40 +35,58 @@ func newDownloader(ctx context.Context, repo name.Repository, opts Options) (*do
 	return &downloader{ctx: ctx, repo: repo, puller: p, opts: opts, policy: policyFor(opts)}, nil
 }
 
-// pulledImage is a remote image whose layers are read by a downloader.
+// pulledImage is a remote image whose config and layers are read by a
+// downloader (go-containerregistry's own config read keeps a config cut
+// short, so it is not retried there).
 type pulledImage struct {
-	v1.Image
-	d *downloader
+	inner v1.Image
+	d     *downloader
+
+	cfgOnce sync.Once
+	cfg     []byte
+	cfgErr  error
 }
 
-func (i *pulledImage) Layers() ([]v1.Layer, error) {
-	ls, err := i.Image.Layers()
+var _ partial.CompressedImageCore = (*pulledImage)(nil)
+
+// pulled is img read through d.
+func (d *downloader) image(img v1.Image) (v1.Image, error) {
+	return partial.CompressedToImage(&pulledImage{inner: img, d: d})
+}
+
+func (i *pulledImage) MediaType() (types.MediaType, error) { return i.inner.MediaType() }
+func (i *pulledImage) RawManifest() ([]byte, error)        { return i.inner.RawManifest() }
+
+func (i *pulledImage) RawConfigFile() ([]byte, error) {
+	i.cfgOnce.Do(func() {
+		m, err := partial.Manifest(i)
+		if err != nil {
+			i.cfgErr = err
+			return
+		}
+		if m.Config.Data != nil {
+			i.cfg = m.Config.Data
+			return
+		}
+		i.cfg, i.cfgErr = i.d.readAll(m.Config)
+	})
+	return i.cfg, i.cfgErr
+}
+
+func (i *pulledImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	m, err := partial.Manifest(i)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]v1.Layer, len(ls))
-	for n, l := range ls {
-		if out[n], err = i.d.layer(l); err != nil {
-			return nil, err
+	if h == m.Config.Digest {
+		return &pulledLayer{desc: m.Config, d: i.d}, nil
+	}
+	for n, desc := range m.Layers {
+		if desc.Digest == h {
+			return &pulledLayer{desc: desc, d: i.d, img: i, n: n, report: true}, nil
 		}
 	}
-	return out, nil
-}
-
-func (i *pulledImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
-	l, err := i.Image.LayerByDigest(h)
-	if err != nil {
-		return nil, err
-	}
-	return i.d.layer(l)
-}
-
-func (i *pulledImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
-	l, err := i.Image.LayerByDiffID(h)
-	if err != nil {
-		return nil, err
-	}
-	return i.d.layer(l)
+	return nil, fmt.Errorf("blob %s not in manifest", h)
 }
 
 // pulledIndex is a remote index whose images' layers are read by a
@@ -84,7 +104,7 @@ func (x *pulledIndex) Image(h v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pulledImage{Image: img, d: x.d}, nil
+	return x.d.image(img)
 }
 
 func (x *pulledIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
@@ -95,38 +115,64 @@ func (x *pulledIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	return &pulledIndex{imageIndex: idx, d: x.d}, nil
 }
 
-// layer is l read through the downloader.
-func (d *downloader) layer(l v1.Layer) (v1.Layer, error) {
-	return partial.CompressedToLayer(&pulledLayer{inner: l, d: d})
-}
-
-// pulledLayer is a partial.CompressedLayer with l's digest, size, media
-// type and diff ID whose stream resumes where it broke.
+// pulledLayer is a blob of a pulled image whose stream resumes where it
+// broke; a layer (report) has its diff ID from the image's config.
 type pulledLayer struct {
-	inner v1.Layer
-	d     *downloader
+	desc   v1.Descriptor
+	d      *downloader
+	img    *pulledImage
+	n      int // index in the manifest's layers
+	report bool
 }
 
-func (l *pulledLayer) Digest() (v1.Hash, error)            { return l.inner.Digest() }
-func (l *pulledLayer) Size() (int64, error)                { return l.inner.Size() }
-func (l *pulledLayer) MediaType() (types.MediaType, error) { return l.inner.MediaType() }
-func (l *pulledLayer) DiffID() (v1.Hash, error)            { return l.inner.DiffID() }
+func (l *pulledLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *pulledLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *pulledLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
+
+// DiffID implements partial.WithDiffID from the config, so that nobody
+// reads the layer to learn it.
+func (l *pulledLayer) DiffID() (v1.Hash, error) {
+	if l.img == nil {
+		return v1.Hash{}, fmt.Errorf("blob %s is not a layer", l.desc.Digest)
+	}
+	raw, err := l.img.RawConfigFile()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if l.n >= len(cfg.RootFS.DiffIDs) {
+		return v1.Hash{}, fmt.Errorf("config lists %d diff IDs, layer %d has none", len(cfg.RootFS.DiffIDs), l.n)
+	}
+	return cfg.RootFS.DiffIDs[l.n], nil
+}
 
 func (l *pulledLayer) Compressed() (io.ReadCloser, error) {
-	h, err := l.inner.Digest()
-	if err != nil {
-		return nil, err
+	r := l.d.reader(l.desc)
+	if l.report {
+		r.rep.p = l.d.opts.Progress
 	}
-	size, err := l.inner.Size()
-	if err != nil {
-		return nil, err
-	}
-	r := &resumingReader{d: l.d, h: h, size: size, rep: reporter{p: l.d.opts.Progress, d: h, size: size}}
 	r.rep.send(Event{Kind: Started})
 	if err := r.open(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+func (d *downloader) reader(desc v1.Descriptor) *resumingReader {
+	return &resumingReader{d: d, h: desc.Digest, size: desc.Size, rep: reporter{d: desc.Digest, size: desc.Size}}
+}
+
+// readAll reads a small blob (a config) whole, resumed like a layer.
+func (d *downloader) readAll(desc v1.Descriptor) ([]byte, error) {
+	r := d.reader(desc)
+	if err := r.open(); err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 // resumingReader reads a blob; when the stream breaks (a reset, a short

@@ -242,3 +242,25 @@ func TestGraphCommand(t *testing.T) {
 		t.Errorf("graph --format png = exit %d, want 2", code)
 	}
 }
+
+// TestCacheSummary: the build's cache figures become the summary's, nil
+// without --cache-from or --cache-to.
+func TestCacheSummary(t *testing.T) {
+	if got := cacheSummary(nil); got != nil {
+		t.Errorf("cacheSummary(nil) = %+v, want nil", got)
+	}
+	if got := cacheSummary(&build.CacheStats{}); got != nil {
+		t.Errorf("cacheSummary(no phases) = %+v, want nil", got)
+	}
+	cs := &build.CacheStats{Export: &build.CachePhase{Duration: 800 * time.Millisecond, Blobs: 3, Bytes: 41_000_000, Present: 12, Mounted: 1, Records: 20}}
+	got := cacheSummary(cs)
+	want := report.CachePhase{Seconds: 0.8, Blobs: 3, Bytes: 41_000_000, Present: 12, Mounted: 1, Records: 20}
+	if got == nil || got.Import != nil || got.Export == nil || *got.Export != want {
+		t.Fatalf("cacheSummary(%+v) = %+v, want export %+v only", cs.Export, got, want)
+	}
+	var b bytes.Buffer
+	report.WriteCacheSummary(&b, got)
+	if line := "exporting cache 0.8 s, 3 blobs, 41MB (12 already there, 1 mounted; 20 records)\n"; b.String() != line {
+		t.Errorf("summary = %q, want %q", b.String(), line)
+	}
+}

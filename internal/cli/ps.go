@@ -151,12 +151,15 @@ func (c *container) waitEnd(d time.Duration) bool {
 	}
 }
 
-// killChildren sends SIGKILL to pid's children.
+// killChildren sends SIGKILL to pid's children (those of every thread).
 func killChildren(pid int) {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			_ = unix.Kill(n, unix.SIGKILL)
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				_ = unix.Kill(n, unix.SIGKILL)
+			}
 		}
 	}
 }

@@ -247,6 +247,10 @@ func runForeground(ctx context.Context, g *globals, f *runFlags, st *store.Store
 	if errors.As(err, &ee) {
 		return exitCodeError{ee.Code}
 	}
+	var ke *sandbox.KilledError
+	if errors.As(err, &ke) {
+		return exitCodeError{128 + int(ke.Signal)}
+	}
 	return err
 }
 

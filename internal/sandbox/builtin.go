@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -158,11 +157,11 @@ func (b *builtin) runInit(ctx context.Context, step *Step, cfg *initConfig) (*st
 		return nil, fmt.Errorf("starting sandbox: %w", err)
 	}
 	consoled := receiveConsole(step, console)
-	var started atomic.Bool
+	started := make(chan struct{})
 	statusc := make(chan initStatus, 1)
 	go func() {
 		statusc <- readStatus(stR, func() {
-			started.Store(true)
+			close(started)
 			if step.Started != nil {
 				step.Started()
 			}
@@ -170,7 +169,7 @@ func (b *builtin) runInit(ctx context.Context, step *Step, cfg *initConfig) (*st
 	}()
 	done := make(chan struct{})
 	if step.Signals != nil {
-		go forwardSignals(cmd.Process.Pid, &started, step.Signals, done)
+		go forwardSignals(cmd.Process.Pid, started, step.Signals, done)
 	}
 	werr := json.NewEncoder(cfgW).Encode(cfg)
 	cfgW.Close()
@@ -246,8 +245,11 @@ func readStatus(r io.Reader, started func()) initStatus {
 		if err := dec.Decode(&st); err != nil {
 			return all
 		}
-		if st.Started && started != nil {
-			started()
+		if st.Started {
+			all.Started = true
+			if started != nil {
+				started()
+			}
 		}
 		if st.Stubs != nil {
 			all.Stubs = st.Stubs
@@ -275,7 +277,7 @@ func stepError(ctx context.Context, waitErr, writeErr error, st initStatus) erro
 	var ee *exec.ExitError
 	if errors.As(waitErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return fmt.Errorf("running step: sandbox init killed by %v", ws.Signal())
+			return fmt.Errorf("running step: %w", &KilledError{Signal: ws.Signal()})
 		}
 		return &ExitError{Code: ee.ExitCode()}
 	}

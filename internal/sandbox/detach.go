@@ -159,9 +159,12 @@ func runDetached() int {
 	code := 0
 	var ee *ExitError
 	var se *StartError
+	var ke *KilledError
 	switch {
 	case errors.As(err, &ee):
 		code = ee.Code
+	case errors.As(err, &ke):
+		code = 128 + int(ke.Signal)
 	case errors.As(err, &se):
 		code = se.Code
 	case err != nil:

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -129,6 +130,15 @@ type StartError struct {
 }
 
 func (e *StartError) Error() string { return e.Msg }
+
+// KilledError reports a sandbox killed by a signal from outside (SIGKILL
+// by strata stop, the OOM killer): every process of the step died with
+// it.
+type KilledError struct {
+	Signal syscall.Signal
+}
+
+func (e *KilledError) Error() string { return fmt.Sprintf("sandbox init killed by %v", e.Signal) }
 
 // ExitError reports a non-zero exit status.
 type ExitError struct {

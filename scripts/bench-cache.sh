@@ -18,13 +18,16 @@
 #                  and the cache's layer bytes it pulled (the cache layers in
 #                  its store afterwards) against the cache's size (the sum of
 #                  the cache manifest's layers)
+#   strata edit    then a source file changed (a copy of the example is
+#                  built) and the build run again with the cache, exported to
+#                  the same ref: only the changed steps' layers are sent
 #   BuildKit cold  buildctl --no-cache, --export-cache type=registry,
 #                  ref=$REG/$REPO/buildkit-<ex>-<run>,mode=max (again a fresh
 #                  repository), --output type=image; export time: the
 #                  "exporting cache to registry" vertex of --progress=rawjson
 #                  (BuildKit's own "preparing build cache for export" and
 #                  "sending cache export" are inside it; rawjson goes to
-#                  buildctl's stderr)
+#                  buildctl's stderr); then the same edit as strata's
 # Goals (issue 16): strata export <= 10% of its cold build and <= 1/3 of
 # BuildKit's export.
 #
@@ -155,9 +158,14 @@ EOF
 median() { python3 -c 'import statistics, sys; v = [float(a) for a in sys.argv[1:] if a.replace(".", "", 1).isdigit()]; print(f"{statistics.median(v):.3f}" if v else "FAIL")' "$@"; }
 secs() { python3 -c "print(f'{$(now) - $1:.2f}')"; }
 
+# edit_file EXAMPLE: the source file the edit scenario changes
+edit_file() { case $1 in java) echo src/main/java/com/example/app/App.java ;; node) echo src/server.js ;; *) echo Dockerfile ;; esac; }
+
 for ex in $EXAMPLES; do
-  dir=examples/$ex
-  [[ -f $dir/Dockerfile ]] || die "no $dir/Dockerfile"
+  [[ -f examples/$ex/Dockerfile ]] || die "no examples/$ex/Dockerfile"
+  dir=$OUT/ctx/$ex # a copy: the edit scenario changes a file
+  mkdir -p "$OUT/ctx" && cp -r "examples/$ex" "$dir"
+  edit() { echo "// bench-cache edit $1" >> "$dir/$(edit_file "$ex")"; }
   if [[ " $BUILDERS " == *" strata "* ]]; then
     log "$ex strata: bases into $ROOT (untimed build)"
     s "$ROOT" build --progress=plain -t bench-cache/$ex "$dir" > "$OUT/logs/$ex-strata-warmup.log" 2>&1 \
@@ -177,6 +185,15 @@ for ex in $EXAMPLES; do
     done
     record "$ex" strata_cold_s "$(median "${cold[@]}")"
     record "$ex" strata_export_s "$(median "${export[@]}")"
+    log "$ex strata edit: $(edit_file "$ex") changed, --cache-to $ref again"
+    edit strata
+    l=$OUT/logs/$ex-strata-edit
+    t0=$(now)
+    s "$ROOT" build --progress=plain -t bench-cache/$ex --report "$l.json" \
+      --cache-to "type=registry,ref=$ref,mode=max" "$dir" > "$l.log" 2>&1 || { tail -20 "$l.log"; die "$ex: strata edit build"; }
+    record "$ex" strata_edit_s "$(secs "$t0")"
+    record "$ex" strata_edit_export_s "$(strata_export_s "$l.log" "$l.json")"
+    grep -E '^exporting cache' "$l.log" >&2 || true
 
     log "$ex strata import into an empty store, --cache-from $ref"
     root2=$OUT/strata-import-$ex
@@ -218,6 +235,14 @@ for ex in $EXAMPLES; do
     done
     record "$ex" buildkit_cold_s "$(median "${cold[@]}")"
     record "$ex" buildkit_export_s "$(median "${export[@]}")"
+    log "$ex BuildKit edit: $(edit_file "$ex") changed, --export-cache $ref again"
+    edit buildkit
+    l=$OUT/logs/$ex-buildkit-edit
+    t0=$(now)
+    bkbuild --progress=rawjson --export-cache "type=registry,ref=$ref,mode=max" > "$l.log" 2> "$l.json" \
+      || { tail -20 "$l.json"; die "$ex: BuildKit edit build"; }
+    record "$ex" buildkit_edit_s "$(secs "$t0")"
+    record "$ex" buildkit_edit_export_s "$(bk_export_s "$l.json" 2> /dev/null || echo FAIL)"
   fi
 done
 
@@ -245,6 +270,13 @@ done
         p = V[e SUBSEP "import_pulled_bytes"]; c = V[e SUBSEP "cache_bytes"]
         printf "%-6s %10s %10s %8s %10s %10s %9s %10s %6s %22s\n", e, s(sc), s(se), pct(se, sc), s(kc), s(ke), r(se, ke), s(V[e SUBSEP "import_build_s"]),
           (V[e SUBSEP "import_steps_run"] == "" ? "-" : V[e SUBSEP "import_steps_run"]), mb(p) " / " mb(c) " " pct(p, c)
+      }
+      printf "%-6s %10s %10s %8s %10s %10s %9s   (edit: a source file changed, exported to the same ref again)\n", "", "edit", "export", "exp/bld", "edit", "export", "s/BK exp"
+      for (i = 1; i <= n; i++) {
+        e = order[i]
+        sc = V[e SUBSEP "strata_edit_s"]; se = V[e SUBSEP "strata_edit_export_s"]
+        kc = V[e SUBSEP "buildkit_edit_s"]; ke = V[e SUBSEP "buildkit_edit_export_s"]
+        printf "%-6s %10s %10s %8s %10s %10s %9s\n", e, s(sc), s(se), pct(se, sc), s(kc), s(ke), r(se, ke)
       }
       print "# goals: exp/bld <= 10%, s/BK exp <= 0.33x, steps 0"
     }' "$OUT/results.tsv"

@@ -427,3 +427,74 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 }
+
+// TestCacheExportAcrossRegistries: a build that imported a cache from one
+// registry exports it to another: every layer the new cache names is
+// there afterwards, those the build never read fetched from the first
+// registry on the way (a mount cannot cross registries).
+func TestCacheExportAcrossRegistries(t *testing.T) {
+	_, hostA := newRepoRegistry(t)
+	rrB, hostB := newRepoRegistry(t)
+	from := CacheSpec{Type: "registry", Ref: hostA + "/cache/app:buildcache"}
+	to := CacheSpec{Type: "registry", Ref: hostB + "/cache/app:buildcache"}
+	one := newRegistryCtx(t)
+	one.write("Dockerfile", remoteDockerfile)
+	one.write("src", "x")
+	one.build(Options{CacheTo: []CacheSpec{from}})
+
+	two := newRegistryCtx(t)
+	two.write("Dockerfile", remoteDockerfile)
+	two.write("src", "x")
+	if _, log := two.build(Options{CacheFrom: []CacheSpec{from}, CacheTo: []CacheSpec{to}}); len(log.ran) != 0 {
+		t.Fatalf("ran %q, want every step from the cache", log.ran)
+	}
+	raw, _, err := mustRepository(t, two, to.Ref).Manifest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 4 {
+		t.Errorf("exported cache names %d layers, want 4", len(m.Layers))
+	}
+	for _, l := range m.Layers {
+		if !rrB.has("cache/app", l.Digest.String()) {
+			t.Errorf("layer %s is not in the second registry", l.Digest)
+		}
+	}
+}
+
+func mustRepository(t *testing.T, c *cacheCtx, ref string) *registry.Repository {
+	t.Helper()
+	repo, err := c.f.b.registry.Repository(t.Context(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
+}
+
+// TestLazyCacheBlobGone: a cache blob that cannot be fetched when the
+// build reads it fails the build with an error naming the blob and the
+// cache (the step that made it is past: it cannot run instead).
+func TestLazyCacheBlobGone(t *testing.T) {
+	rr, host := newRepoRegistry(t)
+	spec := CacheSpec{Type: "registry", Ref: host + "/cache/app:buildcache"}
+	one := newRegistryCtx(t)
+	one.write("Dockerfile", remoteDockerfile)
+	one.write("src", "x")
+	first, _ := one.build(Options{CacheTo: []CacheSpec{spec}})
+	gone := stageLayers(t, first, "", 1)[0]
+	rr.mu.Lock()
+	delete(rr.blobs, "cache/app@"+gone.String())
+	rr.mu.Unlock()
+
+	two := newRegistryCtx(t)
+	two.write("Dockerfile", remoteDockerfile)
+	two.write("src", "x")
+	_, err := two.f.b.Build(t.Context(), Options{File: two.parse(), ContextDir: two.dir, CacheFrom: []CacheSpec{spec}})
+	if err == nil || !strings.Contains(err.Error(), "fetching cache layer "+gone.String()+" from "+spec.Ref) {
+		t.Errorf("Build() with a cache blob gone = %v, want an error fetching %s from %s", err, gone, spec.Ref)
+	}
+}

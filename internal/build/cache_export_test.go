@@ -498,3 +498,27 @@ func TestLazyCacheBlobGone(t *testing.T) {
 		t.Errorf("Build() with a cache blob gone = %v, want an error fetching %s from %s", err, gone, spec.Ref)
 	}
 }
+
+// TestCacheSameRef: CI's usual --cache-from R --cache-to R from a fresh
+// store: every step hits, and the export checks and sends nothing: the
+// layers are in R's manifest, and the records, all used, are unchanged.
+func TestCacheSameRef(t *testing.T) {
+	rr, host := newRepoRegistry(t)
+	spec := CacheSpec{Type: "registry", Ref: host + "/cache/app:buildcache"}
+	one := newRegistryCtx(t)
+	one.write("Dockerfile", remoteDockerfile)
+	one.write("src", "x")
+	one.build(Options{CacheTo: []CacheSpec{spec}})
+
+	rr.reset()
+	two := newRegistryCtx(t)
+	two.write("Dockerfile", remoteDockerfile)
+	two.write("src", "x")
+	if _, log := two.build(Options{CacheFrom: []CacheSpec{spec}, CacheTo: []CacheSpec{spec}}); len(log.ran) != 0 {
+		t.Fatalf("ran %q, want every step from the cache", log.ran)
+	}
+	heads, ups, puts := rr.requests("HEAD", "/blobs/"), rr.requests("PUT", "/blobs/uploads/"), rr.requests("PUT", "/manifests/")
+	if len(heads)+len(ups)+len(puts) != 0 {
+		t.Errorf("export to the imported ref: %d blobs checked, %d uploaded, %d manifests put; want none", len(heads), len(ups), len(puts))
+	}
+}

@@ -28,7 +28,16 @@ func newImagesCmd(g *globals) *cobra.Command {
 		Long: `List images in the store, newest first. PLATFORM is the image's; a tag that
 names a multi-platform image (an index, from build --platform a,b or pulls
 of several platforms) has a row per platform, each with the tag's ID (the
-index digest, what tag, rmi, push and save take) and that platform's size.`,
+index digest, what tag, rmi, push and save take) and that platform's size.
+
+SIZE is the image unpacked: the sum of its layers uncompressed (their tars),
+what the image takes once extracted and what docker 20.10 shows (it counts
+the files' bytes, without tar headers: a little less) and Docker with the
+containerd image store shows as the image's unpacked size (its DISK USAGE
+adds the compressed content). COMPRESSED is the sum of the layer blobs as
+stored and pushed, the download size (Docker's CONTENT SIZE, and what
+strata showed as SIZE before). Sizes are remembered per layer, measured
+once when strata did not write or extract the layer itself.`,
 		Args: argsRange(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImages(cmd.Context(), g, f, args)
@@ -45,7 +54,7 @@ index digest, what tag, rmi, push and save take) and that platform's size.`,
 type imageRow struct {
 	repo, tag, id, platform string
 	created                 time.Time
-	size                    int64
+	size, compressed        int64 // uncompressed layers, layer blobs
 }
 
 func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) error {
@@ -64,10 +73,10 @@ func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) e
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdio.Out, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tPLATFORM\tCREATED\tSIZE")
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tPLATFORM\tCREATED\tSIZE\tCOMPRESSED")
 	now := time.Now()
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, r.id, cmp.Or(r.platform, "-"), ago(r.created, now), dockerSize(r.size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, r.id, cmp.Or(r.platform, "-"), ago(r.created, now), dockerSize(r.size), dockerSize(r.compressed))
 	}
 	return tw.Flush()
 }
@@ -102,11 +111,11 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 			if err != nil {
 				return nil, err
 			}
-			size, err := layersSize(c.Image)
+			size, compressed, err := s.ImageSizes(ctx, c.Image)
 			if err != nil {
 				return nil, err
 			}
-			group = append(group, imageRow{repo: repo, tag: tag, id: id, platform: c.Platform, created: cf.Created.Time, size: size})
+			group = append(group, imageRow{repo: repo, tag: tag, id: id, platform: c.Platform, created: cf.Created.Time, size: size, compressed: compressed})
 		}
 		if len(group) == 0 { // an index of no platform's image
 			group = []imageRow{{repo: repo, tag: tag, id: id}}

@@ -119,7 +119,7 @@ func TestTagImagesRmi(t *testing.T) {
 	mustStrata(t, root, nil, "tag", id, "localhost:5000/app")
 	out := mustStrata(t, root, nil, "images")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "REPOSITORY TAG IMAGE ID PLATFORM CREATED SIZE" {
+	if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "REPOSITORY TAG IMAGE ID PLATFORM CREATED SIZE COMPRESSED" {
 		t.Fatalf("images =\n%s", out)
 	}
 	for _, want := range []string{"busybox", "me/app", "localhost:5000/app", id[7:19]} {

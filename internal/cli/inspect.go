@@ -20,9 +20,12 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Short: "Show images as JSON like docker image inspect",
 		Long: `Show images as JSON like docker image inspect. For a multi-platform image (an
 index) Id is the index digest, Descriptor the index's, Manifests lists each
-platform's image (digest, platform, compressed size), and the config fields
+platform's image (digest, platform, sizes), and the config fields
 are those of --platform's image (default: the host's platform, else the
-first).`,
+first).
+
+Size is the image unpacked, its layers uncompressed (as SIZE in strata
+images: see its help), CompressedSize the sum of its layer blobs.`,
 		Args: argsRange(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := platformFlag(platform)
@@ -52,9 +55,11 @@ type imageInspect struct {
 	Variant      string    `json:"Variant,omitempty"`
 	Os           string    `json:"Os"`
 	OsVersion    string    `json:"OsVersion,omitempty"`
-	Size         int64     `json:"Size"`
-	RootFS       rootFS    `json:"RootFS"`
-	ConfigDigest string    `json:"ConfigDigest"`
+	// Size is the layers uncompressed, CompressedSize their blobs.
+	Size           int64  `json:"Size"`
+	CompressedSize int64  `json:"CompressedSize"`
+	RootFS         rootFS `json:"RootFS"`
+	ConfigDigest   string `json:"ConfigDigest"`
 	// Descriptor and Manifests are set for a multi-platform image: the
 	// index's descriptor and one entry per platform.
 	Descriptor *v1.Descriptor    `json:"Descriptor,omitempty"`
@@ -63,10 +68,11 @@ type imageInspect struct {
 
 // manifestSummary is one platform's image of a multi-platform image.
 type manifestSummary struct {
-	ID         string        `json:"ID"`
-	Platform   string        `json:"Platform"`
-	Descriptor v1.Descriptor `json:"Descriptor"`
-	Size       int64         `json:"Size"` // compressed layers
+	ID             string        `json:"ID"`
+	Platform       string        `json:"Platform"`
+	Descriptor     v1.Descriptor `json:"Descriptor"`
+	Size           int64         `json:"Size"` // layers uncompressed
+	CompressedSize int64         `json:"CompressedSize"`
 }
 
 type rootFS struct {
@@ -143,7 +149,7 @@ func inspectImage(ctx context.Context, s *store.Store, ref, platform string) (im
 	if err != nil {
 		return imageInspect{}, err
 	}
-	size, err := layersSize(img)
+	size, compressed, err := s.ImageSizes(ctx, img)
 	if err != nil {
 		return imageInspect{}, err
 	}
@@ -151,7 +157,7 @@ func inspectImage(ctx context.Context, s *store.Store, ref, platform string) (im
 		ID: h.String(), RepoTags: nonNil(tags), RepoDigests: []string{},
 		Created: cf.Created.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"), Author: cf.Author,
 		Config: cf.Config, Architecture: cf.Architecture, Variant: cf.Variant, Os: cf.OS, OsVersion: cf.OSVersion,
-		Size: size, RootFS: rootFS{Type: cf.RootFS.Type, Layers: []string{}}, ConfigDigest: cfgName.String(),
+		Size: size, CompressedSize: compressed, RootFS: rootFS{Type: cf.RootFS.Type, Layers: []string{}}, ConfigDigest: cfgName.String(),
 	}
 	if n := len(cf.History); n > 0 {
 		ii.Comment = cf.History[n-1].Comment
@@ -187,12 +193,12 @@ func describeIndex(ctx context.Context, s *store.Store, c *chosenImage, ii *imag
 		return err
 	}
 	for i, d := range entries {
-		n, err := layersSize(imgs[i].Image)
+		n, c, err := s.ImageSizes(ctx, imgs[i].Image)
 		if err != nil {
 			return err
 		}
 		ii.Manifests = append(ii.Manifests, manifestSummary{
-			ID: d.Digest.String(), Platform: imgs[i].Platform, Descriptor: d, Size: n,
+			ID: d.Digest.String(), Platform: imgs[i].Platform, Descriptor: d, Size: n, CompressedSize: c,
 		})
 	}
 	return nil

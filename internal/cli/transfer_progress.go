@@ -140,6 +140,7 @@ type transferRow struct {
 	e     registry.Event // the last event but bytes
 	bytes int64
 	start time.Time
+	took  time.Duration // start to Done
 }
 
 func (t *ttyTransfer) Update(e registry.Event) {
@@ -161,6 +162,9 @@ func (t *ttyTransfer) Update(e registry.Event) {
 		}
 	} else {
 		r.e = e
+	}
+	if e.Kind == registry.Done {
+		r.took = t.now().Sub(r.start)
 	}
 	t.draw()
 }
@@ -195,7 +199,7 @@ func (t *ttyTransfer) status(r *transferRow) string {
 	case registry.Retrying:
 		return fmt.Sprintf("Retrying in %s (attempt %d failed: %s)", e.Wait, e.Attempt, oneLine(errString(e.Err)))
 	case registry.Done:
-		return fmt.Sprintf("%s %s in %.1fs", t.words.done, humanSize(e.Size), t.now().Sub(r.start).Seconds())
+		return fmt.Sprintf("%s %s in %.1fs", t.words.done, humanSize(e.Size), r.took.Seconds())
 	case registry.Exists:
 		return t.words.exists
 	case registry.Mounted:

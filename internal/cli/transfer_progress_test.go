@@ -172,13 +172,21 @@ func TestTTYTransferRedrawsInPlace(t *testing.T) {
 	p.Update(registry.Event{Digest: c, Kind: registry.Exists, Size: 42})
 	p.Update(registry.Event{Digest: a, Kind: registry.Transferred, Size: 2000, Bytes: 1000})
 	p.Close()
+	p.Update(registry.Event{Digest: a, Kind: registry.Done, Size: 2000, Bytes: 2000})
+	p.Close()
+	p.Close()
 	// A screen per change, each after moving up over the one before.
 	screens := regexp.MustCompile("\x1b\\[\\d+A").Split(b.String(), -1)
-	if len(screens) != 4 || screens[0] != "\r\x1b[2Kaaaaaaaaaaaa: Downloading  [>                             ] 0B/2.0kB\n" {
+	if len(screens) != 7 || screens[0] != "\r\x1b[2Kaaaaaaaaaaaa: Downloading  [>                             ] 0B/2.0kB\n" {
 		t.Fatalf("tty progress = %q", b.String())
 	}
 	last := "\r\x1b[2Kaaaaaaaaaaaa: Downloading  [===============>              ] 1.0kB/2.0kB\n\r\x1b[2Kcccccccccccc: Already exists\n"
 	if screens[3] != last {
-		t.Errorf("last screen = %q, want %q", screens[3], last)
+		t.Errorf("fourth screen = %q, want %q", screens[3], last)
+	}
+	// The time a layer took is fixed when it is done, not at each redraw.
+	done := "\r\x1b[2Kaaaaaaaaaaaa: Pull complete 2.0kB in 7.0s\n\r\x1b[2Kcccccccccccc: Already exists\n"
+	if screens[5] != done || screens[6] != done {
+		t.Errorf("last screens = %q, %q, want %q", screens[5], screens[6], done)
 	}
 }

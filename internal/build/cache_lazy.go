@@ -110,11 +110,11 @@ func (l *lazyLayer) fetch(ctx context.Context) error {
 // layers not fetched: its image is only described (its manifest digest), so
 // that a builder stage whose steps all hit the cache, and whose output the
 // target read through cache hits too, costs no download.
-func (r *run) storeStageImage(ctx context.Context, st *state, img v1.Image, target bool) (v1.Hash, error) {
+func (r *run) storeStageImage(ctx context.Context, st *state, img v1.Image, target bool, opts ...store.WriteOption) (v1.Hash, error) {
 	if !target && st.hasUnfetched() {
 		return img.Digest()
 	}
-	return r.b.store.WriteImage(ctx, img)
+	return r.b.store.WriteImage(ctx, img, opts...)
 }
 
 // hasUnfetched reports whether a layer of s is an imported layer whose

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -52,7 +53,8 @@ func (s *Store) UncompressedSize(ctx context.Context, l v1.Layer) (int64, error)
 
 // ImageSizes returns img's uncompressed size (the sum of its layers' tars)
 // and compressed size (the sum of its layer blobs, as the manifest lists
-// them).
+// them). A layer whose blob is not stored (a foreign layer) and whose size
+// was never recorded adds to the compressed size only.
 func (s *Store) ImageSizes(ctx context.Context, img v1.Image) (uncompressed, compressed int64, err error) {
 	layers, err := img.Layers()
 	if err != nil {
@@ -60,7 +62,7 @@ func (s *Store) ImageSizes(ctx context.Context, img v1.Image) (uncompressed, com
 	}
 	for _, l := range layers {
 		n, err := s.UncompressedSize(ctx, l)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return 0, 0, err
 		}
 		c, err := l.Size()

@@ -53,6 +53,7 @@ func TestImageSizes(t *testing.T) {
 		n, _ := l.Size()
 		wantC += n
 	}
+	tarSize0 := tarSize(t, layers[0])
 	check := func(what string) {
 		t.Helper()
 		u, c, err := s.ImageSizes(ctx, stored)
@@ -74,6 +75,24 @@ func TestImageSizes(t *testing.T) {
 	d1, _ := layers[1].DiffID()
 	os.Remove(s.usizePath(d1))
 	check("recomputed")
+
+	// A layer blob that is not stored (a foreign layer) counts as
+	// compressed only.
+	os.Remove(s.usizePath(d))
+	os.Remove(s.blobPath(mustDigest(t, layers[0])))
+	u, c, err := s.ImageSizes(ctx, stored)
+	if n := tarSize0; err != nil || c != wantC || u != wantU-n {
+		t.Errorf("without a blob: ImageSizes() = %d, %d, %v, want %d, %d", u, c, err, wantU-n, wantC)
+	}
+}
+
+func mustDigest(t *testing.T, l v1.Layer) v1.Hash {
+	t.Helper()
+	d, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func TestExtractRecordsSize(t *testing.T) {

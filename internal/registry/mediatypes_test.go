@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -89,5 +90,39 @@ func TestPushIndexFallsBackToManifestList(t *testing.T) {
 	}
 	if want, _ := idx.Digest(); d.Digest != want || d.MediaType != types.OCIImageIndex {
 		t.Errorf("OCI registry has %s %s, want the index %s unchanged", d.MediaType, d.Digest, want)
+	}
+}
+
+// TestDockerImageLayerTypes: Docker media types for each compression, as
+// BuildKit's oci-mediatypes=false writes them (zstd as containerd's
+// Docker-style zstd type); blobs and diff IDs stay.
+func TestDockerImageLayerTypes(t *testing.T) {
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	for _, mt := range []types.MediaType{types.OCILayer, types.OCILayerZStd, types.OCIUncompressedLayer} {
+		l, err := random.Layer(64, mt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.Append(img, mutate.Addendum{Layer: l, MediaType: mt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := DockerImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := d.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []types.MediaType{types.DockerLayer, DockerZstdLayer, types.DockerUncompressedLayer}
+	src, _ := img.Manifest()
+	for i, l := range m.Layers {
+		if l.MediaType != want[i] || l.Digest != src.Layers[i].Digest {
+			t.Errorf("layer %d = %s %s, want %s %s", i, l.MediaType, l.Digest, want[i], src.Layers[i].Digest)
+		}
+	}
+	if m.MediaType != types.DockerManifestSchema2 {
+		t.Errorf("manifest media type = %s, want %s", m.MediaType, types.DockerManifestSchema2)
 	}
 }

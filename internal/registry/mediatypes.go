@@ -89,8 +89,7 @@ func DockerImage(img v1.Image) (v1.Image, error) {
 			l.MediaType = types.DockerUncompressedLayer
 		case types.OCILayerZStd:
 			// As BuildKit's oci-mediatypes=false writes it (containerd's
-			// MediaTypeDockerSchema2LayerZstd): Docker 23 and containerd
-			// read it, older Dockers do not.
+			// MediaTypeDockerSchema2LayerZstd, which containerd reads).
 			l.MediaType = DockerZstdLayer
 		}
 		out.Layers[i] = l

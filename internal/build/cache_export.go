@@ -194,7 +194,7 @@ func mergeRecords(prev *storedCache, exported map[string]cacheRecord, used map[s
 			} else {
 				rec.Idle++
 			}
-			if rec.Idle >= cacheKeepExports || rec.Layer != nil && !prev.layers[mustHash(rec.Layer.Digest)] {
+			if rec.Idle >= cacheKeepExports || rec.Layer != nil && !prev.layers[hashOrZero(rec.Layer.Digest)] {
 				ph.Dropped++
 				continue
 			}
@@ -209,7 +209,8 @@ func mergeRecords(prev *storedCache, exported map[string]cacheRecord, used map[s
 	return cfg
 }
 
-func mustHash(s string) v1.Hash {
+// hashOrZero parses a digest; the zero hash when it is not one.
+func hashOrZero(s string) v1.Hash {
 	h, _ := v1.NewHash(s)
 	return h
 }

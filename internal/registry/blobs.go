@@ -61,9 +61,6 @@ func (c *Client) Repository(ctx context.Context, ref string, mountFrom []string)
 		backoff: cmpOr(opts.RetryBackoff, time.Second)}, nil
 }
 
-// Name is the repository, "host:port/path".
-func (r *Repository) Name() string { return r.repo.Name() }
-
 // SameRegistry reports whether repo (a repository name) is on this
 // repository's registry, where blobs can be mounted from it.
 func (r *Repository) SameRegistry(repo string) bool {

@@ -30,6 +30,7 @@ import (
 type selection struct {
 	root       string
 	pm         *patternmatcher.PatternMatcher
+	m          *matcher
 	prefixOnly bool // every exception pattern is a plain path prefix
 
 	mu   sync.Mutex // patternmatcher compiles lazily; the memos
@@ -40,14 +41,14 @@ type selection struct {
 
 // dirMatch is a directory's result in the walk.
 type dirMatch struct {
-	info     patternmatcher.MatchInfo
+	info     matchInfo
 	excluded bool
 	entered  bool // the walk descends into it
 	ok       bool // its parents were entered and the walk reached it
 }
 
 func newSelection(root string, pm *patternmatcher.PatternMatcher) *selection {
-	s := &selection{root: root, pm: pm, prefixOnly: true, dirs: map[string]dirMatch{}, kept: map[string]bool{}, real: map[string]bool{}}
+	s := &selection{root: root, pm: pm, m: newMatcher(pm), prefixOnly: true, dirs: map[string]dirMatch{}, kept: map[string]bool{}, real: map[string]bool{}}
 	for _, p := range pm.Patterns() {
 		if p.Exclusion() && strings.ContainsAny(withoutTrailingGlob(p), `*[]?^\`) {
 			s.prefixOnly = false
@@ -71,7 +72,7 @@ func (s *selection) exists(rel string, isDir bool) (bool, error) {
 	if err != nil || !parent.ok || !parent.entered {
 		return false, err
 	}
-	m, info, err := s.pm.MatchesUsingParentResults(rel, parent.info)
+	m, info, err := s.m.matches(rel, parent.info)
 	if err != nil || !m {
 		return err == nil, err
 	}
@@ -95,7 +96,7 @@ func (s *selection) dir(rel string) (dirMatch, error) {
 	}
 	var d dirMatch
 	if parent.ok && parent.entered {
-		m, info, err := s.pm.MatchesUsingParentResults(rel, parent.info)
+		m, info, err := s.m.matches(rel, parent.info)
 		if err != nil {
 			return dirMatch{}, err
 		}
@@ -120,7 +121,7 @@ func (s *selection) enters(rel string) bool {
 
 // sendsBelow reports whether the walk sends anything below the excluded,
 // entered directory rel whose match results are info.
-func (s *selection) sendsBelow(rel string, info patternmatcher.MatchInfo) (bool, error) {
+func (s *selection) sendsBelow(rel string, info matchInfo) (bool, error) {
 	if k, ok := s.kept[rel]; ok {
 		return k, nil
 	}
@@ -131,7 +132,7 @@ func (s *selection) sendsBelow(rel string, info patternmatcher.MatchInfo) (bool,
 	kept := false
 	for _, de := range des {
 		child := rel + "/" + de.Name()
-		m, cinfo, err := s.pm.MatchesUsingParentResults(child, info)
+		m, cinfo, err := s.m.matches(child, info)
 		if err != nil {
 			return false, err
 		}

@@ -165,7 +165,7 @@ for ex in $EXAMPLES; do
   [[ -f examples/$ex/Dockerfile ]] || die "no examples/$ex/Dockerfile"
   dir=$OUT/ctx/$ex # a copy: the edit scenario changes a file
   mkdir -p "$OUT/ctx" && cp -r "examples/$ex" "$dir"
-  edit() { echo "// bench-cache edit $1" >> "$dir/$(edit_file "$ex")"; }
+  edit() { echo "// bench-cache edit $1 $STAMP" >> "$dir/$(edit_file "$ex")"; } # new content: never in a cache yet
   if [[ " $BUILDERS " == *" strata "* ]]; then
     log "$ex strata: bases into $ROOT (untimed build)"
     s "$ROOT" build --progress=plain -t bench-cache/$ex "$dir" > "$OUT/logs/$ex-strata-warmup.log" 2>&1 \

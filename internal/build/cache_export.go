@@ -45,8 +45,10 @@ type cacheTarget interface {
 	// from repository from (same registry; "" when none is known): it
 	// reports whether it did.
 	put(ctx context.Context, d v1.Descriptor, from string, open func() (io.ReadCloser, error)) (mounted bool, err error)
-	// commit stores config and manifest and points the cache at them;
-	// prev is what current returned.
+	// putConfig stores the config blob unless prev has it already.
+	putConfig(ctx context.Context, img *cacheImage, prev *storedCache) error
+	// commit stores the manifest and points the cache at it (after the
+	// config and every layer are there); prev is what current returned.
 	commit(ctx context.Context, img *cacheImage, prev *storedCache) error
 }
 
@@ -132,7 +134,10 @@ func (r *run) exportCache(ctx context.Context, spec CacheSpec, ph *CachePhase) e
 	if err != nil {
 		return err
 	}
-	if err := r.sendCacheBlobs(ctx, t, img.layers, prev, ph); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.sendCacheBlobs(gctx, t, img.layers, prev, ph) })
+	g.Go(func() error { return t.putConfig(gctx, img, prev) })
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	return t.commit(ctx, img, prev)
@@ -367,14 +372,17 @@ func (t registryTarget) put(ctx context.Context, d v1.Descriptor, from string, o
 	return t.repo.PushBlob(ctx, d.Digest, d.Size, from, open)
 }
 
-func (t registryTarget) commit(ctx context.Context, img *cacheImage, prev *storedCache) error {
+func (t registryTarget) putConfig(ctx context.Context, img *cacheImage, prev *storedCache) error {
 	cfgHash, _, _ := v1.SHA256(bytes.NewReader(img.config))
-	if prev == nil || prev.config != cfgHash {
-		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(img.config)), nil }
-		if _, err := t.repo.PushBlob(ctx, cfgHash, int64(len(img.config)), "", open); err != nil {
-			return err
-		}
+	if prev != nil && prev.config == cfgHash {
+		return nil
 	}
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(img.config)), nil }
+	_, err := t.repo.PushBlob(ctx, cfgHash, int64(len(img.config)), "", open)
+	return err
+}
+
+func (t registryTarget) commit(ctx context.Context, img *cacheImage, prev *storedCache) error {
 	h, _, _ := v1.SHA256(bytes.NewReader(img.manifest))
 	if prev != nil && prev.manifest == h {
 		return nil

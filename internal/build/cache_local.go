@@ -112,17 +112,19 @@ func (t layoutTarget) writeBytes(path string, b []byte) error {
 	})
 }
 
-// commit writes config and manifest, then the index naming the manifest
-// (replacing the earlier cache entry). In a layout that holds nothing but
-// the cache, the blobs of the earlier cache the new one no longer names
-// are removed.
+func (t layoutTarget) putConfig(ctx context.Context, img *cacheImage, prev *storedCache) error {
+	cfgHash, _, _ := v1.SHA256(bytes.NewReader(img.config))
+	return t.writeBytes(t.blobPath(cfgHash), img.config)
+}
+
+// commit writes the manifest, then the index naming it (replacing the
+// earlier cache entry). In a layout that holds nothing but the cache, the
+// blobs of the earlier cache the new one no longer names are removed.
 func (t layoutTarget) commit(ctx context.Context, img *cacheImage, prev *storedCache) error {
 	cfgHash, _, _ := v1.SHA256(bytes.NewReader(img.config))
 	mHash, mSize, _ := v1.SHA256(bytes.NewReader(img.manifest))
-	for h, b := range map[v1.Hash][]byte{cfgHash: img.config, mHash: img.manifest} {
-		if err := t.writeBytes(t.blobPath(h), b); err != nil {
-			return err
-		}
+	if err := t.writeBytes(t.blobPath(mHash), img.manifest); err != nil {
+		return err
 	}
 	if err := t.writeBytes(filepath.Join(t.dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return err

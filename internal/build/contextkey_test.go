@@ -276,6 +276,7 @@ func TestStatCacheDamaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc := loadStatCache(ctx, st)
+		sc.loaded()
 		if len(sc.dirs) != 0 {
 			t.Fatalf("stat cache with byte %d flipped: %d records, want none", i, len(sc.dirs))
 		}

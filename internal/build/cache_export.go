@@ -66,7 +66,8 @@ type cacheImage struct {
 }
 
 // parseStoredCache reads a cache manifest; nil when it is not a strata
-// cache (what is there is then replaced). config reads a blob.
+// cache or its config cannot be decoded (what is there is then replaced).
+// config reads a blob.
 func parseStoredCache(raw []byte, config func(v1.Hash) ([]byte, error)) (*storedCache, error) {
 	var m v1.Manifest
 	if err := json.Unmarshal(raw, &m); err != nil || m.Config.MediaType != CacheMediaType {
@@ -78,8 +79,8 @@ func parseStoredCache(raw []byte, config func(v1.Hash) ([]byte, error)) (*stored
 	}
 	sc := &storedCache{config: m.Config.Digest, layers: map[v1.Hash]bool{}}
 	sc.manifest, _, _ = v1.SHA256(bytes.NewReader(raw))
-	if err := json.Unmarshal(cfgRaw, &sc.cfg); err != nil {
-		return nil, fmt.Errorf("decoding cache records: %w", err)
+	if json.Unmarshal(cfgRaw, &sc.cfg) != nil {
+		return nil, nil
 	}
 	for _, l := range m.Layers {
 		sc.layers[l.Digest] = true

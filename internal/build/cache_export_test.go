@@ -522,3 +522,25 @@ func TestCacheSameRef(t *testing.T) {
 		t.Errorf("export to the imported ref: %d blobs checked, %d uploaded, %d manifests put; want none", len(heads), len(ups), len(puts))
 	}
 }
+
+// TestLocalCacheExportOverDamaged: a cache whose config is not readable
+// any more is replaced by the next export, not an error.
+func TestLocalCacheExportOverDamaged(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	spec := CacheSpec{Type: "local", Dir: dir}
+	c := newRegistryCtx(t)
+	c.write("Dockerfile", incrementalDockerfile)
+	c.write("a", "a")
+	c.write("b", "b")
+	c.build(Options{CacheTo: []CacheSpec{spec}})
+	var idx v1.IndexManifest
+	readJSON(t, filepath.Join(dir, "index.json"), &idx)
+	var m v1.Manifest
+	readJSON(t, filepath.Join(dir, "blobs", "sha256", idx.Manifests[0].Digest.Hex), &m)
+	if err := os.WriteFile(filepath.Join(dir, "blobs", "sha256", m.Config.Digest.Hex), []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.write("b", "b v2")
+	c.build(Options{CacheTo: []CacheSpec{spec}})
+	checkCacheLayout(t, dir)
+}

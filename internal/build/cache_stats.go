@@ -93,7 +93,11 @@ func (p *CachePhase) merge(o *CachePhase) {
 // sent says what an export sent: "3 blobs, 41.2 MB sent, 1 mounted, 12
 // already there".
 func (p *CachePhase) sent() string {
-	return fmt.Sprintf("%d blobs, %.1f MB sent, %d mounted, %d already there", p.Blobs, float64(p.Bytes)/1e6, p.Mounted, p.Present)
+	plural := "s"
+	if p.Blobs == 1 {
+		plural = ""
+	}
+	return fmt.Sprintf("%d blob%s, %.1f MB sent, %d mounted, %d already there", p.Blobs, plural, float64(p.Bytes)/1e6, p.Mounted, p.Present)
 }
 
 // cacheStats is the figures of this build's cache phases so far; the

@@ -13,10 +13,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/layer"
@@ -72,15 +75,30 @@ func (m *madeLayers) snapshot() map[v1.Hash]bool {
 // converter applies LayerCompression to layers, converting through the
 // store's variants.
 type converter struct {
-	st   *store.Store
-	lc   LayerCompression
-	made func(v1.Hash) bool
-	mu   sync.Mutex
-	done map[v1.Hash]v1.Layer // conversions of this converter, by diff ID
+	st     *store.Store
+	lc     LayerCompression
+	made   func(v1.Hash) bool
+	flight singleflight.Group // one conversion per diff ID at a time
 }
 
 func newConverter(st *store.Store, lc LayerCompression, made func(v1.Hash) bool) *converter {
-	return &converter{st: st, lc: lc.normalized(), made: made, done: map[v1.Hash]v1.Layer{}}
+	return &converter{st: st, lc: lc.normalized(), made: made}
+}
+
+// layers applies layer to each of ls, several at once (decompressing a
+// blob takes one core; compressing takes them all, so two overlap well).
+func (c *converter) layers(ctx context.Context, ls []v1.Layer) ([]v1.Layer, error) {
+	out := make([]v1.Layer, len(ls))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, l := range ls {
+		g.Go(func() error {
+			var err error
+			out[i], err = c.layer(gctx, l)
+			return err
+		})
+	}
+	return out, g.Wait()
 }
 
 // layer returns l as the rule says: unchanged, a stored variant, or a
@@ -109,20 +127,24 @@ func (c *converter) layer(ctx context.Context, l v1.Layer) (v1.Layer, error) {
 	if !fresh && !c.lc.Force {
 		return l, nil
 	}
-	return c.convert(ctx, l, diffID)
+	v, err, _ := c.flight.Do(diffID.Hex, func() (any, error) {
+		if v, ok := c.st.Variant(ctx, diffID, want.ID()); ok {
+			return c.variantLayer(diffID, v), nil // converted meanwhile
+		}
+		return c.convert(ctx, l, diffID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(v1.Layer), nil
 }
 
 func (c *converter) variantLayer(diffID v1.Hash, v store.Variant) *blobLayer {
 	return &blobLayer{st: c.st, digest: v.Digest, diffID: diffID, size: v.Size, mediaType: v.MediaType, comp: c.lc.Compression.ID()}
 }
 
-// convert compresses l's tar again as wanted, once per diff ID.
+// convert compresses l's tar again as wanted and remembers the variant.
 func (c *converter) convert(ctx context.Context, l v1.Layer, diffID v1.Hash) (v1.Layer, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if done, ok := c.done[diffID]; ok {
-		return done, nil
-	}
 	want := c.lc.Compression
 	rc, err := l.Compressed()
 	if err != nil {
@@ -145,27 +167,28 @@ func (c *converter) convert(ctx context.Context, l v1.Layer, diffID v1.Hash) (v1
 	if err := c.st.PutVariant(ctx, diffID, want.ID(), v); err != nil {
 		return nil, err
 	}
-	out := c.variantLayer(diffID, v)
-	c.done[diffID] = out
-	return out, nil
+	return c.variantLayer(diffID, v), nil
 }
 
 // compressed returns st with its layers as the build's compression
 // says (the target image's: Options.Compression, ForceCompression).
 func (r *run) compressed(ctx context.Context, st *state) (*state, error) {
 	c := newConverter(r.b.store, r.layerCompression(), r.made.has)
+	in := make([]v1.Layer, len(st.layers))
+	for i, ref := range st.layers {
+		in[i] = ref.layer
+	}
+	ls, err := c.layers(ctx, in)
+	if err != nil {
+		return nil, err
+	}
 	next := st.clone()
 	next.layers = make([]*layerRef, len(st.layers))
 	for i, ref := range st.layers {
-		l, err := c.layer(ctx, ref.layer)
-		if err != nil {
-			return nil, err
+		next.layers[i] = ref
+		if ls[i] != ref.layer {
+			next.layers[i] = &layerRef{layer: ls[i], source: ref.source}
 		}
-		if l == ref.layer {
-			next.layers[i] = ref
-			continue
-		}
-		next.layers[i] = &layerRef{layer: l, source: ref.source}
 	}
 	return next, nil
 }
@@ -226,14 +249,14 @@ func (c *converter) image(ctx context.Context, img v1.Image) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	converted, err := c.layers(ctx, layers)
+	if err != nil {
+		return nil, err
+	}
 	out := *m
 	out.Layers = make([]v1.Descriptor, len(m.Layers))
 	byDigest := map[v1.Hash]v1.Layer{}
-	for i, l := range layers {
-		nl, err := c.layer(ctx, l)
-		if err != nil {
-			return nil, err
-		}
+	for i, nl := range converted {
 		d, err := partial.Descriptor(nl)
 		if err != nil {
 			return nil, fmt.Errorf("describing layer: %w", err)

@@ -313,7 +313,9 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 			}
 			opts.Warn(msg)
 		}
-		err = u.pushIndex(ctx, r, list)
+		quiet := *u // its blobs are there: no second report of each
+		quiet.opts.Progress = nil
+		err = quiet.pushIndex(ctx, r, list)
 	}
 	if err != nil {
 		return classify(err)

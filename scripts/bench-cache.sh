@@ -50,6 +50,7 @@
 #        KEEP=1 keeps the exported caches in the registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin" # go version -m: the binary's revision
 
 EXAMPLES=${EXAMPLES:-"java node"}
 RUNS=${RUNS:-3}

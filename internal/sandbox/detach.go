@@ -107,9 +107,13 @@ func StartDetached(d Detached) (int, error) {
 	})
 	cfgW.Close()
 	st := readStatus(stR, nil)
-	switch {
-	case st.Started:
+	if st.Started {
 		return pid, nil
+	}
+	// Nothing must run that the caller does not know of: the monitor's
+	// death ends its init (parent-death signal), so the step.
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	switch {
 	case st.StartCode != 0:
 		return 0, &StartError{Code: st.StartCode, Msg: st.Error}
 	case st.Error != "":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -306,5 +307,51 @@ func TestStatCacheStaleListing(t *testing.T) {
 	sc.replace(dir, &stale)
 	if got, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc); err != nil || got != want {
 		t.Errorf("contentKey with a stale listing = %s, %v, want %s", got, err, want)
+	}
+}
+
+// TestStatCacheKeepsWhatStays: an edit within the racy margin, or a walk
+// that a .dockerignore narrows, changes no record (the cache is not
+// written again), and the keys are right.
+func TestStatCacheKeepsWhatStays(t *testing.T) {
+	ctx := context.Background()
+	dir := writeTree(t, t.TempDir(), keyTree...)
+	sc := newStatCache()
+	sc.racy = -time.Hour
+	if _, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc); err != nil {
+		t.Fatal(err)
+	}
+	sc.dirty = false
+	for _, tt := range []struct {
+		name   string
+		ignore []string
+		change func() error
+	}{
+		{"a .dockerignore leaves files out", []string{"*.log", "dir/sub"}, func() error { return nil }},
+		{"a file edited just now", nil, func() error {
+			return os.WriteFile(filepath.Join(dir, "src/main.go"), []byte("edited"), 0o644)
+		}},
+	} {
+		if err := tt.change(); err != nil {
+			t.Fatal(err)
+		}
+		sc.racy = time.Hour // everything changed just now
+		got, err := contentKey(ctx, rootfs.NewDir(dir, tt.ignore), []string{"."}, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := contentKey(ctx, rootfs.NewDir(dir, tt.ignore), []string{"."}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: key = %s, with no cache %s", tt.name, got, want)
+		}
+		if sc.dirty {
+			t.Errorf("%s: the stat cache changed", tt.name)
+		}
+	}
+	if r := sc.record(dir); r == nil || !slices.Contains(r.names, "a.log") {
+		t.Errorf("record of the context after a walk ignoring *.log = %+v, want a.log still in it", r)
 	}
 }

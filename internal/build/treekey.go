@@ -155,41 +155,75 @@ func treeSums(ctx context.Context, p string, t *rootfs.Tree, sc *statCache) (map
 }
 
 // learn replaces the record of walked directory t when it changed: files
-// hashed again (unless racy: they are left out), files gone, a new
-// listing (unless racy).
+// hashed again, files gone from the directory, a new listing. Files and
+// listings that changed within the racy margin are not remembered; the
+// record's older entry for such a file stays (it no longer matches its
+// stat), so that an edit does not rewrite the cache on every build.
+// Entries of files the walk left out (.dockerignore) stay while the
+// directory holds them.
 func (sc *statCache) learn(t *rootfs.Tree, d *dirSums, start time.Time) {
-	listed := t.Listed != nil && !sc.isRacy(t.Stat.Ctime, start)
-	filesSame := d.rec != nil && d.hits == len(d.rec.names) && d.hits == d.regular(t)
-	if filesSame && (!listed || d.rec.listed != nil && d.rec.listStat == t.Stat && slices.Equal(d.rec.listed, t.Listed)) {
-		return
+	rec := d.rec
+	if rec == nil {
+		rec = &dirStats{}
 	}
 	next := &dirStats{}
-	if listed {
+	changed := false
+	all := t.Listed // every name in the directory, when known
+	switch {
+	case t.Listed != nil && !sc.isRacy(t.Stat.Ctime, start):
 		next.listed, next.listStat = t.Listed, t.Stat
-	} else if d.rec != nil && d.rec.listed != nil && d.rec.listStat == t.Stat {
-		next.listed, next.listStat = d.rec.listed, d.rec.listStat
+		changed = rec.listStat != t.Stat || !slices.Equal(rec.listed, t.Listed)
+	case rec.listed != nil && rec.listStat == t.Stat:
+		next.listed, next.listStat = rec.listed, rec.listStat
+		all = rec.listed // the walk's listing
 	}
-	if filesSame {
-		next.names, next.files = d.rec.names, d.rec.files
-		sc.replace(t.Host, next)
+	if !changed && d.hits == len(rec.names) && d.hits == d.regular(t) {
 		return
 	}
+	keep := func(j int) {
+		next.names, next.files = append(next.names, rec.names[j]), append(next.files, rec.files[j])
+	}
+	j := 0
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
 		if !n.Mode.IsRegular() {
 			continue
 		}
-		s := nodeStat(n)
-		if _, ok := d.rec.lookup(n.Name, s); !ok && sc.isRacy(s.ctime, start) {
-			continue
+		for ; j < len(rec.names) && rec.names[j] < n.Name; j++ { // not walked
+			if _, ok := slices.BinarySearch(all, rec.names[j]); ok || all == nil {
+				keep(j)
+			} else {
+				changed = true
+			}
 		}
-		s.sum = d.sums[i]
-		next.names, next.files = append(next.names, n.Name), append(next.files, s)
+		s := nodeStat(n)
+		old := j < len(rec.names) && rec.names[j] == n.Name
+		switch {
+		case old && rec.files[j].sameStat(s):
+			keep(j)
+		case sc.isRacy(s.ctime, start):
+			if old {
+				keep(j)
+			}
+		default:
+			s.sum = d.sums[i]
+			next.names, next.files = append(next.names, n.Name), append(next.files, s)
+			changed = true
+		}
+		if old {
+			j++
+		}
 	}
-	if d.rec == nil && len(next.names) == 0 && next.listed == nil {
-		return
+	for ; j < len(rec.names); j++ {
+		if _, ok := slices.BinarySearch(all, rec.names[j]); ok || all == nil {
+			keep(j)
+		} else {
+			changed = true
+		}
 	}
-	sc.replace(t.Host, next)
+	if changed {
+		sc.replace(t.Host, next)
+	}
 }
 
 // regular counts t's regular files.

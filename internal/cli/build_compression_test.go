@@ -318,8 +318,12 @@ func TestBuildCompressionOutputs(t *testing.T) {
 	}
 
 	dockerRef := strings.TrimPrefix(srv.URL, "http://") + "/strata/zstd:docker"
-	mustStrata(t, root, nil, "build", "--progress=quiet", "-t", dockerRef,
+	// The gzip build's step is cached: the zstd build runs none.
+	_, stderr, code := strata(t, root, nil, "build", "--progress=plain", "-t", dockerRef,
 		"--output", "type=registry,compression=zstd,oci-mediatypes=false", dir)
+	if code != 0 || strings.Contains(stderr, "step-42") || !strings.Contains(stderr, "(0 steps run") {
+		t.Errorf("zstd rebuild of a gzip build = exit %d, want no step run\n%s", code, stderr)
+	}
 	r, _ = name.ParseReference(dockerRef)
 	dpushed, err := remote.Image(r, remote.WithTransport(http.DefaultTransport))
 	if err != nil {

@@ -239,9 +239,27 @@ func runForeground(ctx context.Context, g *globals, f *runFlags, st *store.Store
 	}
 	// The container ends on its own or by the forwarded signals; the
 	// command's context (cancelled on SIGINT/SIGTERM) does not kill it.
-	err = runner.Run(context.WithoutCancel(ctx), step)
+	// A sandbox that cannot forward them is killed by the first one.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var killedBy chan os.Signal
+	if !sandbox.ForwardsSignals(runner) {
+		step.Signals, killedBy = nil, make(chan os.Signal, 1)
+		go func() {
+			if s, ok := <-sigs; ok {
+				killedBy <- s
+				cancel()
+			}
+		}()
+	}
+	err = runner.Run(runCtx, step)
 	if term != nil {
 		term.wait()
+	}
+	if err != nil && killedBy != nil && len(killedBy) > 0 {
+		if s, ok := (<-killedBy).(syscall.Signal); ok {
+			return exitCodeError{128 + int(s)}
+		}
 	}
 	var ee *sandbox.ExitError
 	if errors.As(err, &ee) {
@@ -266,17 +284,21 @@ func ensureImage(ctx context.Context, g *globals, policy, ref, platform string) 
 	if policy == "never" {
 		return nil
 	}
+	var local error
 	if policy == "missing" {
 		st, err := g.openStore(ctx)
 		if err != nil {
 			return err
 		}
-		_, err = resolveImage(ctx, st, ref, platform)
+		_, local = resolveImage(ctx, st, ref, platform)
 		st.Close()
-		missing := errors.Is(err, errNoSuchImage) && errors.Is(err, store.ErrNotFound)
+		missing := errors.Is(local, errNoSuchImage) && errors.Is(local, store.ErrNotFound)
 		// Stored, or stored without the platform asked for (pulled then).
-		if err == nil || !missing && platform == "" {
+		if local == nil || !missing && platform == "" {
 			return nil
+		}
+		if missing {
+			local = nil
 		}
 		fmt.Fprintf(g.stdio.Err, "Unable to find image '%s' locally\n", ref)
 	}
@@ -284,6 +306,9 @@ func ensureImage(ctx context.Context, g *globals, policy, ref, platform string) 
 	pg := *g
 	pg.stdio.Out = g.stdio.Err
 	if err := runPull(ctx, &pg, platform, ref); err != nil {
+		if local != nil {
+			return fmt.Errorf("running %q: %w; pulling it: %w", ref, local, err)
+		}
 		return fmt.Errorf("pulling %s: %w", ref, err)
 	}
 	return nil

@@ -143,6 +143,8 @@ func runDetached() int {
 		_ = status.Encode(initStatus{Error: err.Error()})
 		return 1
 	}
+	// Pin no directory of the caller's.
+	_ = os.Chdir("/")
 	if err := os.WriteFile(cfg.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		_ = status.Encode(initStatus{Error: fmt.Sprintf("recording the monitor's PID: %v", err)})
 		return 1

@@ -90,6 +90,14 @@ type Runner interface {
 	Run(ctx context.Context, step *Step) error
 }
 
+// ForwardsSignals reports whether r passes Step.Signals on to the step's
+// process (the builtin backend does); with the others, cancelling the
+// context is how a step is stopped.
+func ForwardsSignals(r Runner) bool {
+	_, ok := r.(*builtin)
+	return ok
+}
+
 // check reports a step the backends cannot run.
 func (s *Step) check() error {
 	switch {

@@ -214,7 +214,10 @@ func (c *container) state() containerState {
 		}
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		return containerState{Created: true} // being started
+		if _, err := os.Stat(c.dir); err == nil {
+			return containerState{Created: true} // being started
+		}
+		return containerState{} // removed (--rm) as it ended
 	}
 	st.ExitCode = 137
 	if fi, err := os.Stat(filepath.Join(c.dir, "pid")); err == nil {

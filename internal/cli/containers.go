@@ -94,8 +94,9 @@ func runDetached(ctx context.Context, g *globals, f *runFlags, run *containerRun
 		remove = []string{c.dir}
 	}
 	_, err = sandbox.StartDetached(sandbox.Detached{
-		Step: &sandbox.Step{Lower: run.stack.Dirs, Upper: upper, Work: work, Spec: run.spec, Network: f.network},
-		ID:   c.ID, Log: filepath.Join(c.dir, "log"), Pid: filepath.Join(c.dir, "pid"), Exit: filepath.Join(c.dir, "exit"), Remove: remove,
+		Step:    &sandbox.Step{Lower: run.stack.Dirs, Upper: upper, Work: work, Spec: run.spec, Network: f.network},
+		Options: sandbox.Options{TempDir: os.TempDir()},
+		ID:      c.ID, Log: filepath.Join(c.dir, "log"), Pid: filepath.Join(c.dir, "pid"), Exit: filepath.Join(c.dir, "exit"), Remove: remove,
 	})
 	if err != nil {
 		os.RemoveAll(c.dir)

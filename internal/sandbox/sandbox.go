@@ -14,7 +14,11 @@
 // overlayfs, both backends fall back to copying the layers and diffing.
 //
 // The builtin backend re-executes the running binary as the init of the
-// step's namespaces: programs must call Init first thing in main.
+// step's namespaces: programs must call Init first thing in main. For
+// `strata run` it also forwards signals to the step's process, gives it a
+// pseudo-terminal on the sandbox's own devpts (Spec.Process.Terminal), and
+// runs detached steps under a monitor process (StartDetached) that
+// outlives its caller.
 //
 // Imported by build (and cli for `strata run`); imports neither build,
 // plan nor store.

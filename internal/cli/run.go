@@ -237,9 +237,19 @@ func runForeground(ctx context.Context, g *globals, f *runFlags, st *store.Store
 		run.spec.Process.Terminal = true
 		step.Console = term.attach
 	}
-	// The container ends on its own or by the forwarded signals; the
-	// command's context (cancelled on SIGINT/SIGTERM) does not kill it.
-	// A sandbox that cannot forward them is killed by the first one.
+	err = runWithSignals(ctx, runner, step, sigs)
+	if term != nil {
+		term.wait()
+	}
+	return err
+}
+
+// runWithSignals runs step with sigs forwarded to its process, and maps
+// its end to the container's exit code. The container ends on its own or
+// by the forwarded signals: the command's context (cancelled on SIGINT or
+// SIGTERM) does not kill it. A sandbox that cannot forward them is killed
+// by the first one.
+func runWithSignals(ctx context.Context, runner sandbox.Runner, step *sandbox.Step, sigs <-chan os.Signal) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	var killedBy chan os.Signal
@@ -252,10 +262,7 @@ func runForeground(ctx context.Context, g *globals, f *runFlags, st *store.Store
 			}
 		}()
 	}
-	err = runner.Run(runCtx, step)
-	if term != nil {
-		term.wait()
-	}
+	err := runner.Run(runCtx, step)
 	if err != nil && killedBy != nil && len(killedBy) > 0 {
 		if s, ok := (<-killedBy).(syscall.Signal); ok {
 			return exitCodeError{128 + int(s)}

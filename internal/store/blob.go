@@ -116,6 +116,13 @@ func (w *hashWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// BlobDigest is the sha256 and size of what was written so far: a
+// layer writer uses it rather than hashing the blob a second time
+// (layer.BlobHasher).
+func (w *hashWriter) BlobDigest() (v1.Hash, int64) {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}, w.n
+}
+
 // PutBlob stores what fn writes as the blob want, verifying its digest: on a
 // mismatch nothing is stored and an error returned.
 func (s *Store) PutBlob(ctx context.Context, want v1.Hash, fn func(w io.Writer) error) error {

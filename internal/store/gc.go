@@ -160,6 +160,9 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 	if err == nil {
 		err = s.sweepDirs(ctx, p, rep)
 	}
+	if err == nil {
+		err = s.pruneVariants(ctx)
+	}
 	if err == nil && opts.All {
 		err = s.clearSBOMCache()
 	}

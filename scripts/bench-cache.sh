@@ -6,7 +6,7 @@
 # Per example (examples/java, examples/node; default target):
 #   strata cold    --no-cache build on a store that has the bases (pulled by
 #                  an untimed build first), with
-#                  --cache-to type=registry,ref=$REG/$REPO/strata-<ex>-<run>,mode=max
+#                  --cache-to type=registry,ref=$CREG/$REPO/strata-<ex>-<run>,mode=max
 #                  to a repository no earlier run used (the export is whole);
 #                  wall time of the command, and the export's time from the
 #                  build's own figures: the summary's "exporting cache 0.8 s"
@@ -22,7 +22,7 @@
 #                  built) and the build run again with the cache, exported to
 #                  the same ref: only the changed steps' layers are sent
 #   BuildKit cold  buildctl --no-cache, --export-cache type=registry,
-#                  ref=$REG/$REPO/buildkit-<ex>-<run>,mode=max (again a fresh
+#                  ref=$CREG/$REPO/buildkit-<ex>-<run>,mode=max (again a fresh
 #                  repository), --output type=image; export time: the
 #                  "exporting cache to registry" vertex of --progress=rawjson
 #                  (BuildKit's own "preparing build cache for export" and
@@ -33,12 +33,14 @@
 #
 # Bases: scripts/bases.sh (the local registry on 127.0.0.1:5001, strata's
 # docker.io mirror; gcr.io/distroless through $BASES_DIR/registries.conf).
-# Both caches are exported to that registry too (Debian's docker-registry,
-# plain HTTP), each run under its own repository prefix, removed from the
-# registry's storage at the end (its data directory; the registry serves
-# nothing of it afterwards). BuildKit runs as its own buildkitd
+# Both caches are exported to a registry of this run's own: Debian's
+# docker-registry on 127.0.0.1:$CACHE_PORT (plain HTTP, as both builders
+# reach a loopback registry), its data under $BENCH_DIR/registry, stopped
+# and removed at the end. BuildKit runs as its own buildkitd
 # (scripts/buildkit.sh, own BUILDKIT_DIR and socket; binaries copied from
-# the default build), the bases registry as its docker.io mirror.
+# the default build), the bases registry as its docker.io mirror. The
+# stores (strata's, buildkitd's) are removed at the end too: the disk here
+# is shared.
 #
 #   env: EXAMPLES (default "java node")   BUILDERS (default "strata buildkit")
 #        RUNS (default 3): cold builds per builder and example, each to a
@@ -47,7 +49,8 @@
 #        $BENCH_DIR/<timestamp>/ (results.tsv, table.txt, logs/)
 #        STRATA (default ./bin/strata, built by make bench-cache)
 #        BASES_DIR (/var/tmp/strata-bases), BASES_PORT (5001)
-#        KEEP=1 keeps the exported caches in the registry
+#        CACHE_PORT (default 5077): the cache registry's port, free
+#        KEEP=1 keeps the cache registry's data and both stores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin" # go version -m: the binary's revision
@@ -61,6 +64,8 @@ BASES_DIR=${BASES_DIR:-/var/tmp/strata-bases}
 REG=127.0.0.1:${BASES_PORT:-5001}
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=$BENCH_DIR/$STAMP
+CACHE_PORT=${CACHE_PORT:-5077}
+CREG=127.0.0.1:$CACHE_PORT      # the caches' registry, this run's
 REPO=strata-bench-cache/r$STAMP # this run's cache repositories
 ROOT=$BENCH_DIR/strata-root     # the exporting store: bases kept between runs
 BK_DIR=$BENCH_DIR/buildkit
@@ -83,10 +88,32 @@ STRATA="$STRATA" ./scripts/bases.sh 2> "$OUT/logs/bases.log" || { tail -20 "$OUT
 export CONTAINERS_REGISTRIES_CONF=$BASES_DIR/registries.conf
 
 cleanup() {
-  [[ ${KEEP:-0} == 1 ]] || rm -rf "$BASES_DIR/registry/data/docker/registry/v2/repositories/$REPO"
-  [[ -n ${BK_STARTED:-} ]] && bk stop || true
+  set +e # clean up all there is
+  [[ -n ${BK_STARTED:-} ]] && bk stop
+  if [[ -n ${CREG_PID:-} ]]; then kill "$CREG_PID" 2> /dev/null && wait "$CREG_PID" 2> /dev/null; fi
+  [[ ${KEEP:-0} == 1 ]] || rm -rf "$BENCH_DIR/registry" "$ROOT" "$BK_DIR/root" "$OUT/ctx"
+  return 0
 }
 trap cleanup EXIT
+
+# the caches' registry
+command -v docker-registry > /dev/null || die "docker-registry is missing (scripts/bases.sh installs it)"
+curl -fs -o /dev/null "http://$CREG/v2/" 2> /dev/null && die "127.0.0.1:$CACHE_PORT answers already: set CACHE_PORT to a free port"
+mkdir -p "$BENCH_DIR/registry"
+cat > "$BENCH_DIR/registry/config.yml" << EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $BENCH_DIR/registry/data
+http:
+  addr: $CREG
+EOF
+docker-registry serve "$BENCH_DIR/registry/config.yml" > "$OUT/logs/cache-registry.log" 2>&1 < /dev/null &
+CREG_PID=$!
+for _ in $(seq 50); do curl -fs -o /dev/null "http://$CREG/v2/" && break; sleep 0.1; done
+curl -fs -o /dev/null "http://$CREG/v2/" || die "the cache registry did not start: $(tail -5 "$OUT/logs/cache-registry.log")"
 if [[ " $BUILDERS " == *" buildkit "* ]]; then
   if [[ ! -x $BK_DIR/bin/buildkitd ]]; then # reuse the binaries scripts/buildkit.sh built, else build them
     def=/var/tmp/strata-buildkit/${BUILDKIT_VERSION:-v0.34.2}/bin
@@ -122,7 +149,7 @@ strata_export_s() {
 # cache_layers REF: "digest size" of each layer of the cache manifest at REF
 cache_layers() {
   local repo=${1%:*} tag=${1##*:}
-  curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REG/v2/${repo#"$REG"/}/manifests/$tag" \
+  curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$CREG/v2/${repo#"$CREG"/}/manifests/$tag" \
     | jq -r '.layers[] | "\(.digest) \(.size)"'
 }
 
@@ -173,7 +200,7 @@ for ex in $EXAMPLES; do
       || { tail -20 "$OUT/logs/$ex-strata-warmup.log"; die "$ex: strata warm-up build"; }
     cold=() export=()
     for i in $(seq "$RUNS"); do
-      ref=$REG/$REPO/strata-$ex-$i:cache
+      ref=$CREG/$REPO/strata-$ex-$i:cache
       log "$ex strata cold $i/$RUNS, --cache-to $ref"
       l=$OUT/logs/$ex-strata-cold-$i
       t0=$(now)
@@ -225,7 +252,7 @@ for ex in $EXAMPLES; do
       || { tail -20 "$OUT/logs/$ex-buildkit-warmup.log"; die "$ex: BuildKit warm-up build"; }
     cold=() export=()
     for i in $(seq "$RUNS"); do
-      ref=$REG/$REPO/buildkit-$ex-$i:cache
+      ref=$CREG/$REPO/buildkit-$ex-$i:cache
       log "$ex BuildKit cold $i/$RUNS, --export-cache $ref"
       l=$OUT/logs/$ex-buildkit-cold-$i
       t0=$(now)
@@ -251,7 +278,7 @@ done
 {
   echo "# $(date -u +%FT%TZ)  $(nproc) cores  load $(cut -d' ' -f1-3 /proc/loadavg)  medians of $RUNS cold builds; one import"
   rev=$(go version -m "$STRATA" 2> /dev/null | awk '$2 == "vcs.revision" {print substr($3, 1, 7)}' || true)
-  echo "# strata ${rev:-(unknown revision)} | BuildKit ${BUILDKIT_VERSION:-v0.34.2} (buildctl, runc worker) | caches: mode=max to $REG (docker-registry)"
+  echo "# strata ${rev:-(unknown revision)} | BuildKit ${BUILDKIT_VERSION:-v0.34.2} (buildctl, runc worker) | caches: mode=max to $CREG (docker-registry)"
   echo "# cold: --no-cache, bases in the store; export: the build's own figure (strata summary/progress, BuildKit's exporting-cache vertex)"
   echo "# import: a second, empty store builds with --cache-from; pulled: cache layer bytes it fetched, of the cache's size"
   awk -F'\t' '

@@ -76,6 +76,8 @@ type Options struct {
 	ForceCompression bool
 	// Network is the default network of RUN steps: "host" or "none".
 	Network string
+	// Run are --add-host, --shm-size and --ulimit, for every RUN step.
+	Run RunOptions
 	// Allow are the entitlements granted (--allow), as buildx names them:
 	// EntitlementInsecure lets RUN --security=insecure run.
 	Allow []string

@@ -59,6 +59,7 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 			fields = append(fields, k+"="+v)
 		}
 	}
+	fields = append(fields, r.opts.Run.keyFields()...)
 	key := runKey(st, strings.Join(c.CmdLine, " "), fields...)
 	return r.cached(ctx, stp, st, key, func(s *state) (*state, error) {
 		return r.execRun(ctx, stp, s, c, ms, security, out)
@@ -129,6 +130,7 @@ func (r *run) execRun(ctx context.Context, stp step, st *state, c *instructions.
 		Stdout:   output,
 		Stderr:   output,
 	}
+	r.opts.Run.apply(s)
 	started := time.Now()
 	if err := r.b.runner.Run(ctx, s); err != nil {
 		os.RemoveAll(upper)

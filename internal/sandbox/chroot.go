@@ -289,7 +289,12 @@ func runLauncher() int {
 	var cfg chrootConfig
 	status, err := startStage("launcher", &cfg)
 	fail := func(err error) int {
-		_ = status.Encode(initStatus{Error: err.Error()})
+		st := initStatus{Error: err.Error()}
+		var se *StartError
+		if errors.As(err, &se) {
+			st.StartCode = se.Code
+		}
+		_ = status.Encode(st)
 		return 255
 	}
 	if err != nil {
@@ -337,7 +342,7 @@ func startChrooted(cfg *chrootConfig) (int, error) {
 	}
 	argv0, err := lookPathIn(cfg.Root, cfg.Cwd, p.Args, p.Env)
 	if err != nil {
-		return 0, err
+		return 0, &StartError{Code: 127, Msg: err.Error()}
 	}
 	ambient, err := ambientCaps(p.Capabilities)
 	if err != nil {
@@ -375,7 +380,7 @@ func startChrooted(cfg *chrootConfig) (int, error) {
 		},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("starting %s: %w", p.Args[0], err)
+		return 0, startError(p.Args[0], err)
 	}
 	if err := shedCapabilities(); err != nil {
 		unix.Kill(pid, unix.SIGKILL)

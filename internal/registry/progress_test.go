@@ -67,8 +67,9 @@ func (r *recorder) retries() []Event {
 // (the commit) gets 503, a GET has its connection closed half-way
 // through the response body.
 type faults struct {
-	mu   sync.Mutex
-	seen map[string]bool
+	mu     sync.Mutex
+	seen   map[string]bool
+	ranges map[string]string // blob path: the Range of its last GET
 }
 
 func (f *faults) first(key string) bool {
@@ -87,6 +88,14 @@ func (f *faults) first(key string) bool {
 func (f *faults) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		isBlob := strings.Contains(r.URL.Path, "/blobs/")
+		if rng := r.Header.Get("Range"); rng != "" && r.Method == http.MethodGet {
+			f.mu.Lock()
+			if f.ranges == nil {
+				f.ranges = map[string]string{}
+			}
+			f.ranges[r.URL.Path] = rng
+			f.mu.Unlock()
+		}
 		switch {
 		case r.Method == http.MethodPatch && isBlob:
 			half := make([]byte, r.ContentLength/2+1)
@@ -182,6 +191,14 @@ func TestPushPullRetriedAndReported(t *testing.T) {
 		ks := pull.kinds(d)
 		if len(ks) < 3 || ks[0] != Started || ks[1] != Retrying || ks[len(ks)-1] != Done {
 			t.Errorf("pull events of %s = %v, want started, retrying, ..., done", d, ks)
+		}
+		// The retry asked for the rest only.
+		l, _ := img.LayerByDigest(d)
+		size, _ := l.Size()
+		var start, end int64
+		rng := f.ranges["/v2/retry/img/blobs/"+d.String()]
+		if _, err := fmt.Sscanf(rng, "bytes=%d-%d", &start, &end); err != nil || start == 0 || end != size-1 {
+			t.Errorf("retried GET of %s: Range %q, want bytes=N-%d, N > 0", d, rng, size-1)
 		}
 	}
 }
@@ -336,5 +353,38 @@ func TestPullCorruptBlobFails(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "sha256") {
 		t.Errorf("reading a corrupted layer: err = %v, want a digest mismatch", err)
+	}
+}
+
+// TestPullResumesWithoutRanges: a registry that ignores Range sends the
+// whole blob again; its start is dropped and the layer still verifies.
+func TestPullResumesWithoutRanges(t *testing.T) {
+	ctx := context.Background()
+	f := &faults{}
+	host := serve(t, func(next http.Handler) http.Handler {
+		inner := f.wrap(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Del("Range")
+			inner.ServeHTTP(w, r)
+		})
+	})
+	img, err := random.Image(50_000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := host + "/norange/img:1"
+	if err := testClient(Options{}).Push(ctx, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	got, err := testClient(Options{Progress: rec}).Pull(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(got); err != nil {
+		t.Fatalf("validate.Image(pulled) = %v", err)
+	}
+	if n := len(rec.retries()); n != 2 {
+		t.Errorf("%d retries reported, want 2 (one per layer)", n)
 	}
 }

@@ -28,13 +28,14 @@ import (
 //     the retry, its error or its wait, and it does not stop waiting when
 //     the context ends.
 //
-// So blob transfers here go through ggcr with its retries off and retry
-// themselves (retryPolicy.do): uploads attempt by attempt, downloads by
-// resuming the stream where it broke (resumingReader); each retry is
-// reported to Options.Progress with its error and wait, the wait ends with
-// the context, and a download is verified against its digest (ggcr's
-// verifying reader over the whole stream, and the store's check again).
-// Manifests, configs and tokens keep ggcr's transport retries.
+// So blob transfers retry themselves: uploads go through ggcr's Pusher
+// with its retries off, attempt by attempt (retryPolicy.do); downloads are
+// GETs of their own (retry_range.go) that resume where the stream broke
+// with a Range request (resumingReader). Each retry is reported to
+// Options.Progress with its error and wait, the wait ends with the
+// context, and a download is checked against its size and digest (and
+// again by the store that writes it). Manifests and tokens keep ggcr's
+// transport retries.
 
 // retryPolicy is how often and how patiently a blob transfer is retried.
 type retryPolicy struct {

@@ -3,15 +3,18 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -22,17 +25,16 @@ import (
 type downloader struct {
 	ctx    context.Context
 	repo   name.Repository
-	puller *remote.Puller // go-containerregistry's retries off
 	opts   Options
 	policy retryPolicy
+
+	clientOnce sync.Once
+	client     *http.Client // authenticated for repo, no retries
+	clientErr  error
 }
 
 func newDownloader(ctx context.Context, repo name.Repository, opts Options) (*downloader, error) {
-	p, err := remote.NewPuller(blobOptions(ctx, opts)...)
-	if err != nil {
-		return nil, err
-	}
-	return &downloader{ctx: ctx, repo: repo, puller: p, opts: opts, policy: policyFor(opts)}, nil
+	return &downloader{ctx: ctx, repo: repo, opts: opts, policy: policyFor(opts)}, nil
 }
 
 // pulledImage is a remote image whose config and layers are read by a
@@ -162,7 +164,7 @@ func (l *pulledLayer) Compressed() (io.ReadCloser, error) {
 }
 
 func (d *downloader) reader(desc v1.Descriptor) *resumingReader {
-	return &resumingReader{d: d, h: desc.Digest, size: desc.Size, rep: reporter{d: desc.Digest, size: desc.Size}}
+	return &resumingReader{d: d, h: desc.Digest, size: desc.Size, hash: sha256.New(), rep: reporter{d: desc.Digest, size: desc.Size}}
 }
 
 // readAll reads a small blob (a config) whole, resumed like a layer.
@@ -176,10 +178,11 @@ func (d *downloader) readAll(desc v1.Descriptor) ([]byte, error) {
 }
 
 // resumingReader reads a blob; when the stream breaks (a reset, a short
-// body, a 5xx on reopening) it waits, reopens it and skips what it has
-// delivered already, at most policy.attempts-1 times in a row without
-// progress. Each stream is verified against the digest by
-// go-containerregistry at its end.
+// body, a 5xx on reopening) it waits and asks for the rest (a Range
+// request; a registry that ignores it sends the whole blob, whose start is
+// skipped), at most policy.attempts-1 times in a row without progress.
+// What it delivers is checked against the blob's size and digest at the
+// end: a mismatch is an error instead of io.EOF.
 type resumingReader struct {
 	d    *downloader
 	h    v1.Hash
@@ -187,11 +190,12 @@ type resumingReader struct {
 	rep  reporter
 
 	rc      io.ReadCloser
-	n       int64 // bytes delivered
-	failed  error // why the last stream ended early
-	failedN int64 // n when it did
-	retries int   // in a row, without progress
-	err     error // final
+	hash    hash.Hash // of the bytes delivered
+	n       int64     // bytes delivered
+	failed  error     // why the last stream ended early
+	failedN int64     // n when it did
+	retries int       // in a row, without progress
+	err     error     // final
 }
 
 func (r *resumingReader) Read(p []byte) (int, error) {
@@ -208,12 +212,17 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 		n, err := r.rc.Read(p)
 		if n > 0 {
 			r.n += int64(n)
+			r.hash.Write(p[:n])
 			r.rep.send(Event{Kind: Transferred, Bytes: r.n})
 		}
 		switch {
 		case err == nil:
 			return n, nil
-		case err == io.EOF:
+		case err == io.EOF && r.n >= r.size:
+			if err := r.verify(); err != nil {
+				r.err = err
+				return n, err
+			}
 			r.rep.send(Event{Kind: Done, Bytes: r.n})
 			return n, io.EOF
 		case !r.resumable(err):
@@ -231,9 +240,17 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 	}
 }
 
+// verify checks what was delivered against the blob's size and digest.
+func (r *resumingReader) verify() error {
+	got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(r.hash.Sum(nil))}
+	if r.n != r.size || got != r.h {
+		return fmt.Errorf("verifying blob %s: got %d bytes, digest %s, want %d bytes", r.h, r.n, got, r.size)
+	}
+	return nil
+}
+
 // resumable reports whether a stream that failed with err can be resumed:
-// a network failure, or any failure before all the blob's bytes arrived
-// (a short body ends in a digest error).
+// a network failure, or any end before all the blob's bytes arrived.
 func (r *resumingReader) resumable(err error) bool {
 	if r.d.ctx.Err() != nil {
 		return false
@@ -255,7 +272,7 @@ func (r *resumingReader) open() error {
 				return err
 			}
 		}
-		rc, err := r.d.fetch(r.h, r.n)
+		rc, err := r.d.fetch(r.h, r.size, r.n)
 		if err == nil {
 			r.rc, r.failed = rc, nil
 			return nil
@@ -272,25 +289,6 @@ func (r *resumingReader) Close() error {
 		return nil
 	}
 	return r.rc.Close()
-}
-
-// fetch opens blob h and skips its first skip bytes.
-func (d *downloader) fetch(h v1.Hash, skip int64) (io.ReadCloser, error) {
-	l, err := d.puller.Layer(d.ctx, d.repo.Digest(h.String()))
-	if err != nil {
-		return nil, err
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	if skip > 0 {
-		if _, err := io.CopyN(io.Discard, rc, skip); err != nil {
-			rc.Close()
-			return nil, err
-		}
-	}
-	return rc, nil
 }
 
 // wait is the backoff before retry n (from 1).

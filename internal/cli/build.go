@@ -55,16 +55,26 @@ type buildFlags struct {
 	sbom          string
 	provenance    string
 	attest        []string
+	run           stepFlags
+	quiet         bool
+	load          bool
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
 	f := &buildFlags{}
 	cmd := &cobra.Command{
-		Use:   "build [flags] CONTEXT|-",
+		Use:   "build [flags] CONTEXT|URL|-",
 		Short: "Build an image from a Dockerfile",
+		Long: `Build an image from a Dockerfile, as docker buildx build does.
+
+The context is a directory; a git repository URL
+(https://host/repo.git#ref:subdir, git@host:repo.git, git://...; the
+Dockerfile and -f are read from it); an HTTP(S) URL of a tar archive
+(plain, gzip, bzip2, xz or zstd) or of a Dockerfile alone; or - for stdin,
+which holds a tar archive of the context or a Dockerfile (no context).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageError{errors.New(`"strata build" requires exactly 1 argument: the build context (a directory, or - for a Dockerfile on stdin)`)}
+				return usageError{errors.New(`"strata build" requires exactly 1 argument: the build context (a directory, a git or HTTP URL, or - for stdin)`)}
 			}
 			return nil
 		},
@@ -107,6 +117,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 	fl.StringVar(&f.provenance, "provenance", "", "attach SLSA provenance (same as --attest type=provenance): true (mode=min), false, mode=min or mode=max")
 	fl.Lookup("provenance").NoOptDefVal = "true"
 	fl.StringArrayVar(&f.attest, "attest", nil, "attestation to attach: type=sbom | type=provenance[,mode=min|max], [,disabled=true]")
+	f.run.register(fl)
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the image ID on stdout (same as --progress=quiet)")
+	fl.BoolVar(&f.load, "load", false, "load the image into the running Docker (DOCKER_HOST, /var/run/docker.sock) or podman")
 	return cmd
 }
 
@@ -121,11 +134,24 @@ func needRoot(what string) error {
 }
 
 func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string) error {
+	if f.quiet {
+		f.progress = "quiet"
+	}
 	outs, err := f.destinations()
 	if err != nil {
 		return err
 	}
-	opts, err := f.options(g, contextArg)
+	tmp, err := os.MkdirTemp("", "strata-context-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	src, err := localContext(ctx, g.stdio.In, contextArg, f.file, tmp)
+	if err != nil {
+		return err
+	}
+	f.file = src.File
+	opts, err := f.options(g, src, contextArg)
 	if err != nil {
 		return err
 	}
@@ -176,6 +202,11 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err := deliver(ctx, g, st, res, f.tags, outs); err != nil {
 		return err
 	}
+	if f.load {
+		if err := loadResult(ctx, res, f.tags, g.stdio.Err); err != nil {
+			return err
+		}
+	}
 	if err := writeResultFiles(f, res); err != nil {
 		return err
 	}
@@ -192,12 +223,12 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	return printBuildReport(ctx, g.stdio.Err, res)
 }
 
-// options turns flags into build options, reading the Dockerfile and .dockerignore.
-func (f *buildFlags) options(g *globals, contextArg string) (build.Options, error) {
+// options turns flags into build options, reading the Dockerfile and
+// .dockerignore of the context src (contextArg made local).
+func (f *buildFlags) options(g *globals, src contextSource, contextArg string) (build.Options, error) {
 	var opts build.Options
-	contextDir := contextArg
-	if contextArg == "-" {
-		contextDir = ""
+	contextDir := src.Dir
+	if contextDir == "" { // a Dockerfile on stdin
 		if f.file != "" && f.file != "-" {
 			return opts, usageError{errors.New("with - as context the Dockerfile is read from stdin; drop -f")}
 		}
@@ -208,7 +239,11 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 			return opts, usageError{fmt.Errorf("unable to prepare context: path %q not found or not a directory", contextArg)}
 		}
 	}
-	df, dfPath, err := readDockerfile(g.stdio.In, f.file, contextDir)
+	runOpts, err := f.run.options()
+	if err != nil {
+		return opts, usageError{err}
+	}
+	df, dfPath, err := readDockerfile(src.Stdin, f.file, contextDir)
 	if err != nil {
 		return opts, err
 	}
@@ -286,7 +321,7 @@ func (f *buildFlags) options(g *globals, contextArg string) (build.Options, erro
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platforms: platforms,
 		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo,
-		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network,
+		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network, Run: runOpts,
 		Allow: f.allow, SBOM: withSBOM, Provenance: prov, DockerfilePath: dfName, Names: f.tags, ClockTime: f.timestamp == "now",
 	}, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/strata-build/strata/internal/build"
 	"github.com/strata-build/strata/internal/export"
 )
 
@@ -173,4 +174,14 @@ func loadImage(ctx context.Context, img v1.Image, tags []string, w io.Writer) er
 		fmt.Fprintln(w, m)
 	}
 	return nil
+}
+
+// loadResult is build --load: the built image, tagged, into a daemon.
+// A multi-platform result cannot be loaded into Docker's classic image
+// store, as buildx says too; attestations are left behind.
+func loadResult(ctx context.Context, res *build.Result, tags []string, w io.Writer) error {
+	if len(res.Platforms) > 1 {
+		return fmt.Errorf("--load: a multi-platform image (%d platforms) cannot be loaded into Docker; build one --platform, or push it", len(res.Platforms))
+	}
+	return loadImage(ctx, res.Image, tags, w)
 }

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-build/strata/internal/testenv"
+)
+
+// ctxDockerfile copies the context into a scratch image and records
+// which context it came from.
+const ctxDockerfile = "FROM busybox:latest\nCOPY . /ctx/\nRUN cat /ctx/which.txt > /which\n"
+
+func tarGz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+// whichOf builds args in root and returns /which of the image, read by
+// exporting it as a local directory.
+func whichOf(t *testing.T, root string, stdin []byte, args ...string) string {
+	t.Helper()
+	dest := t.TempDir()
+	a := append([]string{"build", "--progress=quiet", "-o", "type=local,dest=" + dest}, args...)
+	mustStrata(t, root, bytes.NewReader(stdin), a...)
+	b, err := os.ReadFile(filepath.Join(dest, "which"))
+	if err != nil {
+		t.Fatalf("strata %v: no /which: %v", a, err)
+	}
+	return string(b)
+}
+
+func TestBuildRemoteContexts(t *testing.T) {
+	root := buildRoot(t)
+	// A git repository served over smart HTTP: main has the app in app/.
+	repos := t.TempDir()
+	base := testenv.GitServer(t, repos)
+	work := filepath.Join(t.TempDir(), "app")
+	for name, body := range map[string]string{"Dockerfile": "FROM scratch\n", "app/Dockerfile": ctxDockerfile, "app/which.txt": "git main\n", "app/Dockerfile.alt": ctxDockerfile} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(work, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	testenv.Git(t, work, "add", ".")
+	testenv.Git(t, work, "commit", "-qm", "one")
+	testenv.Git(t, repos, "clone", "-q", "--bare", work, "app.git")
+
+	if got := whichOf(t, root, nil, base+"/app.git#main:app"); got != "git main\n" {
+		t.Errorf("git context: /which = %q", got)
+	}
+	if got := whichOf(t, root, nil, "-f", "Dockerfile.alt", base+"/app.git#:app"); got != "git main\n" {
+		t.Errorf("git context with -f: /which = %q", got)
+	}
+
+	// A tarball and a lone Dockerfile over HTTP.
+	tgz := tarGz(t, map[string]string{"Dockerfile": ctxDockerfile, "which.txt": "tarball\n"})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ctx.tar.gz":
+			w.Write(tgz)
+		case "/Dockerfile":
+			w.Write([]byte("FROM busybox:latest\nRUN echo lone > /which\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	if got := whichOf(t, root, nil, srv.URL+"/ctx.tar.gz"); got != "tarball\n" {
+		t.Errorf("tarball URL context: /which = %q", got)
+	}
+	if got := whichOf(t, root, nil, srv.URL+"/Dockerfile"); got != "lone\n" {
+		t.Errorf("Dockerfile URL context: /which = %q", got)
+	}
+	// A tar context on stdin, as docker build - < ctx.tar.gz.
+	if got := whichOf(t, root, tarGz(t, map[string]string{"Dockerfile": ctxDockerfile, "which.txt": "stdin\n"}), "-"); got != "stdin\n" {
+		t.Errorf("stdin tar context: /which = %q", got)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{srv.URL + "/missing.tar"}, "downloading the context " + srv.URL + "/missing.tar: server returned 404 Not Found"},
+		{[]string{base + "/app.git#nope"}, "fetching " + base + "/app.git: git fetch: fatal: couldn't find remote ref nope"},
+		{[]string{base + "/app.git?bad=1"}, `unexpected query "bad"`},
+	} {
+		_, errs, code := strata(t, root, nil, append([]string{"build", "--progress=quiet"}, c.args...)...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("strata build %v = exit %d, %q; want an error with %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
+// TestBuildStepFlags: --add-host, --shm-size and --ulimit reach RUN, and
+// -q prints exactly the image ID.
+func TestBuildStepFlags(t *testing.T) {
+	root := buildRoot(t)
+	dir := t.TempDir()
+	df := "FROM busybox:latest\nRUN grep db.local /etc/hosts > /out; df -k /dev/shm | awk 'NR==2{print $2}' >> /out; ulimit -n >> /out\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	out := mustStrata(t, root, nil, "build", "-q", "--add-host", "db.local:10.1.2.3", "--shm-size", "128m", "--ulimit", "nofile=512:1024",
+		"-t", "flags:1", "-o", "type=local,dest="+dest, "-o", "type=image", dir)
+	if !strings.HasPrefix(out, "sha256:") || strings.Count(out, "\n") != 1 || len(strings.TrimSpace(out)) != 71 {
+		t.Errorf("build -q printed %q, want only the image ID", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dest, "out"))
+	if want := "10.1.2.3\tdb.local\n131072\n512\n"; err != nil || string(b) != want {
+		t.Errorf("RUN saw %q (%v), want %q", b, err, want)
+	}
+	for _, c := range [][]string{{"--add-host", "nohost"}, {"--add-host", "x:host-gateway"}, {"--shm-size", "lots"}, {"--ulimit", "nofile=2:1"}} {
+		if _, errs, code := strata(t, root, nil, append([]string{"build"}, append(c, dir)...)...); code != exitUsage || !strings.Contains(errs, "invalid "+c[0]) {
+			t.Errorf("build %v = exit %d, %q; want a usage error", c, code, errs)
+		}
+	}
+}
+
+// TestBuildLoad: build --load hands the image to the Debian dockerd.
+func TestBuildLoad(t *testing.T) {
+	requireDocker(t)
+	t.Setenv("DOCKER_HOST", "")
+	root := buildRoot(t)
+	tag := "strata-build-load:1"
+	t.Cleanup(func() { exec.Command(dockerBin, "rmi", "-f", tag).Run() })
+	_, errs, _ := strata(t, root, nil, "build", "--progress=plain", "--load", "-t", tag, sampleDir(t))
+	if !strings.Contains(errs, "Loaded image: "+tag) {
+		t.Errorf("build --load stderr lacks the load: %s", errs)
+	}
+	if out, err := exec.Command(dockerBin, "image", "inspect", "-f", "{{.Os}}", tag).CombinedOutput(); err != nil || string(out) != "linux\n" {
+		t.Errorf("docker image inspect %s = %q, %v", tag, out, err)
+	}
+}

@@ -1,12 +1,14 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,7 +188,8 @@ func runContainer(ctx context.Context, runtime string, step *Step, bundle string
 	}
 	rt := func(args ...string) *exec.Cmd { return exec.Command(runtime, append(slices.Clone(global), args...)...) }
 	cmd := exec.CommandContext(ctx, runtime, append(slices.Clone(global), "run", "--bundle", bundle, "--pid-file", pidFile, id)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = step.Stdin, step.Stdout, step.Stderr
+	head := &headWriter{w: step.Stderr}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = step.Stdin, step.Stdout, head
 	cmd.Cancel = func() error {
 		if err := rt("kill", id, "KILL").Run(); err != nil {
 			return cmd.Process.Kill()
@@ -209,7 +212,54 @@ func runContainer(ctx context.Context, runtime string, step *Step, bundle string
 		return &ExitError{Code: ee.ExitCode()}
 	}
 	if err != nil {
+		if se := runtimeStartError(head.buf.String()); se != nil && !started {
+			return se
+		}
 		return fmt.Errorf("running %s: %w", filepath.Base(runtime), err)
+	}
+	return nil
+}
+
+// headWriter passes writes on to w (when not nil), keeping the first 8 KiB:
+// what a runtime said before the step's process started.
+type headWriter struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+func (h *headWriter) Write(p []byte) (int, error) {
+	if rest := 8<<10 - h.buf.Len(); rest > 0 {
+		h.buf.Write(p[:min(rest, len(p))])
+	}
+	if h.w == nil {
+		return len(p), nil
+	}
+	return h.w.Write(p)
+}
+
+// runtimeStartError reads a runtime's error output the way Docker does
+// for its exit codes: 127 for a command not found, 126 for one that
+// cannot be invoked; nil for anything else. runc says `exec: "x":
+// executable file not found in $PATH`, crun `executable file `x` not
+// found in $PATH: No such file or directory`.
+func runtimeStartError(out string) *StartError {
+	for _, line := range strings.Split(out, "\n") {
+		l := strings.ToLower(line)
+		if !strings.Contains(l, "exec") {
+			continue
+		}
+		msg := line
+		if i := strings.Index(line, "exec: "); i >= 0 {
+			msg = strings.ReplaceAll(strings.TrimRight(line[i:], `"}`), `\"`, `"`)
+		} else if i := strings.Index(line, "crun: "); i >= 0 {
+			msg = line[i+len("crun: "):]
+		}
+		switch {
+		case strings.Contains(l, "not found"), strings.Contains(l, "no such file or directory"):
+			return &StartError{Code: 127, Msg: "starting process: " + msg}
+		case strings.Contains(l, "permission denied"), strings.Contains(l, "is a directory"):
+			return &StartError{Code: 126, Msg: "starting process: " + msg}
+		}
 	}
 	return nil
 }

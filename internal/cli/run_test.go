@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -271,5 +272,29 @@ func TestRunPullsMissingImage(t *testing.T) {
 	}
 	if out, _, code := strata(t, root, nil, "run", "--pull=always", ref, "true"); code != 0 || out != "" {
 		t.Errorf("run --pull=always = %d %q", code, out)
+	}
+}
+
+// TestRunExitCodesOCI: runc or crun report a command that cannot start in
+// their own words; strata exits as docker does all the same.
+func TestRunExitCodesOCI(t *testing.T) {
+	if _, err := exec.LookPath("runc"); err != nil {
+		if _, err := exec.LookPath("crun"); err != nil {
+			t.Skip("no runc or crun")
+		}
+	}
+	root := buildRoot(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"sh", "-c", "exit 3"}, 3},
+		{[]string{"nope"}, 127},
+		{[]string{"/etc/passwd"}, 126},
+	} {
+		_, errs, code := strata(t, root, nil, append([]string{"run", "--isolation=oci", "busybox:1.35"}, tc.args...)...)
+		if code != tc.code {
+			t.Errorf("run --isolation=oci %q = exit %d (%s), want %d", tc.args, code, errs, tc.code)
+		}
 	}
 }

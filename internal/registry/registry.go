@@ -20,6 +20,14 @@
 // last. An "http://" mirror is reached over plain HTTP. Registries on
 // localhost, 127.0.0.0/8 and ::1 always are, as in Docker. registries.conf
 // sources follow these mirrors for docker.io.
+//
+// Big images: a push uploads Options.Jobs blobs at once (every platform of
+// an index in one pool), a pulled image's layers are read by whoever
+// stores them (store.WriteImage, 4 at once); blob transfers that fail
+// half-way are retried here, downloads resumed with a Range request, and
+// each layer's start, bytes, retries (error and wait) and end (done,
+// exists, mounted) go to Options.Progress. See retry.go for what
+// go-containerregistry retries itself and what it does not.
 package registry
 
 import (

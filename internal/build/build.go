@@ -78,6 +78,8 @@ type Options struct {
 	Network string
 	// Run are --add-host, --shm-size and --ulimit, for every RUN step.
 	Run RunOptions
+	// Annotations go on the target image's manifest or the index.
+	Annotations []Annotation
 	// Allow are the entitlements granted (--allow), as buildx names them:
 	// EntitlementInsecure lets RUN --security=insecure run.
 	Allow []string
@@ -142,9 +144,10 @@ type Result struct {
 	// UnusedBuildArgs are --build-arg names no stage declared.
 	UnusedBuildArgs []string
 
-	compression LayerCompression // what the images' layers were made as
-	made        map[v1.Hash]bool // diff IDs of the layers the build's steps made
-	names       []string         // Options.Names, for an index made again
+	compression LayerCompression  // what the images' layers were made as
+	made        map[v1.Hash]bool  // diff IDs of the layers the build's steps made
+	names       []string          // Options.Names, for an index made again
+	indexAnn    map[string]string // index annotations, for an index made again
 }
 
 // Ref is what the build's tags point at: the index of a multi-platform
@@ -295,6 +298,7 @@ func execute(ctx context.Context, runs []*run) (*Result, error) {
 		compression:     first.layerCompression(),
 		made:            first.made.snapshot(),
 		names:           first.opts.Names,
+		indexAnn:        annotations(first.opts.Annotations, AnnotateIndex, ""),
 	}
 	for _, r := range runs {
 		pr, err := r.finish(ctx)
@@ -317,6 +321,7 @@ func execute(ctx context.Context, runs []*run) (*Result, error) {
 		if res.Index, err = IndexOf(res.Platforms, first.opts.Names, attest.FormArtifact); err != nil {
 			return nil, fmt.Errorf("assembling the image index: %w", err)
 		}
+		res.Index = annotateIndex(res.Index, res.indexAnn)
 		if res.IndexDigest, err = first.b.store.WriteIndex(ctx, res.Index); err != nil {
 			return nil, err
 		}
@@ -343,6 +348,9 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		img, err := st.image(r.b.store)
 		if err != nil {
 			return nil, fmt.Errorf("assembling image of stage %s: %w", r.stageName(s), err)
+		}
+		if target {
+			img = annotateImage(img, annotations(r.opts.Annotations, AnnotateManifest, r.platform))
 		}
 		h, err := r.b.store.WriteImage(ctx, img)
 		if err != nil {

@@ -231,8 +231,8 @@ func Recompressed(ctx context.Context, st *store.Store, res *Result, lc LayerCom
 	if err != nil {
 		return nil, fmt.Errorf("assembling the image index: %w", err)
 	}
-	out.Index = idx
-	if out.IndexDigest, err = idx.Digest(); err != nil {
+	out.Index = annotateIndex(idx, res.indexAnn)
+	if out.IndexDigest, err = out.Index.Digest(); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -58,6 +58,7 @@ type buildFlags struct {
 	run           stepFlags
 	quiet         bool
 	load          bool
+	annotations   []string
 }
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -119,6 +120,7 @@ which holds a tar archive of the context or a Dockerfile (no context).`,
 	fl.StringArrayVar(&f.attest, "attest", nil, "attestation to attach: type=sbom | type=provenance[,mode=min|max], [,disabled=true]")
 	f.run.register(fl)
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the image ID on stdout (same as --progress=quiet)")
+	fl.StringArrayVar(&f.annotations, "annotation", nil, "annotation on the image: KEY=VALUE (manifest), manifest[PLATFORM]:KEY=VALUE or index:KEY=VALUE, repeatable")
 	fl.BoolVar(&f.load, "load", false, "load the image into the running Docker (DOCKER_HOST, /var/run/docker.sock) or podman")
 	return cmd
 }
@@ -243,6 +245,14 @@ func (f *buildFlags) options(g *globals, src contextSource, contextArg string) (
 	if err != nil {
 		return opts, usageError{err}
 	}
+	var anns []build.Annotation
+	for _, a := range f.annotations {
+		an, err := build.ParseAnnotation(a)
+		if err != nil {
+			return opts, usageError{err}
+		}
+		anns = append(anns, an)
+	}
 	df, dfPath, err := readDockerfile(src.Stdin, f.file, contextDir)
 	if err != nil {
 		return opts, err
@@ -321,7 +331,7 @@ func (f *buildFlags) options(g *globals, src contextSource, contextArg string) (
 		File: file, ContextDir: contextDir, Ignore: ignore, Contexts: contexts,
 		Target: f.target, BuildArgs: args, Labels: labels, Platforms: platforms,
 		Secrets: secrets, SSH: ssh, CacheFrom: cacheFrom, CacheTo: cacheTo,
-		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network, Run: runOpts,
+		Pull: f.pull, NoCache: f.noCache, NoCacheFilter: f.noCacheFilter, Jobs: f.jobs, Timestamp: ts, Network: f.network, Run: runOpts, Annotations: anns,
 		Allow: f.allow, SBOM: withSBOM, Provenance: prov, DockerfilePath: dfName, Names: f.tags, ClockTime: f.timestamp == "now",
 	}, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
 	"github.com/strata-build/strata/internal/testenv"
 )
 
@@ -153,5 +155,53 @@ func TestBuildLoad(t *testing.T) {
 	}
 	if out, err := exec.Command(dockerBin, "image", "inspect", "-f", "{{.Os}}", tag).CombinedOutput(); err != nil || string(out) != "linux\n" {
 		t.Errorf("docker image inspect %s = %q, %v", tag, out, err)
+	}
+}
+
+// TestBuildAnnotations: --annotation puts keys on the manifest (all
+// platforms or one) and on the index, through every output.
+func TestBuildAnnotations(t *testing.T) {
+	root := buildRoot(t)
+	dir := filepath.Join(t.TempDir(), "oci")
+	mustStrata(t, root, nil, "build", "--progress=quiet", "--provenance=true", "-t", "ann:1",
+		"--annotation", "org.opencontainers.image.title=app", "--annotation", "manifest[linux/arm64]:only=arm",
+		"--annotation", "index:org.opencontainers.image.source=https://example.com/app", "--compression", "zstd",
+		"-o", "type=oci,dest="+dir, "-o", "type=image", sampleDir(t))
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil || len(tm.Manifests) != 1 {
+		t.Fatalf("index.json = %+v, %v", tm, err)
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := im.Annotations["org.opencontainers.image.source"]; got != "https://example.com/app" {
+		t.Errorf("index annotations = %v", im.Annotations)
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Annotations["org.opencontainers.image.title"] != "app" || m.Annotations["only"] != "" {
+		t.Errorf("manifest annotations (linux/amd64) = %v", m.Annotations)
+	}
+	if _, errs, code := strata(t, root, nil, "build", "--annotation", "x", sampleDir(t)); code != exitUsage || !strings.Contains(errs, "invalid --annotation") {
+		t.Errorf("a bad --annotation = exit %d, %q", code, errs)
 	}
 }

@@ -69,6 +69,9 @@ func TestRunFlags(t *testing.T) {
 	if out := mustStrata(t, root, strings.NewReader("in\n"), "run", "busybox:1.35", "cat"); out != "" {
 		t.Errorf("run cat without -i read stdin: %q", out)
 	}
+	if out := mustStrata(t, root, nil, "run", "-t", "busybox:1.35", "sh", "-c", "tty; echo $TERM"); out != "/dev/pts/0\r\nxterm\r\n" {
+		t.Errorf("run -t with no terminal of strata's = %q", out)
+	}
 	_, errs, code := strata(t, root, nil, "run", "-p", "8080:80", "-p", "9090:9090/udp", "busybox:1.35", "true")
 	if code != 0 || !strings.Contains(errs, "cannot be remapped (8080->80/tcp)") || strings.Contains(errs, "9090") {
 		t.Errorf("run -p = %d %q, want a warning for 8080->80 alone", code, errs)
@@ -198,7 +201,7 @@ func TestRunTTY(t *testing.T) {
 		b, _ := io.ReadAll(onEIO{master})
 		outc <- string(b)
 	}()
-	code := Main(context.Background(), []string{"--root", root, "run", "-it", "busybox:1.35", "sh", "-c", "tty; stty size; exit 5"},
+	code := Main(context.Background(), []string{"--root", root, "run", "-it", "busybox:1.35", "sh", "-c", "tty; stty size; ls -1 /dev/pts; exit 5"},
 		Stdio{In: slave, Out: slave, Err: &errb})
 	// strata's copy of stdin still reads the slave: a line ends it, so
 	// that closing the slave ends the output (EIO).
@@ -207,7 +210,8 @@ func TestRunTTY(t *testing.T) {
 	}
 	slave.Close()
 	out := <-outc
-	if code != 5 || !strings.HasPrefix(out, "/dev/pts/0\r\n33 101\r\n") {
+	// Its own devpts: no terminal of the host's is there.
+	if code != 5 || !strings.HasPrefix(out, "/dev/pts/0\r\n33 101\r\n0\r\nptmx\r\n") {
 		t.Errorf("run -it = %d, %q (stderr %q)", code, out, errb.String())
 	}
 }

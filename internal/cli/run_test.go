@@ -137,6 +137,11 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestRunDetached(t *testing.T) {
 	root := buildRoot(t)
+	t.Cleanup(func() { // nothing left running when the test fails half-way
+		for _, id := range strings.Fields(mustStrata(t, root, nil, "ps", "-aq")) {
+			strata(t, root, nil, "rm", "-f", id)
+		}
+	})
 	id := strings.TrimSpace(mustStrata(t, root, nil, "run", "-d", "--name", "web", "-p", "8080:8080", "busybox:1.35",
 		"sh", "-c", `echo started; trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done`))
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {

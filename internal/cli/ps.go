@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"github.com/strata-build/strata/internal/sandbox"
 )
 
 func newPsCmd(g *globals) *cobra.Command {
@@ -168,39 +172,67 @@ func newLogsCmd(g *globals) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs [flags] CONTAINER",
-		Short: "Show a detached container's output (stdout and stderr, interleaved)",
+		Short: "Show a detached container's output (its stdout on stdout, its stderr on stderr)",
 		Args:  argsRange(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := findContainer(g.root, args[0])
 			if err != nil {
 				return err
 			}
-			return c.copyLog(g.stdio.Out, follow)
+			return c.copyLog(g.stdio.Out, g.stdio.Err, follow)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the container ends")
 	return cmd
 }
 
-// copyLog writes c's log to w; with follow, until c has ended.
-func (c *container) copyLog(w io.Writer, follow bool) error {
+// copyLog writes c's log, stdout to out and stderr to errw; with follow,
+// until c has ended.
+func (c *container) copyLog(out, errw io.Writer, follow bool) error {
 	f, err := os.Open(filepath.Join(c.dir, "log"))
 	if err != nil {
 		return fmt.Errorf("reading logs of %s: %w", c.Name, err)
 	}
 	defer f.Close()
+	r := bufio.NewReader(f)
+	var line []byte
 	for {
 		// Whether it ran before the copy: output written before it
 		// ended is all there then.
 		st := c.state()
-		if _, err := io.Copy(w, f); err != nil {
-			return fmt.Errorf("reading logs of %s: %w", c.Name, err)
+		for {
+			b, err := r.ReadBytes('\n')
+			line = append(line, b...)
+			if errors.Is(err, io.EOF) {
+				break // a line being written is kept for the next round
+			}
+			if err != nil {
+				return fmt.Errorf("reading logs of %s: %w", c.Name, err)
+			}
+			if err := writeLogEntry(line, out, errw); err != nil {
+				return err
+			}
+			line = line[:0]
 		}
 		if !follow || !st.Running && !st.Created {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// writeLogEntry writes one JSON line of a log to its stream.
+func writeLogEntry(line []byte, out, errw io.Writer) error {
+	var e sandbox.LogEntry
+	if err := json.Unmarshal(line, &e); err != nil {
+		return fmt.Errorf("reading logs: %w", err)
+	}
+	w := out
+	if e.Stream == "stderr" {
+		w = errw
+	}
+	_, err := io.WriteString(w, e.Log)
+	return err
 }
 
 func newRmCmd(g *globals) *cobra.Command {

@@ -143,7 +143,7 @@ func TestRunDetached(t *testing.T) {
 		}
 	})
 	id := strings.TrimSpace(mustStrata(t, root, nil, "run", "-d", "--name", "web", "-p", "8080:8080", "busybox:1.35",
-		"sh", "-c", `echo started; trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done`))
+		"sh", "-c", `echo started; echo warned >&2; trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done`))
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
 		t.Fatalf("run -d printed %q, want a container ID", id)
 	}
@@ -153,15 +153,18 @@ func TestRunDetached(t *testing.T) {
 	if !want.MatchString(ps) {
 		t.Errorf("ps =\n%s", ps)
 	}
-	waitFor(t, func() bool { return mustStrata(t, root, nil, "logs", "web") == "started\n" })
+	waitFor(t, func() bool {
+		out, errs, _ := strata(t, root, nil, "logs", "web")
+		return out == "started\n" && errs == "warned\n"
+	})
 	if _, errs, code := strata(t, root, nil, "run", "-d", "--name", "web", "busybox:1.35", "true"); code != 125 || !strings.Contains(errs, "already in use") {
 		t.Errorf("second --name web = %d %q", code, errs)
 	}
 	if out := mustStrata(t, root, nil, "stop", "web"); out != "web\n" {
 		t.Errorf("stop = %q", out)
 	}
-	if out := mustStrata(t, root, nil, "logs", id[:8]); out != "started\nbye\n" {
-		t.Errorf("logs after stop = %q", out)
+	if out, errs, code := strata(t, root, nil, "logs", id[:8]); code != 0 || out != "started\nbye\n" || errs != "warned\n" {
+		t.Errorf("logs after stop = %d, stdout %q, stderr %q", code, out, errs)
 	}
 	if out := mustStrata(t, root, nil, "ps", "-q"); out != "" {
 		t.Errorf("ps after stop = %q, want nothing running", out)

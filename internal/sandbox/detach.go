@@ -1,15 +1,19 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -34,7 +38,8 @@ type Detached struct {
 	// ID is the monitor's argv[1], so the process can be told apart (see
 	// MonitorArgs).
 	ID string
-	// Log receives the step's stdout and stderr (appended).
+	// Log receives the step's stdout and stderr (appended) as JSON
+	// lines, Docker's json-file format (LogEntry).
 	Log string
 	// Pid receives the monitor's PID in decimal before the step starts.
 	Pid string
@@ -124,6 +129,41 @@ func StartDetached(d Detached) (int, error) {
 	return 0, errors.New("starting detached step: the monitor ended before the step started")
 }
 
+// LogEntry is a line of a detached step's log, as Docker's json-file
+// logging driver writes it.
+type LogEntry struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
+}
+
+// logStream writes what it gets to w, the log, as LogEntry lines of
+// stream: one per line of output (a partial line is an entry of its own,
+// as Docker's). The streams of a log share mu.
+type logStream struct {
+	mu     *sync.Mutex
+	stream string
+	w      io.Writer
+}
+
+func (s logStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	enc := json.NewEncoder(s.w)
+	now := time.Now().UTC()
+	for rest := p; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if err := enc.Encode(LogEntry{Log: string(line), Stream: s.stream, Time: now}); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
 // endStatus ends the monitor's status pipe (so StartDetached returns),
 // leaving /dev/null on its fd for the encoder that still holds it.
 func endStatus() {
@@ -149,13 +189,15 @@ func runDetached() int {
 		_ = status.Encode(initStatus{Error: fmt.Sprintf("recording the monitor's PID: %v", err)})
 		return 1
 	}
+	mu := &sync.Mutex{}
+	stdout, stderr := logStream{mu, "stdout", os.Stdout}, logStream{mu, "stderr", os.Stdout}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 	started := false
 	err = NewBuiltin(cfg.Options).Run(context.Background(), &Step{
 		Lower: cfg.Lower, Upper: cfg.Upper, Work: cfg.Work, Spec: cfg.Spec,
 		Network: cfg.Network, Security: cfg.Security, Hosts: cfg.Hosts,
-		Stdout: os.Stdout, Stderr: os.Stderr, Signals: sigs,
+		Stdout: stdout, Stderr: stderr, Signals: sigs,
 		Started: func() {
 			started = true
 			_ = status.Encode(initStatus{Started: true})
@@ -175,7 +217,7 @@ func runDetached() int {
 		code = se.Code
 	case err != nil:
 		code = 125
-		fmt.Fprintf(os.Stderr, "strata: %v\n", err)
+		fmt.Fprintf(stderr, "strata: %v\n", err)
 	}
 	if !started {
 		st := initStatus{}

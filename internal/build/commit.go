@@ -63,6 +63,9 @@ func (r *run) commitUpper(ctx context.Context, st *state, dir, createdBy string,
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("storing layer: %w", err)
 	}
+	if desc.TarSize > 0 { // best effort: strata images measures it otherwise
+		_ = r.b.store.RecordUncompressedSize(ctx, desc.DiffID, desc.TarSize)
+	}
 	l := &blobLayer{st: r.b.store, digest: digest, diffID: desc.DiffID, size: size, mediaType: desc.MediaType, comp: comp.ID()}
 	r.made.add(desc.DiffID)
 	if err := r.b.store.PutVariant(ctx, desc.DiffID, comp.ID(), store.Variant{Digest: digest, Size: size, MediaType: desc.MediaType}); err != nil {

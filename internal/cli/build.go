@@ -201,6 +201,9 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		}
 		progress.Warn(fmt.Sprintf("build-arg %s was not consumed by any ARG", a))
 	}
+	for i := range outs {
+		outs[i].progress = transferMode(f.progress)
+	}
 	if err := deliver(ctx, g, st, res, f.tags, outs); err != nil {
 		return err
 	}
@@ -475,6 +478,8 @@ type output struct {
 	// dockerTypes is oci-mediatypes=false: registries and OCI layouts get
 	// Docker's media types (a manifest list of schema 2 manifests).
 	dockerTypes bool
+	// progress is how a push shows its layers (auto, plain, quiet).
+	progress string
 }
 
 // parseSecrets reads --secret id=ID,src=FILE|env=VAR (type=file|env allowed).

@@ -370,11 +370,7 @@ func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o
 	case "tar":
 		err = export.Tar(ctx, img, o.dest)
 	case "registry":
-		for _, t := range tags {
-			if err := g.registryClient("linux/amd64").Push(ctx, t, img); err != nil {
-				return fmt.Errorf("pushing %s: %w", t, err)
-			}
-		}
+		err = pushAll(ctx, g, "linux/amd64", tags, o, img, func(c *registry.Client, t string) error { return c.Push(ctx, t, img) })
 	}
 	if err != nil {
 		return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
@@ -418,11 +414,7 @@ func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags [
 		}
 		err = export.TarPlatforms(ctx, platformImages(res), o.dest)
 	case "registry":
-		for _, t := range tags {
-			if err := g.registryClient("").PushIndex(ctx, t, idx); err != nil {
-				return fmt.Errorf("pushing %s: %w", t, err)
-			}
-		}
+		err = pushAll(ctx, g, "", tags, o, idx, func(c *registry.Client, t string) error { return c.PushIndex(ctx, t, idx) })
 	}
 	if err != nil {
 		return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
@@ -494,4 +486,40 @@ func resultMetadata(res *build.Result) (map[string]any, error) {
 			MediaType: mt, Digest: res.IndexDigest, Size: size,
 		},
 	}, nil
+}
+
+// pushAll pushes what to every tag with push, each layer shown as o's
+// progress says, and says what was pushed: "pushed REF@DIGEST".
+func pushAll(ctx context.Context, g *globals, platform string, tags []string, o output, what interface{ Digest() (v1.Hash, error) }, push func(*registry.Client, string) error) error {
+	d, err := what.Digest()
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		c, end, err := g.transferClient(platform, o.progress, 0, pushWords)
+		if err != nil {
+			return err
+		}
+		err = push(c, t)
+		end()
+		if err != nil {
+			return fmt.Errorf("pushing %s: %w", t, err)
+		}
+		if o.progress != "quiet" {
+			fmt.Fprintf(g.stdio.Err, "pushed %s@%s\n", t, d)
+		}
+	}
+	return nil
+}
+
+// transferMode is how a build's push shows its layers, from --progress:
+// after the build's own display has ended, auto and tty draw in place.
+func transferMode(progress string) string {
+	switch progress {
+	case "quiet", "rawjson":
+		return "quiet"
+	case "plain":
+		return "plain"
+	}
+	return "auto"
 }

@@ -224,7 +224,7 @@ func Recompress(r io.Reader, w io.Writer, c Compression) (Descriptor, error) {
 	if err := zw.Close(); err != nil {
 		return Descriptor{}, fmt.Errorf("recompressing layer: %w", err)
 	}
-	d := Descriptor{DiffID: sum.hash(), Digest: sum.hash(), Size: sum.n, MediaType: c.MediaType()}
+	d := Descriptor{DiffID: sum.hash(), Digest: sum.hash(), Size: sum.n, MediaType: c.MediaType(), TarSize: sum.n}
 	if c.Kind != Uncompressed {
 		d.Digest, d.Size = blob()
 	}

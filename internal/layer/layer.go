@@ -62,6 +62,9 @@ type Descriptor struct {
 	Digest    v1.Hash         // sha256 of the blob (the diff ID when uncompressed)
 	Size      int64           // bytes of the blob
 	MediaType types.MediaType // the OCI layer media type of its compression
+	// TarSize is the bytes of the uncompressed tar (what strata images
+	// shows as SIZE), when the tar was written here.
+	TarSize int64
 }
 
 // Write writes dir as a deterministic uncompressed tar to w: entries sorted,

@@ -54,14 +54,14 @@ func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOpt
 		if err != nil {
 			return Descriptor{}, err
 		}
-		return Descriptor{DiffID: diffID, Digest: diffID, Size: n, MediaType: c.MediaType()}, nil
+		return Descriptor{DiffID: diffID, Digest: diffID, Size: n, MediaType: c.MediaType(), TarSize: n}, nil
 	}
 	out, blob := blobSink(w)
 	zw, err := newCompressor(out, c)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	diffID, _, err := writeTar(ctx, dir, zw, opts)
+	diffID, tarSize, err := writeTar(ctx, dir, zw, opts)
 	if err != nil {
 		zw.Close()
 		return Descriptor{}, err
@@ -70,7 +70,7 @@ func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOpt
 		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
 	}
 	digest, size := blob()
-	return Descriptor{DiffID: diffID, Digest: digest, Size: size, MediaType: c.MediaType()}, nil
+	return Descriptor{DiffID: diffID, Digest: digest, Size: size, MediaType: c.MediaType(), TarSize: tarSize}, nil
 }
 
 // BlobHasher is a writer that hashes (sha256) and counts what it is given,

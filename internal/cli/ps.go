@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -169,7 +170,7 @@ func killChildren(pid int) {
 }
 
 func newLogsCmd(g *globals) *cobra.Command {
-	var follow bool
+	var o logOptions
 	cmd := &cobra.Command{
 		Use:   "logs [flags] CONTAINER",
 		Short: "Show a detached container's output (its stdout on stdout, its stderr on stderr)",
@@ -179,16 +180,24 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.copyLog(g.stdio.Out, g.stdio.Err, follow)
+			return c.copyLog(g.stdio.Out, g.stdio.Err, o)
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing output until the container ends")
+	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing output until the container ends")
+	cmd.Flags().BoolVarP(&o.timestamps, "timestamps", "t", false, "prefix each line with its time (RFC 3339, nanoseconds)")
+	cmd.Flags().IntVarP(&o.tail, "tail", "n", -1, "show only the last N lines (default: all)")
 	return cmd
+}
+
+// logOptions are the flags of logs.
+type logOptions struct {
+	follow, timestamps bool
+	tail               int // -1: all
 }
 
 // copyLog writes c's log, stdout to out and stderr to errw; with follow,
 // until c has ended.
-func (c *container) copyLog(out, errw io.Writer, follow bool) error {
+func (c *container) copyLog(out, errw io.Writer, o logOptions) error {
 	f, err := os.Open(filepath.Join(c.dir, "log"))
 	if err != nil {
 		return fmt.Errorf("reading logs of %s: %w", c.Name, err)
@@ -196,7 +205,8 @@ func (c *container) copyLog(out, errw io.Writer, follow bool) error {
 	defer f.Close()
 	r := bufio.NewReader(f)
 	var line []byte
-	for {
+	var last [][]byte // the last o.tail lines of the first round
+	for first := true; ; first = false {
 		// Whether it ran before the copy: output written before it
 		// ended is all there then.
 		st := c.state()
@@ -209,12 +219,23 @@ func (c *container) copyLog(out, errw io.Writer, follow bool) error {
 			if err != nil {
 				return fmt.Errorf("reading logs of %s: %w", c.Name, err)
 			}
-			if err := writeLogEntry(line, out, errw); err != nil {
+			if first && o.tail >= 0 {
+				last = append(last, slices.Clone(line))
+				if len(last) > o.tail {
+					last = last[1:]
+				}
+			} else if err := writeLogEntry(line, out, errw, o.timestamps); err != nil {
 				return err
 			}
 			line = line[:0]
 		}
-		if !follow || !st.Running && !st.Created {
+		for _, l := range last {
+			if err := writeLogEntry(l, out, errw, o.timestamps); err != nil {
+				return err
+			}
+		}
+		last = nil
+		if !o.follow || !st.Running && !st.Created {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -222,7 +243,7 @@ func (c *container) copyLog(out, errw io.Writer, follow bool) error {
 }
 
 // writeLogEntry writes one JSON line of a log to its stream.
-func writeLogEntry(line []byte, out, errw io.Writer) error {
+func writeLogEntry(line []byte, out, errw io.Writer, timestamps bool) error {
 	var e sandbox.LogEntry
 	if err := json.Unmarshal(line, &e); err != nil {
 		return fmt.Errorf("reading logs: %w", err)
@@ -230,6 +251,11 @@ func writeLogEntry(line []byte, out, errw io.Writer) error {
 	w := out
 	if e.Stream == "stderr" {
 		w = errw
+	}
+	if timestamps {
+		if _, err := io.WriteString(w, e.Time.Format(time.RFC3339Nano)+" "); err != nil {
+			return err
+		}
 	}
 	_, err := io.WriteString(w, e.Log)
 	return err

@@ -181,6 +181,12 @@ func TestRunDetached(t *testing.T) {
 	if out := mustStrata(t, root, nil, "logs", "-f", "counter"); out != "1\n2\n3\n" {
 		t.Errorf("logs -f = %q", out)
 	}
+	if out := mustStrata(t, root, nil, "logs", "--tail", "2", "counter"); out != "2\n3\n" {
+		t.Errorf("logs --tail 2 = %q", out)
+	}
+	if out := mustStrata(t, root, nil, "logs", "-t", "-n", "1", "counter"); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z 3\n$`).MatchString(out) {
+		t.Errorf("logs -t -n 1 = %q", out)
+	}
 	all := mustStrata(t, root, nil, "ps", "-a")
 	for _, w := range []string{`Exited \(137\) .* deaf`, `Exited \(143\) .* sleeper`, `Exited \(4\) .* counter`} {
 		if !regexp.MustCompile(w).MatchString(all) {

@@ -18,6 +18,8 @@ import (
 
 type imagesFlags struct {
 	quiet, noTrunc bool
+	format         string
+	filters        []string
 }
 
 func newImagesCmd(g *globals) *cobra.Command {
@@ -45,6 +47,8 @@ once when strata did not write or extract the layer itself.`,
 	}
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().BoolVar(&f.noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().StringVar(&f.format, "format", "", "output: table, table TEMPLATE, json, or a Go template over .ID .Repository .Tag .Digest .Platform .CreatedSince .CreatedAt .Size .CompressedSize")
+	cmd.Flags().StringArrayVarP(&f.filters, "filter", "f", nil, "filter rows: dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE (repeatable)")
 	return cmd
 }
 
@@ -53,14 +57,25 @@ once when strata did not write or extract the layer itself.`,
 // index's, which is what tag, rmi and push take).
 type imageRow struct {
 	repo, tag, id, platform string
+	digest                  v1.Hash
 	created                 time.Time
 	size, compressed        int64 // uncompressed layers, layer blobs
+	labels                  map[string]string
 }
 
 func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) error {
+	format, err := parseFormat(f.format, imageLine{}, imageColumns)
+	if err != nil {
+		return err
+	}
 	rows, err := imageRows(ctx, g, f, args)
 	if err != nil {
 		return fmt.Errorf("listing images: %w", err)
+	}
+	if len(f.filters) > 0 {
+		if rows, err = filterImages(ctx, g, rows, f.filters); err != nil {
+			return err
+		}
 	}
 	if f.quiet {
 		seen := map[string]bool{}
@@ -72,9 +87,16 @@ func runImages(ctx context.Context, g *globals, f *imagesFlags, args []string) e
 		}
 		return nil
 	}
+	now := time.Now()
+	if !format.table {
+		lines := make([]any, len(rows))
+		for i, r := range rows {
+			lines[i] = r.line(now)
+		}
+		return format.write(g.stdio.Out, lines)
+	}
 	tw := tabwriter.NewWriter(g.stdio.Out, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tPLATFORM\tCREATED\tSIZE\tCOMPRESSED")
-	now := time.Now()
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.repo, r.tag, r.id, cmp.Or(r.platform, "-"), ago(r.created, now), dockerSize(r.size), dockerSize(r.compressed))
 	}
@@ -115,10 +137,11 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 			if err != nil {
 				return nil, err
 			}
-			group = append(group, imageRow{repo: repo, tag: tag, id: id, platform: c.Platform, created: cf.Created.Time, size: size, compressed: compressed})
+			group = append(group, imageRow{repo: repo, tag: tag, id: id, digest: t.Digest, platform: c.Platform, created: cf.Created.Time,
+				size: size, compressed: compressed, labels: cf.Config.Labels})
 		}
 		if len(group) == 0 { // an index of no platform's image
-			group = []imageRow{{repo: repo, tag: tag, id: id}}
+			group = []imageRow{{repo: repo, tag: tag, id: id, digest: t.Digest}}
 		}
 		groups = append(groups, group)
 	}

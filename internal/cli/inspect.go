@@ -83,7 +83,7 @@ type rootFS struct {
 func runInspect(ctx context.Context, g *globals, format, platform string, refs []string) error {
 	var tmpl *template.Template
 	if format != "" {
-		t, err := template.New("format").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
+		t, err := template.New("format").Funcs(templateFuncs()).Parse(format)
 		if err != nil {
 			return usageError{fmt.Errorf("parsing --format: %w", err)}
 		}
@@ -211,7 +211,3 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func toJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
-	return string(b), err
-}

@@ -231,12 +231,15 @@ func TestMultiPlatformImageCommands(t *testing.T) {
 		{"inspect", "--platform", "linux/s390x", "multi:1"},
 		{"history", "--platform", "linux/s390x", "multi:1"},
 		{"size", "--platform", "linux/s390x", "multi:1"},
-		{"run", "--platform", "linux/s390x", "multi:1"},
 		{"save", "--platform", "linux/s390x", "-o", filepath.Join(t.TempDir(), "x.tar"), "multi:1"},
 	} {
 		if _, errs, code := strata(t, root, nil, args...); code != 1 || !strings.Contains(errs, wantMissing) {
 			t.Errorf("strata %v = exit %d, %q; want exit 1 and %q", args, code, errs, wantMissing)
 		}
+	}
+	// run fails as docker run does when strata cannot start it: 125.
+	if _, errs, code := strata(t, root, nil, "run", "--pull=never", "--platform", "linux/s390x", "multi:1"); code != 125 || !strings.Contains(errs, wantMissing) {
+		t.Errorf("strata run --platform linux/s390x = exit %d, %q; want exit 125 and %q", code, errs, wantMissing)
 	}
 	if _, errs, code := strata(t, root, nil, "inspect", "--platform", "windows/amd64", "multi:1"); code != 2 || !strings.Contains(errs, "invalid --platform") {
 		t.Errorf("inspect --platform windows/amd64 = exit %d, %q; want a usage error", code, errs)

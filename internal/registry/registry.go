@@ -201,6 +201,7 @@ func (c *Client) pull(ctx context.Context, ref, platform string) (v1.Image, erro
 		return nil, err
 	}
 	ropts := append(remoteOptions(ctx, opts), remote.WithPlatform(*plat))
+	var mirrorErrs []string
 	for i, src := range sources {
 		img, err := remote.Image(src.ref, ropts...)
 		if err == nil {
@@ -211,10 +212,14 @@ func (c *Client) pull(ctx context.Context, ref, platform string) (v1.Image, erro
 			return d.image(img)
 		}
 		if i == len(sources)-1 || ctx.Err() != nil {
-			return nil, classify(err)
+			return nil, lastError(err, src.ref.Context().RegistryStr(), mirrorErrs)
 		}
-		if src.mirror != "" && opts.Warn != nil {
-			opts.Warn(fmt.Sprintf("pulling %s from mirror %s: %v; trying %s", ref, src.mirror, classify(err), sources[i+1].ref.Context().RegistryStr()))
+		if src.mirror != "" {
+			why := explain(classify(err), src.mirror)
+			mirrorErrs = append(mirrorErrs, fmt.Sprintf("%s: %v", src.mirror, why))
+			if opts.Warn != nil {
+				opts.Warn(fmt.Sprintf("pulling %s from mirror %s: %v; trying %s", ref, src.mirror, why, sources[i+1].ref.Context().RegistryStr()))
+			}
 		}
 	}
 	panic("unreachable")
@@ -257,7 +262,7 @@ func (c *Client) pullIndex(ctx context.Context, ref string) (v1.ImageIndex, erro
 			return &pulledIndex{imageIndex: idx, d: d}, nil
 		}
 		if i == len(sources)-1 || ctx.Err() != nil {
-			return nil, classify(err)
+			return nil, lastError(err, src.ref.Context().RegistryStr(), nil)
 		}
 	}
 	panic("unreachable")
@@ -282,7 +287,7 @@ func (c *Client) push(ctx context.Context, ref string, img v1.Image) error {
 		return err
 	}
 	if err := u.pushImage(ctx, r, img); err != nil {
-		return classify(err)
+		return explain(classify(err), r.Context().RegistryStr())
 	}
 	return nil
 }
@@ -326,7 +331,7 @@ func (c *Client) pushIndex(ctx context.Context, ref string, idx v1.ImageIndex) e
 		err = quiet.pushIndex(ctx, r, list)
 	}
 	if err != nil {
-		return classify(err)
+		return explain(classify(err), r.Context().RegistryStr())
 	}
 	return nil
 }

@@ -143,6 +143,8 @@ type Result struct {
 	Platforms []PlatformResult
 	// UnusedBuildArgs are --build-arg names no stage declared.
 	UnusedBuildArgs []string
+	// Cache is what --cache-from and --cache-to cost (cache_stats.go).
+	Cache *CacheStats
 
 	compression LayerCompression  // what the images' layers were made as
 	made        map[v1.Hash]bool  // diff IDs of the layers the build's steps made
@@ -295,6 +297,7 @@ func execute(ctx context.Context, runs []*run) (*Result, error) {
 	}
 	res := &Result{
 		UnusedBuildArgs: first.usedArgs.unused(first.opts.BuildArgs),
+		Cache:           first.cacheStats(),
 		compression:     first.layerCompression(),
 		made:            first.made.snapshot(),
 		names:           first.opts.Names,
@@ -352,7 +355,7 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		if target {
 			img = annotateImage(img, annotations(r.opts.Annotations, AnnotateManifest, r.platform))
 		}
-		h, err := r.b.store.WriteImage(ctx, img)
+		h, err := r.storeStageImage(ctx, st, img, target)
 		if err != nil {
 			return nil, fmt.Errorf("storing image of stage %s: %w", r.stageName(s), err)
 		}

@@ -223,7 +223,7 @@ func writeBuildReport(file string, res *build.Result) error {
 // TODO: return res.Cache once build.Result carries it (build.go: field
 // "Cache *CacheStats", set from run.cacheStats() in execute); until then
 // the phases show in the progress display only ("exporting cache to R").
-func cacheStatsOf(res *build.Result) *build.CacheStats { return nil }
+func cacheStatsOf(res *build.Result) *build.CacheStats { return res.Cache }
 
 // cacheSummary turns the build's cache figures into the summary's; nil
 // when the build had neither --cache-from nor --cache-to.

@@ -595,7 +595,7 @@ func (f *buildFlags) writeReports(ctx context.Context, res *build.Result, opts b
 	}
 	if f.reportHTML != "" {
 		popts := plan.Options{Target: opts.Target, BuildArgs: opts.BuildArgs, TargetPlatform: opts.Platforms[0]}
-		if err := writeBuildReportHTML(ctx, f.reportHTML, res, opts.File, popts); err != nil {
+		if err := writeBuildReportHTML(ctx, f.reportHTML, res, opts.File, popts, opts.Names); err != nil {
 			return fmt.Errorf("writing --report-html: %w", err)
 		}
 	}

@@ -244,7 +244,7 @@ func cacheSummary(cs *build.CacheStats) *report.CacheSummary {
 // writeBuildReportHTML writes the HTML report of a build (strata build
 // --report-html FILE): the final image analysed (its layers are read once),
 // the stages' sizes and the stage graph of df planned with popts.
-func writeBuildReportHTML(ctx context.Context, file string, res *build.Result, df *dockerfile.File, popts plan.Options) error {
+func writeBuildReportHTML(ctx context.Context, file string, res *build.Result, df *dockerfile.File, popts plan.Options, tags []string) error {
 	b, err := buildSummary(res.Image, res.Stages)
 	if err != nil {
 		return err
@@ -253,11 +253,10 @@ func writeBuildReportHTML(ctx context.Context, file string, res *build.Result, d
 	if err != nil {
 		return fmt.Errorf("analyzing built image: %w", err)
 	}
-	rep.Name = res.Digest.String()
 	if res.Index != nil { // the first platform's image
-		rep.Name = res.Platforms[0].Platform + " " + rep.Name
+		rep.Platform = res.Platforms[0].Platform
 	}
-	in := report.HTMLInput{Title: "strata build report", Images: []*report.Image{rep}, Build: b}
+	in := report.BuildHTML(rep, b, tags)
 	if df != nil {
 		p, err := plan.New(df, popts)
 		if err != nil {

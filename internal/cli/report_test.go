@@ -118,12 +118,15 @@ func TestBuildReport(t *testing.T) {
 	}
 	html := filepath.Join(t.TempDir(), "build.html")
 	df, _ := dockerfile.Parse("Dockerfile", []byte(multiStage))
-	if err := writeBuildReportHTML(context.Background(), html, res, df, plan.Options{}); err != nil {
+	if err := writeBuildReportHTML(context.Background(), html, res, df, plan.Options{}, []string{"app:1.2", "app:latest"}); err != nil {
 		t.Fatal(err)
 	}
 	page, _ := os.ReadFile(html)
 	if !bytes.Contains(page, []byte(`class="stage-graph"`)) || !bytes.Contains(page, []byte("builder")) {
 		t.Errorf("writeBuildReportHTML() page lacks the stage graph or stages")
+	}
+	if !bytes.Contains(page, []byte("<title>app:1.2 · strata build report</title>")) || !bytes.Contains(page, []byte(res.Digest.String())) {
+		t.Errorf("writeBuildReportHTML() page is not titled by the first tag, or lacks the digest")
 	}
 }
 

@@ -230,7 +230,7 @@ for ex in $EXAMPLES; do
       > "$OUT/logs/$ex-strata-import.log" 2>&1 || { tail -20 "$OUT/logs/$ex-strata-import.log"; die "$ex: strata import build"; }
     record "$ex" import_build_s "$(secs "$t0")"
     grep -E '^(exporting|importing) cache' "$OUT/logs/$ex-strata-import.log" >&2 || true
-    record "$ex" import_steps_run "$(sed -n 's/^built .* (\([0-9]*\) steps run.*/\1/p' "$OUT/logs/$ex-strata-import.log" | tail -1)"
+    record "$ex" import_steps_run "$(sed -n 's/^built .* (\([0-9]*\) steps\? run.*/\1/p' "$OUT/logs/$ex-strata-import.log" | tail -1)"
     total=0 pulled=0
     while read -r d size; do
       total=$((total + size))

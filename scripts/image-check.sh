@@ -154,7 +154,7 @@ strata_in() {
   shift
   "$D" run --rm --user 0 -v "$CTX:/work:ro" -v "$OUT:/out" "${flags[@]}" "$IMG" "$@" 2>&1
 }
-built() { sed -n 's/^built \(sha256:[0-9a-f]*\) in .*(\([0-9]*\) steps run.*/\1 \2/p' <<< "$1"; }
+built() { sed -n 's/^built \(sha256:[0-9a-f]*\) in .*(\([0-9]*\) steps\? run.*/\1 \2/p' <<< "$1"; }
 BASE=(--build-context base=oci-layout:///work/base)
 
 # ------------------------------------------------------------------ copy

@@ -210,4 +210,3 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-

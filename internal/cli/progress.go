@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-build/strata/internal/attest"
 	"github.com/strata-build/strata/internal/build"
+	"github.com/strata-build/strata/internal/report"
 )
 
 // newProgress returns the build display for --progress, counting steps for
@@ -140,8 +141,8 @@ func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdio.Err, "built %s in %.2fs (%d steps run, %d cached): %s compressed\n",
-			res.Digest, took.Seconds(), steps.ran, steps.cached, humanSize(size))
+		fmt.Fprintf(stdio.Err, "built %s in %.2fs (%s run, %d cached): %s compressed\n",
+			res.Digest, took.Seconds(), report.Count(steps.ran, "step"), steps.cached, humanSize(size))
 	}
 	for _, t := range tags {
 		fmt.Fprintf(stdio.Err, "tagged %s\n", t)
@@ -152,12 +153,8 @@ func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took 
 // summarizePlatforms prints the index line of a multi-platform build and
 // a line per platform: its size and image digest.
 func summarizePlatforms(w io.Writer, res *build.Result, took time.Duration, steps *counting) error {
-	plural := "s"
-	if len(res.Platforms) == 1 {
-		plural = ""
-	}
-	fmt.Fprintf(w, "built %s in %.2fs (%d steps run, %d cached): index of %d platform%s\n",
-		res.IndexDigest, took.Seconds(), steps.ran, steps.cached, len(res.Platforms), plural)
+	fmt.Fprintf(w, "built %s in %.2fs (%s run, %d cached): index of %s\n",
+		res.IndexDigest, took.Seconds(), report.Count(steps.ran, "step"), steps.cached, report.Count(len(res.Platforms), "platform"))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, pr := range res.Platforms {
 		size, err := layersSize(pr.Image)

@@ -45,6 +45,7 @@ func BuildHTML(img *Image, b *Build, tags []string) HTMLInput {
 func WriteHTML(w io.Writer, in HTMLInput) error {
 	t, err := template.New("report").Funcs(template.FuncMap{
 		"size":    HumanSize,
+		"count":   Count,
 		"percent": func(f float64) string { return fmt.Sprintf("%.1f %%", f) },
 		"score":   func(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) },
 		"layers":  layerChart,
@@ -181,7 +182,7 @@ code { font-size: 12px; }
 {{with .Build}}
 <section id="stages">
 <h2>Stages</h2>
-<p>Final image {{size .Image.Compressed}} compressed in {{.Image.Layers}} layers; the multi-stage split kept <b>{{size .KeptOut}}</b> ({{.KeptOutLayers}} layers) out of it.</p>
+<p>Final image {{size .Image.Compressed}} compressed in {{count .Image.Layers "layer"}}; the multi-stage split kept <b>{{size .KeptOut}}</b> ({{count .KeptOutLayers "layer"}}) out of it.</p>
 {{stages .}}
 </section>
 {{end}}

@@ -13,6 +13,14 @@ import (
 // HumanSize renders a byte count as Docker does ("12.3MB", decimal units).
 func HumanSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
 
+// Count is n and the noun, plural unless n is 1: "1 layer", "3 layers".
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // WriteJSON writes v as indented JSON.
 func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -32,8 +40,8 @@ func WriteSizeTable(w io.Writer, rep *Image) error {
 		fmt.Fprintf(tw, "Platform:\t%s\n", rep.Platform)
 	}
 	fmt.Fprintf(tw, "Digest:\t%s\n", rep.Digest)
-	fmt.Fprintf(tw, "Size:\t%s compressed, %s uncompressed, %s of content in %d files, %d layers\n",
-		HumanSize(rep.Compressed), HumanSize(rep.Uncompressed), HumanSize(rep.Content), rep.Files, len(rep.Layers))
+	fmt.Fprintf(tw, "Size:\t%s compressed, %s uncompressed, %s of content in %s, %s\n",
+		HumanSize(rep.Compressed), HumanSize(rep.Uncompressed), HumanSize(rep.Content), Count(rep.Files, "file"), Count(len(rep.Layers), "layer"))
 	ef := rep.Efficiency
 	fmt.Fprintf(tw, "Efficiency:\t%.2f %%, %s wasted (%.1f %% of the %s above the base layer)\n",
 		100*ef.Score, HumanSize(ef.WastedBytes), ef.WastedUserPercent, HumanSize(ef.UserSize))

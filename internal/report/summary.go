@@ -132,20 +132,20 @@ func stageName(index int, name string) string {
 
 // WriteBuildSummary writes the few lines printed after a build.
 func WriteBuildSummary(w io.Writer, b *Build) error {
-	fmt.Fprintf(w, "image size: %s compressed, %d layers\n", HumanSize(b.Image.Compressed), b.Image.Layers)
+	fmt.Fprintf(w, "image size: %s compressed, %s\n", HumanSize(b.Image.Compressed), Count(b.Image.Layers, "layer"))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, s := range b.Stages {
 		state := "exported"
 		if !s.Exported {
 			state = fmt.Sprintf("left behind (%s not in the image)", HumanSize(s.NotInImage))
 		}
-		fmt.Fprintf(tw, "  stage %s\t%s\t%d layers\t%s\n", s.Name, HumanSize(s.Compressed), s.Layers, state)
+		fmt.Fprintf(tw, "  stage %s\t%s\t%s\t%s\n", s.Name, HumanSize(s.Compressed), Count(s.Layers, "layer"), state)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if len(b.Stages) > 1 {
-		fmt.Fprintf(w, "multi-stage split kept %s (%d layers) out of the image\n", HumanSize(b.KeptOut), b.KeptOutLayers)
+		fmt.Fprintf(w, "multi-stage split kept %s (%s) out of the image\n", HumanSize(b.KeptOut), Count(b.KeptOutLayers, "layer"))
 	}
 	WriteCacheSummary(w, b.Cache)
 	return nil
@@ -167,13 +167,8 @@ func WriteCacheSummary(w io.Writer, c *CacheSummary) {
 		if p.Mounted > 0 {
 			fmt.Fprintf(w, ", %d mounted", p.Mounted)
 		}
-		fmt.Fprintf(w, "; %d records)\n", p.Records)
+		fmt.Fprintf(w, "; %s)\n", Count(p.Records, "record"))
 	}
 }
 
-func blobs(n int, size int64) string {
-	if n == 1 {
-		return "1 blob, " + HumanSize(size)
-	}
-	return fmt.Sprintf("%d blobs, %s", n, HumanSize(size))
-}
+func blobs(n int, size int64) string { return Count(n, "blob") + ", " + HumanSize(size) }

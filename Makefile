@@ -46,7 +46,7 @@ image: build
 # host; as uid 1000 there, what needs no root works and a build is refused.
 # Needs dockerd (make conformance starts it); fails rather than skips.
 test-unprivileged:
-	STRATA_REQUIRE_DOCKER=1 $(GO) test -count=1 -run '^Test(ChrootInDocker|OneDigestInDocker)$$' ./internal/cli/
+	STRATA_REQUIRE_DOCKER=1 $(GO) test -count=1 -run '^Test(ChrootInDocker|OneDigestInDocker|LoadIntoDocker|BuildLoad)$$' ./internal/cli/
 
 # Go benchmarks (the 100,000-file context included: its cold build first,
 # about 20 s), then issue 16's big-image figures against docker 20.10's
@@ -57,6 +57,12 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 45m ./internal/...
 	./scripts/bench-big.sh
 	$(MAKE) bench-cache
+
+# The CLI reference (docs/cli: markdown and man pages) from the commands;
+# TestCLIDocs fails when it is not current.
+.PHONY: docs
+docs:
+	$(GO) test -count=1 -run '^TestCLIDocs$$' ./internal/cli/ -update
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/dockerfile/

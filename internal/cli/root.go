@@ -84,6 +84,17 @@ func newRoot(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "strata",
 		Short:         "Build container images from Dockerfiles, without a daemon",
+		Long: `strata builds OCI images from Dockerfiles, as docker buildx build does,
+without a daemon, and runs, lists, pulls, pushes and explains them.
+
+Exit codes:
+  0    success
+  1    the command failed (a build, a registry, a lint with findings at
+       or above --fail-on)
+  2    usage error: an unknown flag, a bad value, a missing argument
+  run: 125 when strata cannot start the container, 126 when its command
+       cannot be invoked, 127 when the command is not found, 128+N when
+       the command dies of signal N, else the command's own exit code`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       readVersion().short(),

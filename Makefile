@@ -46,7 +46,7 @@ image: build
 # host; as uid 1000 there, what needs no root works and a build is refused.
 # Needs dockerd (make conformance starts it); fails rather than skips.
 test-unprivileged:
-	STRATA_REQUIRE_DOCKER=1 $(GO) test -count=1 -run '^Test(ChrootInDocker|OneDigestInDocker|LoadIntoDocker|BuildLoad)$$' ./internal/cli/
+	STRATA_REQUIRE_DOCKER=1 $(GO) test -count=1 -run '^Test(ChrootInDocker|OneDigestInDocker|LoadIntoDocker|BuildLoad|BuildIntoDockerLoad)$$' ./internal/cli/
 
 # Go benchmarks (the 100,000-file context included: its cold build first,
 # about 20 s), then issue 16's big-image figures against docker 20.10's

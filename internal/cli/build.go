@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if f.quiet {
 		f.progress = "quiet"
 	}
-	outs, err := f.destinations()
+	outs, err := f.destinations(g.stdio.Out)
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,11 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return err
 	}
 	printCheckWarnings(f.progress, g.stdio.Err, progress, checks)
-	if err := summarize(g.stdio, f.progress, res, f.tags, time.Since(start), progress); err != nil {
+	sumStdio := g.stdio
+	if slices.ContainsFunc(outs, func(o output) bool { return o.dest == "-" }) {
+		sumStdio.Out = io.Discard // stdout holds the output, not the ID
+	}
+	if err := summarize(sumStdio, f.progress, res, f.tags, time.Since(start), progress); err != nil {
 		return err
 	}
 	if f.progress == "quiet" || f.progress == "rawjson" {
@@ -480,6 +485,16 @@ type output struct {
 	dockerTypes bool
 	// progress is how a push shows its layers (auto, plain, quiet).
 	progress string
+	// names are name= values: the output's names instead of -t's.
+	names []string
+}
+
+// tagsOr is what o names the image: its name= values, else tags (-t).
+func (o output) tagsOr(tags []string) []string {
+	if len(o.names) > 0 {
+		return o.names
+	}
+	return tags
 }
 
 // parseSecrets reads --secret id=ID,src=FILE|env=VAR (type=file|env allowed).

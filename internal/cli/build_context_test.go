@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,5 +204,73 @@ func TestBuildAnnotations(t *testing.T) {
 	}
 	if _, errs, code := strata(t, root, nil, "build", "--annotation", "x", sampleDir(t)); code != exitUsage || !strings.Contains(errs, "invalid --annotation") {
 		t.Errorf("a bad --annotation = exit %d, %q", code, errs)
+	}
+}
+
+// TestBuildToStdout: outputs with no dest (or dest=-) stream to stdout,
+// name= names the output's image, and --iidfile holds Docker's image ID,
+// which strata takes back.
+func TestBuildToStdout(t *testing.T) {
+	root := buildRoot(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY Dockerfile /\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iid := filepath.Join(t.TempDir(), "iid")
+	out := mustStrata(t, root, nil, "build", "--progress=plain", "--iidfile", iid, "-o", `type=docker,"name=one:1,two:2"`, sampleDir(t))
+	tr := tar.NewReader(strings.NewReader(out))
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if !slices.Contains(names, "manifest.json") {
+		t.Fatalf("build -o type=docker wrote no docker archive on stdout (%d bytes, entries %v)", len(out), names)
+	}
+	mustStrata(t, root, nil, "build", "--progress=quiet", "--iidfile", iid, "-o", "type=image,name=named:1", sampleDir(t))
+	id, err := os.ReadFile(iid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := mustStrata(t, root, nil, "inspect", "-f", "{{.Id}}", string(id))
+	short := mustStrata(t, root, nil, "inspect", "-f", "{{.Id}}", strings.TrimPrefix(string(id), "sha256:")[:12])
+	if byName := mustStrata(t, root, nil, "inspect", "-f", "{{.Id}}", "named:1"); byID != byName || short != byName {
+		t.Errorf("inspect by --iidfile ID = %q, by its prefix %q, by name= %q; want one image", byID, short, byName)
+	}
+	fsTar := mustStrata(t, root, nil, "build", "--progress=quiet", "-o", "-", dir)
+	if h, err := tar.NewReader(strings.NewReader(fsTar)).Next(); err != nil || h.Name != "Dockerfile" {
+		t.Errorf("build -o - wrote %v, %v; want a tar of the image's files (Dockerfile)", h, err)
+	}
+	for _, c := range [][]string{{"-q", "-o", "type=docker"}, {"-o", "type=tar", "-o", "type=oci,dest=-"}, {"-o", "type=local"}, {"-o", "type=image,name=Bad Name"}} {
+		if _, errs, code := strata(t, root, nil, append([]string{"build"}, append(c, dir)...)...); code != exitUsage {
+			t.Errorf("build %v = exit %d, %q; want a usage error", c, code, errs)
+		}
+	}
+}
+
+// TestBuildIntoDockerLoad: strata build -o type=docker | docker load gives
+// the image ID --iidfile holds.
+func TestBuildIntoDockerLoad(t *testing.T) {
+	requireDocker(t)
+	root := buildRoot(t)
+	iid := filepath.Join(t.TempDir(), "iid")
+	tag := "strata-pipe-load:1"
+	t.Cleanup(func() { exec.Command(dockerBin, "rmi", "-f", tag).Run() })
+	archive := mustStrata(t, root, nil, "build", "--progress=quiet", "--iidfile", iid, "-t", tag, "-o", "type=docker", sampleDir(t))
+	load := exec.Command(dockerBin, "load")
+	load.Stdin = strings.NewReader(archive)
+	if out, err := load.CombinedOutput(); err != nil || !strings.Contains(string(out), "Loaded image: "+tag) {
+		t.Fatalf("docker load = %q, %v", out, err)
+	}
+	id, err := os.ReadFile(iid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := exec.Command(dockerBin, "image", "inspect", "-f", "{{.Id}}", tag).Output()
+	if err != nil || strings.TrimSpace(string(got)) != string(id) {
+		t.Errorf("docker's image ID = %q (%v), --iidfile = %q; want the same", got, err, id)
 	}
 }

@@ -5,11 +5,14 @@ package cli
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,11 +36,18 @@ func parseOutputs(in []string, push bool, def layer.Compression) ([]output, erro
 	for _, o := range in {
 		out := output{spec: o}
 		var comp outputCompression
-		for _, field := range strings.Split(o, ",") {
+		fields, err := csv.NewReader(strings.NewReader(o)).Read() // buildx: "name=a,b" quoted
+		if err != nil {
+			return nil, fmt.Errorf("invalid --output %q: %w", o, err)
+		}
+		for _, field := range fields {
 			k, v, ok := strings.Cut(field, "=")
 			if !ok && len(in) == 1 && !strings.Contains(o, "=") {
-				k, v = "dest", o // docker's -o DIR shorthand means type=local
+				k, v = "dest", o // buildx's -o DIR shorthand means type=local,
 				out.typ = "local"
+				if o == "-" { // and -o - a filesystem tar on stdout
+					out.typ = "tar"
+				}
 			}
 			var err error
 			switch k {
@@ -59,6 +69,12 @@ func parseOutputs(in []string, push bool, def layer.Compression) ([]output, erro
 			case "compression", "compression-level", "force-compression":
 				err = comp.set(k, v)
 			case "name":
+				for _, n := range strings.Split(v, ",") {
+					if _, perr := name.NewTag(n); perr != nil {
+						return nil, fmt.Errorf("invalid --output %q: invalid name %q: %w", o, n, perr)
+					}
+					out.names = append(out.names, n)
+				}
 			default:
 				return nil, fmt.Errorf("invalid --output %q: unknown key %q", o, k)
 			}
@@ -67,9 +83,13 @@ func parseOutputs(in []string, push bool, def layer.Compression) ([]output, erro
 			}
 		}
 		switch out.typ {
-		case "oci", "docker", "local", "tar":
+		case "oci", "docker", "tar":
 			if out.dest == "" {
-				return nil, fmt.Errorf("invalid --output %q: type=%s needs dest=PATH", o, out.typ)
+				out.dest = "-" // stdout, as buildx when it is not a terminal
+			}
+		case "local":
+			if out.dest == "" || out.dest == "-" {
+				return nil, fmt.Errorf("invalid --output %q: type=local needs dest=DIR", o)
 			}
 		case "registry", "image":
 		default:
@@ -180,7 +200,7 @@ func buildCompression(outs []output, def layer.Compression) build.LayerCompressi
 // destinations parses and checks every place the build writes to (tags,
 // outputs, result and report files) before anything runs: a bad one is a
 // usage error then, not a failure after the build with some tags made.
-func (f *buildFlags) destinations() ([]output, error) {
+func (f *buildFlags) destinations(stdout io.Writer) ([]output, error) {
 	for _, t := range f.tags {
 		if _, err := name.NewTag(t); err != nil {
 			return nil, usageError{fmt.Errorf("invalid tag %q: %w", t, err)}
@@ -200,10 +220,23 @@ func (f *buildFlags) destinations() ([]output, error) {
 			return nil, usageError{err}
 		}
 	}
+	toStdout := 0
+	if f.quiet {
+		toStdout++ // the image ID
+	}
 	for _, o := range outs {
 		if err := checkOutput(o, f.tags); err != nil {
 			return nil, usageError{err}
 		}
+		if o.dest == "-" {
+			toStdout++
+			if isTerminal(stdout) {
+				return nil, usageError{fmt.Errorf("invalid --output %q: refusing to write a %s archive to the terminal: redirect stdout or give dest=FILE", o.spec, o.typ)}
+			}
+		}
+	}
+	if toStdout > 1 {
+		return nil, usageError{errors.New("more than one thing would go to stdout (outputs with dest=- or no dest, -q): give the others dest=FILE")}
 	}
 	if err := checkPlatformOutputs(outs, f.platforms); err != nil {
 		return nil, usageError{err}
@@ -227,8 +260,10 @@ func (f *buildFlags) destinations() ([]output, error) {
 func checkOutput(o output, tags []string) error {
 	var err error
 	switch {
-	case o.typ == "registry" && len(tags) == 0:
-		return errors.New("pushing needs at least one -t NAME")
+	case o.typ == "registry" && len(o.tagsOr(tags)) == 0:
+		return errors.New("pushing needs at least one -t NAME (or name= in --output)")
+	case o.dest == "-":
+		return nil
 	case o.typ == "docker" || o.typ == "tar" || o.typ == "oci" && strings.HasSuffix(o.dest, ".tar"):
 		err = checkFileDest(o.dest)
 	case o.typ == "oci" || o.typ == "local":
@@ -295,23 +330,27 @@ func checkPlatformOutputs(outs []output, platforms []string) error {
 // deliver tags the result in the store (unless only file outputs were
 // asked for) and writes every output.
 func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result, tags []string, outs []output) error {
-	tagged := res
-	tagLocal := len(outs) == 0
-	for _, o := range outs {
-		if !tagLocal && (o.typ == "image" || o.typ == "registry") {
-			tagLocal = true
-			r, err := storedResult(ctx, st, res, o.comp)
-			if err != nil {
-				return err
-			}
-			tagged = r
-		}
+	if len(outs) == 0 {
+		return tagAll(ctx, st, tags, res)
 	}
-	if tagLocal {
-		for _, t := range tags {
-			if err := st.Tag(ctx, t, tagged.Ref()); err != nil {
-				return fmt.Errorf("tagging %s: %w", t, err)
-			}
+	done := map[string]bool{} // a name is tagged by the first output naming it
+	for _, o := range outs {
+		if o.typ != "image" && o.typ != "registry" {
+			continue
+		}
+		names := slices.DeleteFunc(slices.Clone(o.tagsOr(tags)), func(n string) bool { return done[n] })
+		if len(names) == 0 {
+			continue
+		}
+		r, err := storedResult(ctx, st, res, o.comp)
+		if err != nil {
+			return err
+		}
+		if err := tagAll(ctx, st, names, r); err != nil {
+			return err
+		}
+		for _, n := range names {
+			done[n] = true
 		}
 	}
 	for _, o := range outs {
@@ -320,12 +359,22 @@ func deliver(ctx context.Context, g *globals, st *store.Store, res *build.Result
 			return fmt.Errorf("exporting to %s %s: %w", o.typ, o.dest, err)
 		}
 		if r.Index != nil {
-			err = writeIndexOutput(ctx, g, r, tags, o)
+			err = writeIndexOutput(ctx, g, r, o.tagsOr(tags), o)
 		} else {
-			err = writeOutput(ctx, g, r.Image, tags, o)
+			err = writeOutput(ctx, g, r.Image, o.tagsOr(tags), o)
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// tagAll points every tag at res in the store.
+func tagAll(ctx context.Context, st *store.Store, tags []string, res *build.Result) error {
+	for _, t := range tags {
+		if err := st.Tag(ctx, t, res.Ref()); err != nil {
+			return fmt.Errorf("tagging %s: %w", t, err)
 		}
 	}
 	return nil
@@ -356,20 +405,22 @@ func writeOutput(ctx context.Context, g *globals, img v1.Image, tags []string, o
 			return fmt.Errorf("exporting with Docker media types: %w", err)
 		}
 	}
-	switch o.typ {
-	case "oci":
+	switch {
+	case o.dest == "-":
+		err = writeStdout(ctx, g.stdio.Out, o.typ, export.LayoutItem{Image: img, Tags: tags})
+	case o.typ == "oci":
 		if strings.HasSuffix(o.dest, ".tar") {
 			err = export.OCIArchive(ctx, img, o.dest, tags)
 		} else {
 			err = export.OCILayout(ctx, img, o.dest, tags)
 		}
-	case "docker":
+	case o.typ == "docker":
 		err = export.DockerArchive(ctx, img, o.dest, tags)
-	case "local":
+	case o.typ == "local":
 		err = export.Local(ctx, img, o.dest)
-	case "tar":
+	case o.typ == "tar":
 		err = export.Tar(ctx, img, o.dest)
-	case "registry":
+	case o.typ == "registry":
 		err = pushAll(ctx, g, "linux/amd64", tags, o, img, func(c *registry.Client, t string) error { return c.Push(ctx, t, img) })
 	}
 	if err != nil {
@@ -392,7 +443,9 @@ func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags [
 	var err error
 	switch o.typ {
 	case "oci":
-		if strings.HasSuffix(o.dest, ".tar") {
+		if o.dest == "-" {
+			err = writeStdout(ctx, g.stdio.Out, o.typ, export.LayoutItem{Index: idx, Tags: tags})
+		} else if strings.HasSuffix(o.dest, ".tar") {
 			err = export.OCIArchiveIndex(ctx, idx, o.dest, tags)
 		} else {
 			err = export.OCILayoutIndex(ctx, idx, o.dest, tags)
@@ -403,16 +456,27 @@ func writeIndexOutput(ctx context.Context, g *globals, res *build.Result, tags [
 			break
 		}
 		warnDropped(g.stdio.Err, "a docker archive (type=docker)")
-		err = export.DockerArchive(ctx, res.Image, o.dest, tags)
+		if o.dest == "-" {
+			err = writeStdout(ctx, g.stdio.Out, o.typ, export.LayoutItem{Image: res.Image, Tags: tags})
+		} else {
+			err = export.DockerArchive(ctx, res.Image, o.dest, tags)
+		}
 	case "local":
 		err = writeLocalIndex(ctx, res, o.dest)
 	case "tar":
-		if len(res.Platforms) == 1 {
+		switch {
+		case len(res.Platforms) == 1:
 			warnDropped(g.stdio.Err, "a filesystem tar (type=tar)")
-			err = export.Tar(ctx, res.Image, o.dest)
-			break
+			if o.dest == "-" {
+				err = export.WriteTar(ctx, res.Image, g.stdio.Out)
+			} else {
+				err = export.Tar(ctx, res.Image, o.dest)
+			}
+		case o.dest == "-":
+			err = export.WriteTarPlatforms(ctx, platformImages(res), g.stdio.Out)
+		default:
+			err = export.TarPlatforms(ctx, platformImages(res), o.dest)
 		}
-		err = export.TarPlatforms(ctx, platformImages(res), o.dest)
 	case "registry":
 		err = pushAll(ctx, g, "", tags, o, idx, func(c *registry.Client, t string) error { return c.PushIndex(ctx, t, idx) })
 	}
@@ -436,7 +500,11 @@ func platformImages(res *build.Result) []export.PlatformImage {
 // then no config digest, there being one per platform).
 func writeResultFiles(f *buildFlags, res *build.Result) error {
 	if f.iidfile != "" {
-		if err := os.WriteFile(f.iidfile, []byte(res.Ref().String()), 0o644); err != nil {
+		id, err := imageID(res)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.iidfile, []byte(id.String()), 0o644); err != nil {
 			return fmt.Errorf("writing --iidfile: %w", err)
 		}
 	}
@@ -522,4 +590,26 @@ func transferMode(progress string) string {
 		return "plain"
 	}
 	return "auto"
+}
+
+// writeStdout writes an oci, docker or tar output to w (dest=- or none):
+// `strata build -o type=docker . | docker load`.
+func writeStdout(ctx context.Context, w io.Writer, typ string, it export.LayoutItem) error {
+	switch typ {
+	case "docker":
+		return export.WriteDockerArchive(ctx, w, it.Image, it.Tags)
+	case "tar":
+		return export.WriteTar(ctx, it.Image, w)
+	}
+	return export.WriteOCIArchiveMulti(ctx, w, []export.LayoutItem{it})
+}
+
+// imageID is the ID docker and buildx give a build's result: the config
+// digest of a single image (what docker load and docker images show),
+// the index digest of a multi-platform one. --metadata-file has both.
+func imageID(res *build.Result) (v1.Hash, error) {
+	if res.Index != nil && len(res.Platforms) > 1 {
+		return res.IndexDigest, nil
+	}
+	return res.Image.ConfigName()
 }

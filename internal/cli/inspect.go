@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,10 +124,21 @@ func writeInspect(g *globals, tmpl *template.Template, out []imageInspect) error
 		return err
 	}
 	for _, ii := range out {
-		if err := tmpl.Execute(g.stdio.Out, ii); err != nil {
-			return fmt.Errorf("executing --format: %w", err)
+		var buf bytes.Buffer
+		if err := tmpl.Execute(&buf, ii); err != nil {
+			// As docker inspect: a field named as in the JSON ({{.Id}})
+			// is looked up in the JSON form.
+			var raw map[string]any
+			b, _ := json.Marshal(ii)
+			buf.Reset()
+			if json.Unmarshal(b, &raw) != nil || tmpl.Execute(&buf, raw) != nil {
+				return fmt.Errorf("executing --format: %w", err)
+			}
 		}
-		fmt.Fprintln(g.stdio.Out)
+		buf.WriteByte('\n')
+		if _, err := g.stdio.Out.Write(buf.Bytes()); err != nil {
+			return err
+		}
 	}
 	return nil
 }

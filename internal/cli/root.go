@@ -82,8 +82,8 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 
 func newRoot(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:           "strata",
-		Short:         "Build container images from Dockerfiles, without a daemon",
+		Use:   "strata",
+		Short: "Build container images from Dockerfiles, without a daemon",
 		Long: `strata builds OCI images from Dockerfiles, as docker buildx build does,
 without a daemon, and runs, lists, pulls, pushes and explains them.
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,7 +117,9 @@ func (s *Store) Tags(ctx context.Context) ([]Tagged, error) {
 // manifest; a tag (normalised as in Tag; "name@sha256:..." resolves to its
 // digest when stored); a hex prefix of at least 4 digits of exactly one
 // tagged manifest's digest (like Docker's short image IDs, which strata
-// takes from the manifest digest), else ErrAmbiguous.
+// takes from the manifest digest), else ErrAmbiguous. A config digest,
+// full or a prefix, of a tagged image (Docker's image ID, what --iidfile
+// holds) resolves to that image's manifest.
 func (s *Store) Resolve(ctx context.Context, ref string) (v1.Hash, error) {
 	h, err := s.resolve(ctx, ref)
 	if err != nil {
@@ -126,22 +129,34 @@ func (s *Store) Resolve(ctx context.Context, ref string) (v1.Hash, error) {
 }
 
 func (s *Store) resolve(ctx context.Context, ref string) (v1.Hash, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return v1.Hash{}, err
+	}
 	if h, ok := parseDigest(ref); ok {
 		if !s.HasBlob(ctx, h) {
 			return v1.Hash{}, ErrNotFound
 		}
+		if m, ok, err := s.byConfig(ctx, idx, h.Hex); err == nil && ok {
+			return m, nil // an image ID as Docker has it: the config digest
+		}
+		if !s.isManifest(ctx, h) {
+			return v1.Hash{}, ErrNotFound // a layer or config, of no tagged image
+		}
 		return h, nil
-	}
-	idx, err := s.readIndex()
-	if err != nil {
-		return v1.Hash{}, err
 	}
 	if full, err := NormalizeRef(ref); err == nil {
 		if h, ok := byRef(idx, full, s); ok {
 			return h, nil
 		}
 	}
-	return byPrefix(idx, strings.TrimPrefix(ref, "sha256:"))
+	h, err := byPrefix(idx, strings.TrimPrefix(ref, "sha256:"))
+	if errors.Is(err, ErrNotFound) {
+		if m, ok, cerr := s.byConfig(ctx, idx, strings.TrimPrefix(ref, "sha256:")); cerr != nil || ok {
+			return m, cerr
+		}
+	}
+	return h, err
 }
 
 func byRef(idx *v1.IndexManifest, full string, s *Store) (v1.Hash, bool) {

@@ -341,6 +341,7 @@ func (r *run) finish(ctx context.Context) (*PlatformResult, error) {
 		if target && len(r.opts.Labels) > 0 {
 			st = st.withLabels(r.opts.Labels)
 		}
+		st = st.withCreated(r.opts.Timestamp)
 		if target {
 			st = st.withTargetPlatform(r.platform, len(r.opts.Platforms) > 0)
 			var err error

@@ -116,6 +116,15 @@ func (s *state) history(createdBy string, withLayer bool, tm time.Time) {
 // historyComment marks history entries strata wrote.
 const historyComment = "strata.dockerfile.v0"
 
+// withCreated returns a copy of s whose image was created at t (the build
+// time: SOURCE_DATE_EPOCH, else the epoch), as BuildKit sets it.
+func (s *state) withCreated(t time.Time) *state {
+	n := s.clone()
+	t = t.UTC()
+	n.img.Created = &t
+	return n
+}
+
 // withLabels returns a copy of s with labels added.
 func (s *state) withLabels(labels map[string]string) *state {
 	c := s.clone()

@@ -274,3 +274,17 @@ func TestBuildIntoDockerLoad(t *testing.T) {
 		t.Errorf("docker's image ID = %q (%v), --iidfile = %q; want the same", got, err, id)
 	}
 }
+
+// TestBuildCreated: the image's created time is the build time
+// (SOURCE_DATE_EPOCH), as BuildKit sets it, and shown as Docker shows it.
+func TestBuildCreated(t *testing.T) {
+	root := buildRoot(t)
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	mustStrata(t, root, nil, "build", "--progress=quiet", "-t", "created:1", sampleDir(t))
+	if got := mustStrata(t, root, nil, "inspect", "-f", "{{.Created}}", "created:1"); got != "2023-11-14T22:13:20Z\n" {
+		t.Errorf("inspect Created = %q, want 2023-11-14T22:13:20Z", got)
+	}
+	if got := mustStrata(t, root, nil, "images", "--format", "{{.CreatedAt}}", "created"); got != "2023-11-14 22:13:20 +0000 UTC\n" {
+		t.Errorf("images CreatedAt = %q", got)
+	}
+}

@@ -302,9 +302,8 @@ func TestStatCacheStaleListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := sc.record(dir)
-	stale := *r
-	stale.listed = []string{"a", "d", "gone"}
-	sc.replace(dir, &stale)
+	stale := &dirStats{names: r.names, files: r.files, listStat: r.listStat, listed: []string{"a", "d", "gone"}}
+	sc.replace(dir, stale)
 	if got, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc); err != nil || got != want {
 		t.Errorf("contentKey with a stale listing = %s, %v, want %s", got, err, want)
 	}

@@ -38,12 +38,35 @@ type statCache struct {
 
 // dirStats is a directory's record: its regular files, by name, and
 // the directory's listing when the walk could trust it (rootfs.Listings).
+// A record read from the store stays encoded (raw) until it is first
+// used, by the walk's goroutines in parallel; a record that was not
+// replaced is written back as it was read.
 type dirStats struct {
+	once sync.Once
+	raw  []byte // the encoded record, nil for one made here
+	rawS string // the same bytes, for names without copying
+
 	names []string // sorted
 	files []fileStat
 
 	listStat rootfs.DirStat
 	listed   []string // sorted; nil: not remembered
+}
+
+// decode makes a record read from the store usable; a damaged one is
+// empty.
+func (r *dirStats) decode() {
+	if r == nil {
+		return
+	}
+	r.once.Do(func() {
+		if r.raw == nil {
+			return
+		}
+		if err := r.decodeBody(); err != nil {
+			r.names, r.files, r.listed = nil, nil, nil
+		}
+	})
 }
 
 var _ rootfs.Listings = (*statCache)(nil)
@@ -78,7 +101,7 @@ const racyMargin = time.Second
 // statCacheMagic starts it (statcache.json was the first format).
 const (
 	statCacheName  = "statcache"
-	statCacheMagic = "strata statcache 2\n"
+	statCacheMagic = "strata statcache 3\n"
 )
 
 func newStatCache() *statCache {
@@ -137,8 +160,10 @@ func (sc *statCache) save(ctx context.Context, st *store.Store) error {
 func (sc *statCache) record(dir string) *dirStats {
 	sc.loaded()
 	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	return sc.dirs[dir]
+	r := sc.dirs[dir]
+	sc.mu.Unlock()
+	r.decode()
+	return r
 }
 
 // replace makes r directory dir's record.
@@ -215,6 +240,7 @@ func (sc *statCache) isRacy(ctime int64, start time.Time) bool {
 // with returns a copy of r with name set to s.
 func (r *dirStats) with(name string, s fileStat) *dirStats {
 	out := &dirStats{}
+	r.decode()
 	if r != nil {
 		out.names, out.files = slices.Clone(r.names), slices.Clone(r.files)
 	}
@@ -228,10 +254,11 @@ func (r *dirStats) with(name string, s fileStat) *dirStats {
 	return out
 }
 
-// The encoding: magic, then per directory its path, its listing (count+1,
-// 0 for none; the directory's inode, device, mtime, ctime; names) and its
-// files (name, size, mtime, ctime, inode, device, mode, sum),
-// varint-encoded, then a CRC-32C of everything before it.
+// The encoding: magic, then per directory its path and its record's
+// length and bytes: its listing (count+1, 0 for none; the directory's
+// inode, device, mtime, ctime; names) and its files (name, size, mtime,
+// ctime, inode, device, mode, sum), varint-encoded; then a CRC-32C of
+// everything before it.
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -240,41 +267,53 @@ func encodeStatCache(dirs map[string]*dirStats) []byte {
 	n := len(statCacheMagic)
 	for k, r := range dirs {
 		keys = append(keys, k)
-		n += len(k) + 50 + len(r.names)*(64+binary.MaxVarintLen64*6) + len(r.listed)*32
+		n += len(k) + 20 + len(r.raw) + len(r.names)*(64+binary.MaxVarintLen64*6) + len(r.listed)*32
 	}
 	slices.Sort(keys)
 	b := make([]byte, 0, n)
 	b = append(b, statCacheMagic...)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
+	var body []byte
 	for _, k := range keys {
 		r := dirs[k]
 		b = appendString(b, k)
-		if r.listed == nil {
-			b = binary.AppendUvarint(b, 0)
-		} else {
-			b = binary.AppendUvarint(b, uint64(len(r.listed))+1)
-			b = binary.AppendUvarint(b, r.listStat.Ino)
-			b = binary.AppendUvarint(b, r.listStat.Dev)
-			b = binary.AppendVarint(b, r.listStat.Mtime)
-			b = binary.AppendVarint(b, r.listStat.Ctime)
-			for _, name := range r.listed {
-				b = appendString(b, name)
-			}
+		if r.raw != nil {
+			b = append(binary.AppendUvarint(b, uint64(len(r.raw))), r.raw...)
+			continue
 		}
-		b = binary.AppendUvarint(b, uint64(len(r.names)))
-		for i, name := range r.names {
-			f := &r.files[i]
-			b = appendString(b, name)
-			b = binary.AppendVarint(b, f.size)
-			b = binary.AppendVarint(b, f.mtime)
-			b = binary.AppendVarint(b, f.ctime)
-			b = binary.AppendUvarint(b, f.ino)
-			b = binary.AppendUvarint(b, f.dev)
-			b = binary.AppendUvarint(b, uint64(f.mode))
-			b = append(b, f.sum[:]...)
-		}
+		body = r.appendBody(body[:0])
+		b = append(binary.AppendUvarint(b, uint64(len(body))), body...)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// appendBody appends the record's encoding.
+func (r *dirStats) appendBody(b []byte) []byte {
+	if r.listed == nil {
+		b = binary.AppendUvarint(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(r.listed))+1)
+		b = binary.AppendUvarint(b, r.listStat.Ino)
+		b = binary.AppendUvarint(b, r.listStat.Dev)
+		b = binary.AppendVarint(b, r.listStat.Mtime)
+		b = binary.AppendVarint(b, r.listStat.Ctime)
+		for _, name := range r.listed {
+			b = appendString(b, name)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.names)))
+	for i, name := range r.names {
+		f := &r.files[i]
+		b = appendString(b, name)
+		b = binary.AppendVarint(b, f.size)
+		b = binary.AppendVarint(b, f.mtime)
+		b = binary.AppendVarint(b, f.ctime)
+		b = binary.AppendUvarint(b, f.ino)
+		b = binary.AppendUvarint(b, f.dev)
+		b = binary.AppendUvarint(b, uint64(f.mode))
+		b = append(b, f.sum[:]...)
+	}
+	return b
 }
 
 func appendString(b []byte, s string) []byte {
@@ -283,6 +322,8 @@ func appendString(b []byte, s string) []byte {
 
 var errBadStatCache = errors.New("damaged stat cache")
 
+// decodeStatCache checks the whole and splits it into records, decoded
+// when first used.
 func decodeStatCache(b []byte) (map[string]*dirStats, error) {
 	if len(b) < len(statCacheMagic)+4 || !bytes.HasPrefix(b, []byte(statCacheMagic)) {
 		return nil, errBadStatCache
@@ -297,42 +338,53 @@ func decodeStatCache(b []byte) (map[string]*dirStats, error) {
 	dirs := make(map[string]*dirStats, min(ndirs, uint64(len(d.b))))
 	for i := uint64(0); i < ndirs && d.err == nil; i++ {
 		dir := d.string()
-		r := &dirStats{}
-		if n := d.uvarint(); n > 0 {
-			if n > uint64(len(d.b)) {
-				return nil, errBadStatCache
-			}
-			r.listStat.Ino, r.listStat.Dev = d.uvarint(), d.uvarint()
-			r.listStat.Mtime, r.listStat.Ctime = d.varint(), d.varint()
-			r.listed = make([]string, n-1)
-			for j := range r.listed {
-				r.listed[j] = d.string()
-			}
-			if !slices.IsSorted(r.listed) {
-				return nil, errBadStatCache
-			}
-		}
 		n := d.uvarint()
 		if n > uint64(len(d.b)) {
 			return nil, errBadStatCache
 		}
-		r.names, r.files = make([]string, n), make([]fileStat, n)
-		for j := range r.names {
-			r.names[j] = d.string()
-			f := &r.files[j]
-			f.size, f.mtime, f.ctime = d.varint(), d.varint(), d.varint()
-			f.ino, f.dev, f.mode = d.uvarint(), d.uvarint(), uint32(d.uvarint())
-			d.sum(&f.sum)
-		}
-		if !slices.IsSorted(r.names) {
-			return nil, errBadStatCache
-		}
-		dirs[dir] = r
+		off := len(d.s) - len(d.b)
+		dirs[dir] = &dirStats{raw: d.b[:n:n], rawS: d.s[off : off+int(n)]}
+		d.b = d.b[n:]
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errBadStatCache
 	}
 	return dirs, nil
+}
+
+// decodeBody decodes r.raw.
+func (r *dirStats) decodeBody() error {
+	d := statDecoder{b: r.raw, s: r.rawS}
+	if n := d.uvarint(); n > 0 {
+		if n > uint64(len(d.b)) {
+			return errBadStatCache
+		}
+		r.listStat.Ino, r.listStat.Dev = d.uvarint(), d.uvarint()
+		r.listStat.Mtime, r.listStat.Ctime = d.varint(), d.varint()
+		r.listed = make([]string, n-1)
+		for j := range r.listed {
+			r.listed[j] = d.string()
+		}
+		if !slices.IsSorted(r.listed) {
+			return errBadStatCache
+		}
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return errBadStatCache
+	}
+	r.names, r.files = make([]string, n), make([]fileStat, n)
+	for j := range r.names {
+		r.names[j] = d.string()
+		f := &r.files[j]
+		f.size, f.mtime, f.ctime = d.varint(), d.varint(), d.varint()
+		f.ino, f.dev, f.mode = d.uvarint(), d.uvarint(), uint32(d.uvarint())
+		d.sum(&f.sum)
+	}
+	if d.err != nil || len(d.b) != 0 || !slices.IsSorted(r.names) {
+		return errBadStatCache
+	}
+	return nil
 }
 
 // statDecoder reads the encoding; the first error sticks. s holds the

@@ -41,7 +41,10 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
-		img, err := r.resolveSource(ctx, s.Base, platform)
+		from := func(ref string, onbuild int) string {
+			return fromVertexName(r.stageName(s), len(s.Commands)+onbuild+1, ref)
+		}
+		img, err := r.resolveSourceAs(ctx, s.Base, platform, from)
 		if err != nil {
 			return nil, r.posErr(s.Line, err)
 		}
@@ -103,11 +106,17 @@ func (r *run) imageState(img v1.Image) (*state, error) {
 // source names: a named context or an image reference (the store first
 // unless --pull).
 func (r *run) resolveSource(ctx context.Context, src plan.Source, platform string) (v1.Image, error) {
+	return r.resolveSourceAs(ctx, src, platform, nil)
+}
+
+// resolveSourceAs is resolveSource for a stage's FROM, shown as the
+// vertex from names (nil: a --from source, shown as "FROM ref@digest").
+func (r *run) resolveSourceAs(ctx context.Context, src plan.Source, platform string, from fromName) (v1.Image, error) {
 	if src.Kind == plan.ContextRef {
 		c := r.opts.Contexts[src.Ref]
 		switch {
 		case c.Image != "":
-			return r.resolveImage(ctx, c.Image, platform)
+			return r.resolveImage(ctx, c.Image, platform, from)
 		case c.Layout != "":
 			img, err := r.layoutImage(ctx, c.Layout, platform)
 			if err == nil {
@@ -118,57 +127,97 @@ func (r *run) resolveSource(ctx context.Context, src plan.Source, platform strin
 			return nil, fmt.Errorf("build context %q is a directory, not an image", src.Ref)
 		}
 	}
-	return r.resolveImage(ctx, src.Ref, platform)
+	return r.resolveImage(ctx, src.Ref, platform, from)
 }
 
 // resolveImage finds ref for platform in the store (a tagged index's entry,
 // or a tagged image of that platform), or pulls it, stores it and adds it
 // to the tag; the same reference and platform are resolved once per build.
-func (r *run) resolveImage(ctx context.Context, ref, platform string) (v1.Image, error) {
+// The progress shows it as BuildKit does: "[internal] load metadata for
+// ref", then the FROM vertex (from) with a status per layer pulled, cached
+// when the store had the image.
+func (r *run) resolveImage(ctx context.Context, ref, platform string, from fromName) (v1.Image, error) {
+	ran := false
 	v, err, _ := r.images.Do(ref+"\x00"+platform, func() (any, error) {
-		st := r.b.store
-		var local error
-		if !r.opts.Pull {
-			img, err := r.storedImage(ctx, ref, platform)
-			if err == nil {
-				return img, nil
-			}
-			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errWrongPlatform) {
-				return nil, fmt.Errorf("resolving base image %q: %w", ref, err)
-			}
-			local = err
-		}
-		if r.b.registry == nil {
-			if errors.Is(local, errWrongPlatform) {
-				return nil, fmt.Errorf("resolving base image %q: %w", ref, local)
-			}
-			return nil, fmt.Errorf("resolving base image %q: not in the store and no registry configured", ref)
-		}
-		remote, err := r.b.registry.PullPlatform(ctx, ref, platform)
-		if err != nil {
-			if errors.Is(local, errWrongPlatform) {
-				return nil, fmt.Errorf("resolving base image %q: %w; and %w", ref, local, err)
-			}
-			return nil, fmt.Errorf("resolving base image %q: %w", ref, err)
-		}
-		h, err := st.WriteImage(ctx, remote)
-		if err != nil {
-			return nil, fmt.Errorf("storing base image %q: %w", ref, err)
-		}
-		r.tagMu.Lock()
-		err = st.TagPlatform(ctx, ref, h)
-		r.tagMu.Unlock()
-		if err != nil {
-			return nil, fmt.Errorf("storing base image %q: %w", ref, err)
-		}
-		return st.Image(ctx, h)
+		ran = true
+		return r.fetchImage(ctx, ref, platform, from)
 	})
 	if err != nil {
 		return nil, err
 	}
 	img := v.(v1.Image)
+	if !ran { // another stage resolved it: this one's FROM is cached
+		r.fromVertex(from, ref, img).Done(true, nil)
+	}
 	r.recordBase(ref, platform, img, false)
 	return img, nil
+}
+
+// fetchImage is resolveImage's work, done once per reference and platform.
+func (r *run) fetchImage(ctx context.Context, ref, platform string, from fromName) (v1.Image, error) {
+	meta := r.vertex("[internal] load metadata for " + canonicalRef(ref))
+	var local error
+	if !r.opts.Pull {
+		img, err := r.storedImage(ctx, ref, platform)
+		if err == nil {
+			meta.Done(false, nil)
+			r.fromVertex(from, ref, img).Done(true, nil)
+			return img, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errWrongPlatform) {
+			err = fmt.Errorf("resolving base image %q: %w", ref, err)
+			meta.Done(false, err)
+			return nil, err
+		}
+		local = err
+	}
+	remote, layers, err := r.pullImage(ctx, ref, platform, local)
+	meta.Done(false, err)
+	if err != nil {
+		return nil, err
+	}
+	fv := r.fromVertex(from, ref, remote)
+	layers.attach(fv)
+	img, err := r.storeImage(ctx, ref, remote)
+	fv.Done(false, err)
+	return img, err
+}
+
+// pullImage fetches ref's manifest and config for platform from the
+// registry; its layers report to the returned layerStatus when read.
+func (r *run) pullImage(ctx context.Context, ref, platform string, local error) (v1.Image, *layerStatus, error) {
+	if r.b.registry == nil {
+		if errors.Is(local, errWrongPlatform) {
+			return nil, nil, fmt.Errorf("resolving base image %q: %w", ref, local)
+		}
+		return nil, nil, fmt.Errorf("resolving base image %q: not in the store and no registry configured", ref)
+	}
+	layers := &layerStatus{}
+	remote, err := r.b.registry.WithProgress(layers).PullPlatform(ctx, ref, platform)
+	if err != nil {
+		if errors.Is(local, errWrongPlatform) {
+			return nil, nil, fmt.Errorf("resolving base image %q: %w; and %w", ref, local, err)
+		}
+		return nil, nil, fmt.Errorf("resolving base image %q: %w", ref, err)
+	}
+	return remote, layers, nil
+}
+
+// storeImage writes a pulled image to the store, tagged ref, and returns
+// the stored one.
+func (r *run) storeImage(ctx context.Context, ref string, remote v1.Image) (v1.Image, error) {
+	st := r.b.store
+	h, err := st.WriteImage(ctx, remote)
+	if err != nil {
+		return nil, fmt.Errorf("storing base image %q: %w", ref, err)
+	}
+	r.tagMu.Lock()
+	err = st.TagPlatform(ctx, ref, h)
+	r.tagMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("storing base image %q: %w", ref, err)
+	}
+	return st.Image(ctx, h)
 }
 
 // storedImage is ref's image for platform in the store: ErrNotFound when

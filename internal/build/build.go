@@ -303,13 +303,16 @@ func execute(ctx context.Context, runs []*run) (*Result, error) {
 		names:           first.opts.Names,
 		indexAnn:        annotations(first.opts.Annotations, AnnotateIndex, ""),
 	}
+	exp := first.vertex("exporting to image")
 	for _, r := range runs {
 		pr, err := r.finish(ctx)
 		if err != nil {
+			exp.Done(false, err)
 			return nil, err
 		}
 		res.Platforms = append(res.Platforms, *pr)
 	}
+	exported(exp, res.Platforms, first.opts.Names)
 	res.Image, res.Digest, res.Stages = res.Platforms[0].Image, res.Platforms[0].Digest, res.Platforms[0].Stages
 	if first.opts.SBOM || first.opts.Provenance != "" {
 		preds, err := attestations(ctx, runs, res, started)

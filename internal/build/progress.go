@@ -1,0 +1,131 @@
+package build
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/internal/registry"
+)
+
+// VertexProgress is an optional extension of Progress for the work of a
+// build that is not a Dockerfile instruction, shown by BuildKit as
+// vertices of their own: resolving a base image ("[internal] load
+// metadata for docker.io/library/golang:1.26"), fetching it ("[builder
+// 1/5] FROM docker.io/library/golang:1.26@sha256:…") with a status per
+// layer, exporting. A Progress without it is told nothing of this.
+type VertexProgress interface {
+	// Vertex starts a piece of work named as BuildKit names it.
+	Vertex(name string) Vertex
+}
+
+// Vertex is one piece of work in progress.
+type Vertex interface {
+	// Status reports a part of the work (a layer download, by digest):
+	// current of total bytes (total 0: unknown), completed at the end.
+	Status(id string, current, total int64, completed bool)
+	// Done ends the vertex: cached when nothing had to be done.
+	Done(cached bool, err error)
+}
+
+// vertex starts a vertex on the build's progress, or a no-op one.
+func (r *run) vertex(name string) Vertex {
+	if vp, ok := r.opts.Progress.(VertexProgress); ok {
+		return vp.Vertex(name)
+	}
+	return noVertex{}
+}
+
+type noVertex struct{}
+
+func (noVertex) Status(string, int64, int64, bool) {}
+func (noVertex) Done(bool, error)                  {}
+
+// layerStatus reports a pull's layer events to a vertex as statuses
+// "sha256:…" with bytes; it remembers whether anything moved.
+type layerStatus struct {
+	mu sync.Mutex
+	v  Vertex
+}
+
+// attach sends the events from now on to v.
+func (l *layerStatus) attach(v Vertex) {
+	l.mu.Lock()
+	l.v = v
+	l.mu.Unlock()
+}
+
+var _ registry.Progress = (*layerStatus)(nil)
+
+// Update implements registry.Progress.
+func (l *layerStatus) Update(e registry.Event) {
+	l.mu.Lock()
+	v := l.v
+	l.mu.Unlock()
+	if v == nil {
+		return
+	}
+	switch e.Kind {
+	case registry.Started:
+		v.Status(e.Digest.String(), 0, e.Size, false)
+	case registry.Transferred:
+		v.Status(e.Digest.String(), e.Bytes, e.Size, false)
+	case registry.Done, registry.Exists, registry.Mounted:
+		v.Status(e.Digest.String(), e.Size, e.Size, true)
+	}
+}
+
+// fromName names the FROM vertex of a stage for the image reference
+// "ref@digest" whose config has onbuild ONBUILD triggers.
+type fromName func(ref string, onbuild int) string
+
+// fromVertex starts the vertex of fetching img, named by from, or
+// "FROM ref@digest" for an image a --from names.
+func (r *run) fromVertex(from fromName, ref string, img v1.Image) Vertex {
+	name := canonicalRef(ref)
+	if h, err := img.Digest(); err == nil && !strings.Contains(name, "@") {
+		name += "@" + h.String()
+	}
+	if from == nil {
+		return r.vertex("FROM " + name)
+	}
+	onbuild := 0
+	if cfg, err := img.ConfigFile(); err == nil {
+		onbuild = len(cfg.Config.OnBuild)
+	}
+	return r.vertex(from(name, onbuild))
+}
+
+// canonicalRef is ref as BuildKit shows it: docker.io/library/golang:1.26.
+func canonicalRef(ref string) string {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return ref
+	}
+	s := r.Name()
+	if rest, ok := strings.CutPrefix(s, name.DefaultRegistry+"/"); ok {
+		return "docker.io/" + rest
+	}
+	return s
+}
+
+// fromVertexName is BuildKit's name of a stage's FROM: "[builder 1/5]
+// FROM docker.io/library/golang:1.26@sha256:…" (steps count from 2).
+func fromVertexName(stage string, total int, ref string) string {
+	return fmt.Sprintf("[%s 1/%d] FROM %s", stage, total, ref)
+}
+
+// exported ends the "exporting to image" vertex with BuildKit's statuses:
+// "writing image sha256:…" per platform and "naming to …" per name.
+func exported(v Vertex, platforms []PlatformResult, names []string) {
+	for _, p := range platforms {
+		v.Status("writing image "+p.Digest.String(), 0, 0, true)
+	}
+	for _, n := range names {
+		v.Status("naming to "+canonicalRef(n), 0, 0, true)
+	}
+	v.Done(false, nil)
+}

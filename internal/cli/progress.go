@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -15,22 +13,24 @@ import (
 )
 
 // newProgress returns the build display for --progress, counting steps for
-// the summary, and a func that ends the display.
+// the summary, and a func that ends the display. Every mode but quiet shows
+// BuildKit's vertices: tty and auto on a terminal redraw them in place,
+// plain prints them as "#n" lines, rawjson as SolveStatus JSON objects.
 func newProgress(mode string, w io.Writer) (*counting, func(), error) {
 	var p build.Progress
 	end := func() {}
 	switch mode {
 	case "auto", "tty":
 		if mode == "tty" || isTerminal(w) {
-			t := newTTYProgress(w)
-			p, end = t, t.Close
+			t := newTTYDisplay(w)
+			p, end = t.tracker, t.close
 		} else {
-			p = &plainProgress{w: w}
+			p = newTracker(&plainDisplay{w: w})
 		}
 	case "plain":
-		p = &plainProgress{w: w}
+		p = newTracker(&plainDisplay{w: w})
 	case "rawjson":
-		p = &jsonProgress{enc: json.NewEncoder(w)}
+		p = newTracker(newJSONDisplay(w))
 	case "quiet":
 		p = build.Discard{}
 	default:
@@ -39,86 +39,129 @@ func newProgress(mode string, w io.Writer) (*counting, func(), error) {
 	return &counting{Progress: p}, end, nil
 }
 
-// plainProgress prints numbered steps like BuildKit's plain output:
+// plainDisplay prints vertices as BuildKit's plain output does:
 //
-//	#3 [builder 2/4] COPY main.go .
-//	#3 DONE 0.1s
-type plainProgress struct {
-	mu sync.Mutex
-	w  io.Writer
-	n  int
+//	#3 [builder 2/4] RUN go build
+//	#3 0.412 go: downloading example.com/x v1.0.0
+//	#3 DONE 1.2s
+type plainDisplay struct {
+	w       io.Writer
+	current *vtx
 }
 
-var _ build.Progress = (*plainProgress)(nil)
+var _ display = (*plainDisplay)(nil)
 
-func (p *plainProgress) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
-	p.mu.Lock()
-	p.n++
-	n := p.n
-	fmt.Fprintf(p.w, "#%d [%s %d/%d] %s\n", n, stage, index, total, oneLine(text))
-	p.mu.Unlock()
-	start := time.Now()
-	out := &prefixWriter{p: p, prefix: fmt.Sprintf("#%d ", n)}
-	return out, func(cached bool, err error) {
-		out.flush()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		switch {
-		case err != nil:
-			fmt.Fprintf(p.w, "#%d ERROR %.1fs\n", n, time.Since(start).Seconds())
-		case cached:
-			fmt.Fprintf(p.w, "#%d CACHED\n", n)
-		default:
-			fmt.Fprintf(p.w, "#%d DONE %.1fs\n", n, time.Since(start).Seconds())
-		}
+// header prints v's "#n name" line when output switches to v.
+func (p *plainDisplay) header(v *vtx) {
+	if p.current == v {
+		return
+	}
+	if p.current != nil {
+		fmt.Fprintln(p.w)
+	}
+	p.current = v
+	fmt.Fprintf(p.w, "#%d %s\n", v.index, v.name)
+}
+
+func (p *plainDisplay) started(v *vtx) { p.header(v) }
+
+func (p *plainDisplay) logged(v *vtx, _ []byte, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	p.header(v)
+	sec := time.Since(v.started).Seconds()
+	prec := 1
+	if sec < 10 {
+		prec = 3
+	} else if sec < 100 {
+		prec = 2
+	}
+	for _, l := range lines {
+		fmt.Fprintf(p.w, "#%d %.*f %s\n", v.index, prec, sec, l)
 	}
 }
 
-func (p *plainProgress) Warn(msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// status prints a status when it starts and when it completes.
+func (p *plainDisplay) status(v *vtx, s *vtxStatus) {
+	if s.timestamp != s.started && s.completed.IsZero() {
+		return
+	}
+	p.header(v)
+	fmt.Fprintf(p.w, "#%d %s%s%s\n", v.index, s.id, statusBytes(s, " "), plainStatusTime(s))
+}
+
+func plainStatusTime(s *vtxStatus) string {
+	end := s.timestamp
+	if !s.completed.IsZero() {
+		end = s.completed
+	}
+	tm := ""
+	if d := end.Sub(s.started).Seconds(); d > 0.01 {
+		tm = fmt.Sprintf(" %.1fs", d)
+	}
+	if !s.completed.IsZero() {
+		tm += " done"
+	}
+	return tm
+}
+
+func (p *plainDisplay) finished(v *vtx) {
+	p.header(v)
+	for _, w := range v.warnings {
+		fmt.Fprintf(p.w, "#%d WARN: %s\n", v.index, w)
+	}
+	switch {
+	case v.err != "":
+		fmt.Fprintf(p.w, "#%d ERROR: %s\n", v.index, v.err)
+	case v.cached:
+		fmt.Fprintf(p.w, "#%d CACHED\n", v.index)
+	default:
+		fmt.Fprintf(p.w, "#%d DONE %.1fs\n", v.index, v.duration(v.completed).Seconds())
+	}
+}
+
+func (p *plainDisplay) warned(v *vtx, msg string) {
+	if v != nil {
+		p.header(v)
+		fmt.Fprintf(p.w, "#%d WARN: %s\n", v.index, msg)
+		return
+	}
+	if p.current != nil {
+		fmt.Fprintln(p.w)
+		p.current = nil
+	}
 	fmt.Fprintf(p.w, "WARNING: %s\n", msg)
 }
 
+// statusBytes is a status's " 12.35MB / 45.60MB" (or " 12.35MB" of an
+// unknown total), as BuildKit shows it, after sep.
+func statusBytes(s *vtxStatus, sep string) string {
+	switch {
+	case s.total != 0:
+		return sep + byteSize(s.current) + " / " + byteSize(s.total)
+	case s.current != 0:
+		return sep + byteSize(s.current)
+	}
+	return ""
+}
+
+// byteSize is BuildKit's "%.2f" of a size in decimal units: 123B, 1.23kB,
+// 12.35MB.
+func byteSize(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%dB", n)
+	}
+	f, i := float64(n), 0
+	for f >= 1000 && i < 6 {
+		f /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.2f%s", f, [...]string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}[i])
+}
+
 func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 200 {
-		s = s[:197] + "..."
-	}
-	return s
-}
-
-// prefixWriter writes whole lines with a step prefix.
-type prefixWriter struct {
-	p      *plainProgress
-	prefix string
-	buf    []byte
-}
-
-func (w *prefixWriter) Write(b []byte) (int, error) {
-	w.buf = append(w.buf, b...)
-	for {
-		i := strings.IndexByte(string(w.buf), '\n')
-		if i < 0 {
-			break
-		}
-		w.line(string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
-	}
-	return len(b), nil
-}
-
-func (w *prefixWriter) flush() {
-	if len(w.buf) > 0 {
-		w.line(string(w.buf))
-		w.buf = nil
-	}
-}
-
-func (w *prefixWriter) line(s string) {
-	w.p.mu.Lock()
-	fmt.Fprintf(w.p.w, "%s%s\n", w.prefix, s)
-	w.p.mu.Unlock()
+	return strings.ReplaceAll(s, "\n", " ")
 }
 
 // summarize prints the end-of-build lines: the image digest, tags and size

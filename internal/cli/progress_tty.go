@@ -1,238 +1,188 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/strata-build/strata/internal/build"
+	"golang.org/x/sys/unix"
 )
 
-// ttyProgress is the live view of --progress=auto on a terminal: every step
-// with its timer or CACHED mark, and the last output lines of running steps,
-// redrawn in place like BuildKit's.
-type ttyProgress struct {
-	mu      sync.Mutex
+// ttyLogLines is how many output lines of a running step the tty shows
+// (BuildKit's BUILDKIT_TTY_LOG_LINES default).
+const ttyLogLines = 6
+
+// BuildKit's colours (progressui/init.go): a finished vertex blue, an
+// error red, a warning or cancelled one yellow, log lines faint.
+const (
+	colorRun     = "\x1b[34m"
+	colorError   = "\x1b[31m"
+	colorWarning = "\x1b[33m"
+	faint        = "\x1b[2m"
+	colorReset   = "\x1b[0m"
+)
+
+// ttyDisplay is the live view of --progress=auto on a terminal, as
+// BuildKit's progressui draws it:
+//
+//	[+] Building 12.3s (5/9)
+//	 => [internal] load metadata for docker.io/library/golang:1.26   0.1s
+//	 => CACHED [builder 1/5] FROM docker.io/library/golang:1.26@sha…  0.0s
+//	 => [builder 2/5] RUN go build ./...                              4.2s
+//	 => => # go: downloading example.com/x v1.0.0
+//
+// Lines fit the terminal's width (read on every redraw and on SIGWINCH),
+// keeping the timer on the right; a redraw moves up over exactly the rows
+// the last one used and erases them.
+type ttyDisplay struct {
+	tracker *tracker
 	w       io.Writer
-	steps   []*ttyStep
-	drawn   int // lines drawn last time, to move back over
+	term    outputTerm
+	color   bool
 	start   time.Time
-	stop    chan struct{}
-	stopped chan struct{}
-	width   int
+
+	// guarded by tracker.mu
+	rows    int   // terminal rows the last redraw used
+	lens    []int // the visible length of each line it drew
+	closed  bool
+	globals []string // warnings of no vertex
+
+	stop, stopped chan struct{}
+	winch         chan os.Signal
 }
 
-type ttyStep struct {
-	label   string
-	start   time.Time
-	took    time.Duration
-	done    bool
-	cached  bool
-	failed  bool
-	tail    []string
-	partial string
+var _ display = (*ttyDisplay)(nil)
+
+func newTTYDisplay(w io.Writer) *ttyDisplay {
+	d := &ttyDisplay{
+		w: w, term: terminalOf(w), start: time.Now(),
+		color: os.Getenv("NO_COLOR") == "",
+		stop:  make(chan struct{}), stopped: make(chan struct{}),
+		winch: make(chan os.Signal, 1),
+	}
+	d.tracker = newTracker(d)
+	signal.Notify(d.winch, unix.SIGWINCH)
+	go d.loop()
+	return d
 }
 
-var _ build.Progress = (*ttyProgress)(nil)
-
-func newTTYProgress(w io.Writer) *ttyProgress {
-	p := &ttyProgress{w: w, start: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{}), width: 120}
-	go p.loop()
-	return p
-}
-
-func (p *ttyProgress) loop() {
-	defer close(p.stopped)
+func (d *ttyDisplay) loop() {
+	defer close(d.stopped)
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			p.draw()
-		case <-p.stop:
-			p.draw()
+		case <-d.winch:
+		case <-d.stop:
 			return
 		}
+		d.tracker.mu.Lock()
+		d.draw(false)
+		d.tracker.mu.Unlock()
 	}
 }
 
-// Close stops the redraws after a final one.
-func (p *ttyProgress) Close() {
-	close(p.stop)
-	<-p.stopped
-}
-
-func (p *ttyProgress) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
-	s := &ttyStep{label: fmt.Sprintf("[%s %d/%d] %s", stage, index, total, oneLine(text)), start: time.Now()}
-	p.mu.Lock()
-	p.steps = append(p.steps, s)
-	p.mu.Unlock()
-	return &ttyLog{p: p, s: s}, func(cached bool, err error) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		s.done, s.cached, s.failed, s.took = true, cached, err != nil, time.Since(s.start)
+// close stops the redraws after a final one showing every vertex, then
+// prints the logs of failed steps as BuildKit does.
+func (d *ttyDisplay) close() {
+	close(d.stop)
+	<-d.stopped
+	signal.Stop(d.winch)
+	d.tracker.mu.Lock()
+	defer d.tracker.mu.Unlock()
+	d.draw(true)
+	d.closed = true
+	d.printErrorLogs()
+	for _, msg := range d.globals {
+		fmt.Fprintf(d.w, "WARNING: %s\n", msg)
 	}
 }
 
-func (p *ttyProgress) Warn(msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.steps = append(p.steps, &ttyStep{label: "WARNING: " + msg, done: true})
-}
+func (d *ttyDisplay) started(*vtx)                  {}
+func (d *ttyDisplay) logged(*vtx, []byte, []string) {}
+func (d *ttyDisplay) status(*vtx, *vtxStatus)       {}
+func (d *ttyDisplay) finished(*vtx)                 {}
 
-// ttyLog keeps the last lines a step printed.
-type ttyLog struct {
-	p *ttyProgress
-	s *ttyStep
-}
-
-func (l *ttyLog) Write(b []byte) (int, error) {
-	l.p.mu.Lock()
-	defer l.p.mu.Unlock()
-	text := l.s.partial + string(b)
-	lines := strings.Split(text, "\n")
-	l.s.partial = lines[len(lines)-1]
-	l.s.tail = append(l.s.tail, lines[:len(lines)-1]...)
-	if len(l.s.tail) > 6 {
-		l.s.tail = l.s.tail[len(l.s.tail)-6:]
-	}
-	return len(b), nil
-}
-
-func (p *ttyProgress) draw() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var b strings.Builder
-	if p.drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
-	}
-	lines := []string{fmt.Sprintf("[+] Building %.1fs", time.Since(p.start).Seconds())}
-	for _, s := range p.steps {
-		lines = append(lines, p.stepLines(s)...)
-	}
-	for _, l := range lines {
-		if len(l) > p.width {
-			l = l[:p.width-3] + "..."
-		}
-		b.WriteString("\x1b[2K" + l + "\n")
-	}
-	for i := len(lines); i < p.drawn; i++ {
-		b.WriteString("\x1b[2K\n")
-	}
-	if len(lines) < p.drawn {
-		fmt.Fprintf(&b, "\x1b[%dA", p.drawn-len(lines))
-	}
-	p.drawn = len(lines)
-	io.WriteString(p.w, b.String())
-}
-
-func (p *ttyProgress) stepLines(s *ttyStep) []string {
+func (d *ttyDisplay) warned(v *vtx, msg string) {
 	switch {
-	case s.cached:
-		return []string{" => CACHED " + s.label}
-	case s.failed:
-		out := []string{fmt.Sprintf(" => ERROR %s  %.1fs", s.label, s.took.Seconds())}
-		for _, l := range s.tail {
-			out = append(out, " > "+l)
-		}
-		return out
-	case s.done:
-		return []string{fmt.Sprintf(" => %s  %.1fs", s.label, s.took.Seconds())}
+	case v != nil:
+		v.warnings = append(v.warnings, msg)
+	case d.closed:
+		fmt.Fprintf(d.w, "WARNING: %s\n", msg)
+	default:
+		d.globals = append(d.globals, msg)
 	}
-	out := []string{fmt.Sprintf(" => %s  %.1fs", s.label, time.Since(s.start).Seconds())}
-	for _, l := range s.tail {
-		out = append(out, " => > "+l)
+}
+
+// draw redraws the view; all shows every line (the final draw), else the
+// view keeps within the terminal's height.
+func (d *ttyDisplay) draw(all bool) {
+	width, height := d.term.size()
+	var b strings.Builder
+	b.WriteString("\x1b[?25l") // hide the cursor while drawing
+	if up := d.rowsAt(width); up > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", up)
+	}
+	b.WriteString("\r\x1b[J") // erase what the last draw left, wrapped or not
+	lines := d.lines(width, time.Now(), all)
+	if !all && len(lines) > height-1 {
+		lines = fitHeight(lines, height-1)
+	}
+	d.lens = d.lens[:0]
+	for _, l := range lines {
+		if d.color && l.color != "" {
+			b.WriteString(l.color + l.text + colorReset)
+		} else {
+			b.WriteString(l.text)
+		}
+		b.WriteString("\n")
+		d.lens = append(d.lens, len([]rune(l.text)))
+	}
+	b.WriteString("\x1b[?25h")
+	d.rows = len(lines)
+	io.WriteString(d.w, b.String())
+}
+
+// rowsAt is how many rows the last draw takes at width: a terminal that
+// narrowed since has wrapped its longer lines.
+func (d *ttyDisplay) rowsAt(width int) int {
+	rows := 0
+	for _, n := range d.lens {
+		rows++
+		if n > width && width > 0 {
+			rows += (n - 1) / width
+		}
+	}
+	return rows
+}
+
+// ttyLine is one line of the view: text fitting the width, and its colour.
+type ttyLine struct {
+	text, color string
+	done        bool // a finished vertex's line (the first to go when short of rows)
+}
+
+// fitHeight keeps n lines: finished vertices' lines go first, from the top,
+// then the oldest of the rest; the header stays.
+func fitHeight(lines []ttyLine, n int) []ttyLine {
+	if n < 1 {
+		return lines[:1]
+	}
+	drop := len(lines) - n
+	out := []ttyLine{lines[0]}
+	for _, l := range lines[1:] {
+		if drop > 0 && l.done {
+			drop--
+			continue
+		}
+		out = append(out, l)
+	}
+	if len(out) > n {
+		out = append(out[:1], out[len(out)-n+1:]...)
 	}
 	return out
-}
-
-// jsonProgress writes one JSON event per line (--progress=rawjson).
-type jsonProgress struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-	n   int
-}
-
-var _ build.Progress = (*jsonProgress)(nil)
-
-type jsonEvent struct {
-	Type     string  `json:"type"`
-	ID       int     `json:"id,omitempty"`
-	Stage    string  `json:"stage,omitempty"`
-	Index    int     `json:"index,omitempty"`
-	Total    int     `json:"total,omitempty"`
-	Text     string  `json:"text,omitempty"`
-	Status   string  `json:"status,omitempty"`
-	Seconds  float64 `json:"seconds,omitempty"`
-	Data     string  `json:"data,omitempty"`
-	Error    string  `json:"error,omitempty"`
-	Unixtime float64 `json:"time"`
-}
-
-func (p *jsonProgress) emit(e jsonEvent) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e.Unixtime = float64(time.Now().UnixNano()) / 1e9
-	p.enc.Encode(e)
-}
-
-func (p *jsonProgress) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
-	p.mu.Lock()
-	p.n++
-	id := p.n
-	p.mu.Unlock()
-	start := time.Now()
-	p.emit(jsonEvent{Type: "step", ID: id, Stage: stage, Index: index, Total: total, Text: text, Status: "started"})
-	return writerFunc(func(b []byte) (int, error) {
-			p.emit(jsonEvent{Type: "log", ID: id, Data: string(b)})
-			return len(b), nil
-		}), func(cached bool, err error) {
-			e := jsonEvent{Type: "step", ID: id, Status: "done", Seconds: time.Since(start).Seconds()}
-			switch {
-			case err != nil:
-				e.Status, e.Error = "error", err.Error()
-			case cached:
-				e.Status = "cached"
-			}
-			p.emit(e)
-		}
-}
-
-func (p *jsonProgress) Warn(msg string) { p.emit(jsonEvent{Type: "warning", Text: msg}) }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
-
-// counting wraps a Progress and counts the steps that make layers (RUN,
-// COPY, ADD, WORKDIR) run and cached, for the summary.
-type counting struct {
-	build.Progress
-	mu          sync.Mutex
-	ran, cached int
-}
-
-var _ build.Progress = (*counting)(nil)
-
-func (c *counting) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
-	out, done := c.Progress.Step(stage, index, total, text)
-	word, _, _ := strings.Cut(strings.TrimSpace(text), " ")
-	switch strings.ToUpper(word) {
-	case "RUN", "COPY", "ADD", "WORKDIR":
-	default:
-		return out, done
-	}
-	return out, func(cached bool, err error) {
-		c.mu.Lock()
-		if cached {
-			c.cached++
-		} else {
-			c.ran++
-		}
-		c.mu.Unlock()
-		done(cached, err)
-	}
 }

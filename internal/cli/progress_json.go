@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	godigest "github.com/opencontainers/go-digest"
+)
+
+// The JSON of BuildKit's client.SolveStatus (client/graph.go), which
+// `buildctl build --progress=rawjson` prints one per line; []byte fields
+// are base64, as encoding/json writes them.
+type (
+	solveStatus struct {
+		Vertexes []*ssVertex  `json:"vertexes,omitempty"`
+		Statuses []*ssStatus  `json:"statuses,omitempty"`
+		Logs     []*ssLog     `json:"logs,omitempty"`
+		Warnings []*ssWarning `json:"warnings,omitempty"`
+	}
+	ssVertex struct {
+		Digest    godigest.Digest   `json:"digest,omitempty"`
+		Inputs    []godigest.Digest `json:"inputs,omitempty"`
+		Name      string            `json:"name,omitempty"`
+		Started   *time.Time        `json:"started,omitempty"`
+		Completed *time.Time        `json:"completed,omitempty"`
+		Cached    bool              `json:"cached,omitempty"`
+		Error     string            `json:"error,omitempty"`
+	}
+	ssStatus struct {
+		ID        string          `json:"id"`
+		Vertex    godigest.Digest `json:"vertex,omitempty"`
+		Name      string          `json:"name,omitempty"`
+		Total     int64           `json:"total,omitempty"`
+		Current   int64           `json:"current"`
+		Timestamp time.Time       `json:"timestamp"`
+		Started   *time.Time      `json:"started,omitempty"`
+		Completed *time.Time      `json:"completed,omitempty"`
+	}
+	ssLog struct {
+		Vertex    godigest.Digest `json:"vertex,omitempty"`
+		Stream    int             `json:"stream,omitempty"`
+		Data      []byte          `json:"data"`
+		Timestamp time.Time       `json:"timestamp"`
+	}
+	ssWarning struct {
+		Vertex godigest.Digest `json:"vertex,omitempty"`
+		Level  int             `json:"level,omitempty"`
+		Short  []byte          `json:"short,omitempty"`
+		Detail [][]byte        `json:"detail,omitempty"`
+		URL    string          `json:"url,omitempty"`
+	}
+)
+
+// jsonDisplay writes a SolveStatus per event (--progress=rawjson).
+type jsonDisplay struct {
+	enc *json.Encoder
+}
+
+var _ display = (*jsonDisplay)(nil)
+
+func newJSONDisplay(w io.Writer) *jsonDisplay { return &jsonDisplay{enc: json.NewEncoder(w)} }
+
+func (d *jsonDisplay) emit(s solveStatus) { d.enc.Encode(s) } // a closed stderr is not the build's failure
+
+func vertexJSON(v *vtx) *ssVertex {
+	out := &ssVertex{Digest: v.digest, Inputs: v.inputs, Name: v.name, Started: timePtr(v.started), Cached: v.cached, Error: v.err}
+	if v.done() {
+		out.Completed = timePtr(v.completed)
+	}
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (d *jsonDisplay) started(v *vtx) { d.emit(solveStatus{Vertexes: []*ssVertex{vertexJSON(v)}}) }
+
+func (d *jsonDisplay) logged(v *vtx, data []byte, _ []string) {
+	if len(data) == 0 {
+		return
+	}
+	d.emit(solveStatus{Logs: []*ssLog{{Vertex: v.digest, Stream: 1, Data: data, Timestamp: time.Now().UTC()}}})
+}
+
+func (d *jsonDisplay) status(v *vtx, s *vtxStatus) {
+	d.emit(solveStatus{Statuses: []*ssStatus{{
+		ID: s.id, Vertex: v.digest, Name: s.id, Total: s.total, Current: s.current,
+		Timestamp: s.timestamp.UTC(), Started: timePtr(s.started), Completed: timePtr(s.completed),
+	}}})
+}
+
+func (d *jsonDisplay) finished(v *vtx) { d.emit(solveStatus{Vertexes: []*ssVertex{vertexJSON(v)}}) }
+
+func (d *jsonDisplay) warned(v *vtx, msg string) {
+	w := &ssWarning{Level: 1, Short: []byte(msg)}
+	if v != nil {
+		w.Vertex = v.digest
+	}
+	d.emit(solveStatus{Warnings: []*ssWarning{w}})
+}

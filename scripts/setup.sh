@@ -4,7 +4,7 @@
 # what it changes.
 set -euo pipefail
 
-pkgs=(busybox-static skopeo umoci runc crun debootstrap chromium uidmap qemu-user-static binfmt-support docker-registry apache2-utils)
+pkgs=(busybox-static skopeo umoci runc crun debootstrap chromium uidmap qemu-user-static binfmt-support docker-registry apache2-utils tmux)
 
 # Foreign test bases (internal/testenv) come from Debian's arm64 packages.
 update=0

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/internal/testenv"
+)
+
+// progressBase serves busybox from an in-process registry and returns
+// its reference: a build pulls it, so FROM shows its layers.
+func progressBase(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/library/busybox:1"
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, testenv.BusyboxImage(t)); err != nil {
+		t.Fatalf("pushing the base: %v", err)
+	}
+	return ref
+}
+
+// progressContext is a build with output over time, a command longer
+// than any terminal line, and a build-check warning (FromAsCasing).
+func progressContext(t *testing.T, base string) string {
+	t.Helper()
+	dir := t.TempDir()
+	df := "FROM " + base + " as base\n" +
+		"RUN for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i of a step whose output lines are long enough to be cut at eighty columns; sleep 0.3; done\n" +
+		"RUN echo " + strings.Repeat("a-very-long-argument ", 10) + "&& sleep 0.5\n" +
+		"COPY Dockerfile /x\n"
+	writeTestFile(t, dir, "Dockerfile", df)
+	return dir
+}
+
+// normalizePlain replaces times, digests and the registry address.
+func normalizePlain(s, base string) string {
+	s = strings.ReplaceAll(s, strings.Split(base, "/")[0], "REGISTRY")
+	s = regexp.MustCompile(`sha256:[0-9a-f]{64}`).ReplaceAllString(s, "sha256:D")
+	s = regexp.MustCompile(`(?m)^(#\d+) \d+\.\d+ `).ReplaceAllString(s, "$1 T ")
+	s = regexp.MustCompile(`\d+(\.\d+)?(s|B|kB|MB)\b`).ReplaceAllString(s, "N$2")
+	return s
+}
+
+// TestProgressPlain: --progress=plain prints BuildKit's #n vertices: the
+// base's metadata and FROM with its layer, the steps with timed output
+// lines and DONE, the export, and the build check's warning.
+func TestProgressPlain(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	base := progressBase(t)
+	_, stderr, code := strata(t, t.TempDir(), nil, "build", "--progress=plain", "-t", "plain:1", progressContext(t, base))
+	if code != 0 {
+		t.Fatalf("build = exit %d\n%s", code, stderr)
+	}
+	got := normalizePlain(stderr, base)
+	want := `#1 [internal] load metadata for REGISTRY/library/busybox:1
+#1 DONE Ns
+
+#2 [base 1/4] FROM REGISTRY/library/busybox:1@sha256:D
+#2 sha256:D NB / NMB
+#2 sha256:D NMB / NMB`
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("plain output starts\n%s\nwant\n%s", got, want)
+	}
+	for _, re := range []string{
+		`(?m)^#2 DONE Ns$`,
+		`(?m)^#3 \[base 2/4\] RUN for i in .*$`,
+		`(?m)^#3 T tick 1 of a step whose output lines are long enough to be cut at eighty columns$`,
+		`(?m)^#3 T tick 10 of a step`,
+		`(?m)^#3 DONE Ns$`,
+		`(?m)^#4 \[base 3/4\] RUN echo a-very-long-argument`,
+		`(?m)^#5 \[base 4/4\] COPY Dockerfile /x\n#5 DONE Ns$`,
+		`(?m)^#6 exporting to image\n#6 writing image sha256:D done\n#6 naming to docker.io/library/plain:1 done\n#6 DONE Ns$`,
+		`(?m)^WARN: FromAsCasing: 'as' and 'FROM' keywords' casing do not match \(line 1\)$`,
+		`(?m)^built sha256:D in `,
+	} {
+		if !regexp.MustCompile(re).MatchString(got) {
+			t.Errorf("plain output lacks %s:\n%s", re, got)
+		}
+	}
+}
+
+// TestProgressRawJSON: --progress=rawjson is BuildKit's SolveStatus, one
+// per line: testdata/solvestatus decodes it with BuildKit's own client
+// types, rejecting unknown fields, and the test checks what it read.
+func TestProgressRawJSON(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	base := progressBase(t)
+	_, stderr, code := strata(t, t.TempDir(), nil, "build", "--progress=rawjson", "-t", "json:1", progressContext(t, base))
+	if code != 0 {
+		t.Fatalf("build = exit %d\n%s", code, stderr)
+	}
+	var got struct {
+		Vertexes []struct {
+			Digest, Name, Error string
+			Inputs              []string
+			Started, Completed  *time.Time
+			Cached              bool
+		}
+		Statuses []struct {
+			ID, Vertex     string
+			Total, Current int64
+			Completed      *time.Time
+		}
+		Logs     map[string]string
+		Warnings []string
+	}
+	cmd := exec.Command(goTool(t), "run", ".")
+	cmd.Dir = "testdata/solvestatus"
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Stdin = strings.NewReader(stderr)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("decoding with BuildKit's client.SolveStatus: %v\n%s", err, exitStderr(err))
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range got.Vertexes {
+		names = append(names, v.Name)
+		if v.Started == nil || v.Completed == nil || v.Error != "" || !strings.HasPrefix(v.Digest, "sha256:") {
+			t.Errorf("vertex %+v: want a digest, started, completed, no error", v)
+		}
+	}
+	if len(names) != 6 {
+		t.Fatalf("vertexes %q, want 6", names)
+	}
+	meta, from, run := got.Vertexes[0], got.Vertexes[1], got.Vertexes[2]
+	if want := "[internal] load metadata for " + base; meta.Name != want {
+		t.Errorf("vertex 1 = %q, want %q", meta.Name, want)
+	}
+	if !strings.HasPrefix(from.Name, "[base 1/4] FROM "+base+"@sha256:") || from.Cached {
+		t.Errorf("vertex 2 = %q cached %v, want the FROM pulled", from.Name, from.Cached)
+	}
+	if !strings.HasPrefix(run.Name, "[base 2/4] RUN for i in") || len(run.Inputs) != 1 || run.Inputs[0] != from.Digest {
+		t.Errorf("vertex 3 = %q inputs %v, want the RUN on [%s]", run.Name, run.Inputs, from.Digest)
+	}
+	if names[5] != "exporting to image" {
+		t.Errorf("last vertex = %q, want exporting to image", names[5])
+	}
+	layerDone := false
+	for _, s := range got.Statuses {
+		if s.Vertex == from.Digest && strings.HasPrefix(s.ID, "sha256:") && s.Completed != nil && s.Total > 0 && s.Current == s.Total {
+			layerDone = true
+		}
+	}
+	if !layerDone {
+		t.Errorf("no completed layer status of the FROM vertex in %+v", got.Statuses)
+	}
+	if !strings.Contains(got.Logs[run.Digest], "tick 10 of a step") {
+		t.Errorf("RUN logs = %q", got.Logs[run.Digest])
+	}
+	if !slices.ContainsFunc(got.Warnings, func(w string) bool { return strings.HasPrefix(w, "FromAsCasing: ") }) {
+		t.Errorf("warnings %q lack FromAsCasing", got.Warnings)
+	}
+}
+
+// goTool is the go command that runs the tests.
+func goTool(t *testing.T) string {
+	t.Helper()
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func exitStderr(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(ee.Stderr)
+	}
+	return ""
+}

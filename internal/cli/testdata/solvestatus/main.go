@@ -1,0 +1,66 @@
+// Command solvestatus is a consumer of `--progress=rawjson` for the cli
+// tests: it decodes every line with BuildKit's own client.SolveStatus
+// (rejecting fields BuildKit does not have) and prints what it read as
+// one JSON summary. It is a module of its own so that BuildKit's client
+// (grpc, containerd) stays out of strata's module graph.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/moby/buildkit/client"
+)
+
+type summary struct {
+	Vertexes []*client.Vertex       `json:"vertexes"` // the last state of each, in order of first appearance
+	Statuses []*client.VertexStatus `json:"statuses"`
+	Logs     map[string]string      `json:"logs"` // by vertex digest, decoded
+	Warnings []string               `json:"warnings"`
+	Lines    int                    `json:"lines"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "solvestatus:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	s := summary{Logs: map[string]string{}}
+	byDigest := map[string]int{}
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		s.Lines++
+		var ss client.SolveStatus
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ss); err != nil {
+			return fmt.Errorf("line %d %q: %w", s.Lines, sc.Text(), err)
+		}
+		for _, v := range ss.Vertexes {
+			if i, ok := byDigest[v.Digest.String()]; ok {
+				s.Vertexes[i] = v
+				continue
+			}
+			byDigest[v.Digest.String()] = len(s.Vertexes)
+			s.Vertexes = append(s.Vertexes, v)
+		}
+		s.Statuses = append(s.Statuses, ss.Statuses...)
+		for _, l := range ss.Logs {
+			s.Logs[l.Vertex.String()] += string(l.Data)
+		}
+		for _, w := range ss.Warnings {
+			s.Warnings = append(s.Warnings, string(w.Short))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(s)
+}

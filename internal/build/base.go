@@ -134,8 +134,9 @@ func (r *run) resolveSourceAs(ctx context.Context, src plan.Source, platform str
 // or a tagged image of that platform), or pulls it, stores it and adds it
 // to the tag; the same reference and platform are resolved once per build.
 // The progress shows it as BuildKit does: "[internal] load metadata for
-// ref", then the FROM vertex (from) with a status per layer pulled, cached
-// when the store had the image.
+// ref", then the FROM vertex (from) with a status per layer pulled (none
+// when the store had the image; it is not "CACHED": that mark is the build
+// cache's).
 func (r *run) resolveImage(ctx context.Context, ref, platform string, from fromName) (v1.Image, error) {
 	ran := false
 	v, err, _ := r.images.Do(ref+"\x00"+platform, func() (any, error) {
@@ -146,8 +147,8 @@ func (r *run) resolveImage(ctx context.Context, ref, platform string, from fromN
 		return nil, err
 	}
 	img := v.(v1.Image)
-	if !ran { // another stage resolved it: this one's FROM is cached
-		r.fromVertex(from, ref, img).Done(true, nil)
+	if !ran { // another stage resolved it: nothing to fetch for this one
+		r.fromVertex(from, ref, img).Done(false, nil)
 	}
 	r.recordBase(ref, platform, img, false)
 	return img, nil
@@ -161,7 +162,7 @@ func (r *run) fetchImage(ctx context.Context, ref, platform string, from fromNam
 		img, err := r.storedImage(ctx, ref, platform)
 		if err == nil {
 			meta.Done(false, nil)
-			r.fromVertex(from, ref, img).Done(true, nil)
+			r.fromVertex(from, ref, img).Done(false, nil)
 			return img, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errWrongPlatform) {

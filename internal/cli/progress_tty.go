@@ -45,8 +45,7 @@ type ttyDisplay struct {
 	start   time.Time
 
 	// guarded by tracker.mu
-	rows    int   // terminal rows the last redraw used
-	lens    []int // the visible length of each line it drew
+	lens    []int // the visible length of each line the last redraw drew
 	closed  bool
 	globals []string // warnings of no vertex
 
@@ -124,16 +123,18 @@ func (d *ttyDisplay) draw(all bool) {
 	width, height := d.term.size()
 	var b strings.Builder
 	b.WriteString("\x1b[?25l") // hide the cursor while drawing
-	if up := d.rowsAt(width); up > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA", up)
+	old := d.rowsAt(width)
+	if old > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", old)
 	}
-	b.WriteString("\r\x1b[J") // erase what the last draw left, wrapped or not
+	b.WriteString("\r")
 	lines := d.lines(width, time.Now(), all)
 	if !all && len(lines) > height-1 {
 		lines = fitHeight(lines, height-1)
 	}
 	d.lens = d.lens[:0]
 	for _, l := range lines {
+		b.WriteString("\x1b[2K")
 		if d.color && l.color != "" {
 			b.WriteString(l.color + l.text + colorReset)
 		} else {
@@ -142,8 +143,22 @@ func (d *ttyDisplay) draw(all bool) {
 		b.WriteString("\n")
 		d.lens = append(d.lens, len([]rune(l.text)))
 	}
+	// Erase the rows of the last draw below this one, line by line (an
+	// erase to the end of the screen from its top would push the screen
+	// into tmux's history), without scrolling.
+	if extra := old - len(lines); extra > 0 {
+		for i := range extra {
+			b.WriteString("\x1b[2K")
+			if i < extra-1 {
+				b.WriteString("\x1b[1B")
+			}
+		}
+		if extra > 1 {
+			fmt.Fprintf(&b, "\x1b[%dA", extra-1)
+		}
+		b.WriteString("\r")
+	}
 	b.WriteString("\x1b[?25h")
-	d.rows = len(lines)
 	io.WriteString(d.w, b.String())
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -41,4 +42,57 @@ func TestJobLine(t *testing.T) {
 	if got := byteSize(1148576); got != "1.15MB" {
 		t.Errorf("byteSize(1148576) = %q", got)
 	}
+}
+
+// TestTTYDisplayConcurrent drives the tty view from several steps at once
+// (run with -race): every redraw moves up over exactly the lines the last
+// one drew, and the last draw shows every vertex done.
+func TestTTYDisplayConcurrent(t *testing.T) {
+	var buf lockedBuffer
+	d := newTTYDisplay(&buf)
+	p := &counting{Progress: d.tracker}
+	done := make(chan struct{})
+	for i := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			out, end := p.Step("s", i+2, 5, "RUN echo")
+			for range 50 {
+				out.Write([]byte("a line\npartial "))
+			}
+			end(i == 0, nil)
+		}()
+	}
+	v := p.Vertex("[internal] load metadata for docker.io/library/busybox:latest")
+	v.Status("sha256:abc", 10, 100, false)
+	v.Done(false, nil)
+	for range 4 {
+		<-done
+	}
+	d.close()
+	p.Warn("late")
+	s := buf.String()
+	last := s[strings.LastIndex(s, "[+] Building"):]
+	if !strings.Contains(last, "(5/5) FINISHED") || !strings.Contains(last, "CACHED [s 2/5] RUN echo") || !strings.HasSuffix(s, "WARNING: late\n") {
+		t.Errorf("last draw:\n%s", last)
+	}
+	if p.ran != 3 || p.cached != 1 {
+		t.Errorf("counted %d run, %d cached; want 3, 1", p.ran, p.cached)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

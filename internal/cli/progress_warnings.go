@@ -9,8 +9,8 @@ import (
 // as buildx does (commands/build.go printWarnings), the header yellow on
 // a colour terminal:
 //
-//	 1 warning found (use docker --debug to expand):
-//	 - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)
+//	1 warning found (use docker --debug to expand):
+//	- FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)
 func printWarningSummary(w io.Writer, color bool, shorts []string) {
 	if len(shorts) == 0 {
 		return

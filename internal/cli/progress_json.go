@@ -6,6 +6,8 @@ import (
 	"time"
 
 	godigest "github.com/opencontainers/go-digest"
+
+	"github.com/strata-build/strata/internal/lint"
 )
 
 // The JSON of BuildKit's client.SolveStatus (client/graph.go), which
@@ -44,11 +46,27 @@ type (
 		Timestamp time.Time       `json:"timestamp"`
 	}
 	ssWarning struct {
-		Vertex godigest.Digest `json:"vertex,omitempty"`
-		Level  int             `json:"level,omitempty"`
-		Short  []byte          `json:"short,omitempty"`
-		Detail [][]byte        `json:"detail,omitempty"`
-		URL    string          `json:"url,omitempty"`
+		Vertex     godigest.Digest `json:"vertex,omitempty"`
+		Level      int             `json:"level,omitempty"`
+		Short      []byte          `json:"short,omitempty"`
+		Detail     [][]byte        `json:"detail,omitempty"`
+		URL        string          `json:"url,omitempty"`
+		SourceInfo *ssSourceInfo   `json:"sourceInfo,omitempty"`
+		Range      []*ssRange      `json:"range,omitempty"`
+	}
+	// pb.SourceInfo, pb.Range and pb.Position of BuildKit's solver/pb.
+	ssSourceInfo struct {
+		Filename string `json:"filename,omitempty"`
+		Data     []byte `json:"data,omitempty"`
+		Language string `json:"language,omitempty"`
+	}
+	ssRange struct {
+		Start *ssPosition `json:"start,omitempty"`
+		End   *ssPosition `json:"end,omitempty"`
+	}
+	ssPosition struct {
+		Line      int32 `json:"line,omitempty"`
+		Character int32 `json:"character,omitempty"`
 	}
 )
 
@@ -101,6 +119,24 @@ func (d *jsonDisplay) warned(v *vtx, msg string) {
 	w := &ssWarning{Level: 1, Short: []byte(msg)}
 	if v != nil {
 		w.Vertex = v.digest
+	}
+	d.emit(solveStatus{Warnings: []*ssWarning{w}})
+}
+
+// finding emits a build-check finding as BuildKit's Dockerfile frontend
+// does: level 1, the rule's summary as detail, its URL, the file and line.
+func (d *jsonDisplay) finding(f lint.Finding) {
+	w := &ssWarning{Level: 1, Short: []byte(f.Short()), URL: f.URL}
+	for _, r := range lint.Rules() {
+		if r.ID == f.Rule && r.Summary != "" {
+			w.Detail = [][]byte{[]byte(r.Summary)}
+		}
+	}
+	if f.File != "" {
+		w.SourceInfo = &ssSourceInfo{Filename: f.File, Language: "Dockerfile"}
+	}
+	if f.Line > 0 {
+		w.Range = []*ssRange{{Start: &ssPosition{Line: int32(f.Line)}, End: &ssPosition{Line: int32(f.Line)}}}
 	}
 	d.emit(solveStatus{Warnings: []*ssWarning{w}})
 }

@@ -20,6 +20,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/strata-build/strata/internal/lint"
 	"github.com/strata-build/strata/internal/testenv"
 )
 
@@ -125,12 +126,25 @@ func TestProgressRawJSON(t *testing.T) {
 			Completed      *time.Time
 		}
 		Logs     map[string]string
-		Warnings []string
+		Warnings []struct {
+			Level      int
+			Short      []byte // base64 in the JSON, as BuildKit's
+			URL        string
+			Detail     [][]byte
+			SourceInfo *struct{ Filename string }
+			Range      []struct{ Start struct{ Line int } }
+		}
 	}
 	cmd := exec.Command(goTool(t), "run", ".")
 	cmd.Dir = "testdata/solvestatus"
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
-	cmd.Stdin = strings.NewReader(stderr)
+	// A finding as printCheckWarnings hands it to a Progress that takes
+	// findings in full.
+	var extra strings.Builder
+	warnFinding(newTracker(newJSONDisplay(&extra)), lint.Finding{Rule: "JSONArgsRecommended",
+		Message: "JSON arguments recommended for CMD to prevent unintended behavior related to OS signals",
+		URL:     "https://docs.docker.com/go/dockerfile/rule/json-args-recommended/", File: "Dockerfile", Line: 4})
+	cmd.Stdin = strings.NewReader(stderr + extra.String())
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("decoding with BuildKit's client.SolveStatus: %v\n%s", err, exitStderr(err))
@@ -173,8 +187,17 @@ func TestProgressRawJSON(t *testing.T) {
 	if !strings.Contains(got.Logs[run.Digest], "tick 10 of a step") {
 		t.Errorf("RUN logs = %q", got.Logs[run.Digest])
 	}
-	if !slices.ContainsFunc(got.Warnings, func(w string) bool { return strings.HasPrefix(w, "FromAsCasing: ") }) {
-		t.Errorf("warnings %q lack FromAsCasing", got.Warnings)
+	var shorts []string
+	for _, w := range got.Warnings {
+		shorts = append(shorts, string(w.Short))
+	}
+	if !slices.ContainsFunc(shorts, func(w string) bool { return strings.HasPrefix(w, "FromAsCasing: ") }) {
+		t.Errorf("warnings %q lack FromAsCasing", shorts)
+	}
+	w := got.Warnings[len(got.Warnings)-1]
+	if w.Level != 1 || string(w.Short) != "JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 4)" ||
+		len(w.Detail) != 1 || w.URL == "" || w.SourceInfo == nil || w.SourceInfo.Filename != "Dockerfile" || len(w.Range) != 1 || w.Range[0].Start.Line != 4 {
+		t.Errorf("finding warning = %+v", w)
 	}
 }
 

@@ -16,11 +16,11 @@ import (
 )
 
 type summary struct {
-	Vertexes []*client.Vertex       `json:"vertexes"` // the last state of each, in order of first appearance
-	Statuses []*client.VertexStatus `json:"statuses"`
-	Logs     map[string]string      `json:"logs"` // by vertex digest, decoded
-	Warnings []string               `json:"warnings"`
-	Lines    int                    `json:"lines"`
+	Vertexes []*client.Vertex        `json:"vertexes"` // the last state of each, in order of first appearance
+	Statuses []*client.VertexStatus  `json:"statuses"`
+	Logs     map[string]string       `json:"logs"` // by vertex digest, decoded
+	Warnings []*client.VertexWarning `json:"warnings"`
+	Lines    int                     `json:"lines"`
 }
 
 func main() {
@@ -55,9 +55,7 @@ func run() error {
 		for _, l := range ss.Logs {
 			s.Logs[l.Vertex.String()] += string(l.Data)
 		}
-		for _, w := range ss.Warnings {
-			s.Warnings = append(s.Warnings, string(w.Short))
-		}
+		s.Warnings = append(s.Warnings, ss.Warnings...)
 	}
 	if err := sc.Err(); err != nil {
 		return err

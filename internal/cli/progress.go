@@ -25,10 +25,10 @@ func newProgress(mode string, w io.Writer) (*counting, func(), error) {
 			t := newTTYDisplay(w)
 			p, end = t.tracker, t.close
 		} else {
-			p = newTracker(&plainDisplay{w: w})
+			p, end = newPlain(w)
 		}
 	case "plain":
-		p = newTracker(&plainDisplay{w: w})
+		p, end = newPlain(w)
 	case "rawjson":
 		p = newTracker(newJSONDisplay(w))
 	case "quiet":
@@ -37,6 +37,17 @@ func newProgress(mode string, w io.Writer) (*counting, func(), error) {
 		return nil, nil, fmt.Errorf("invalid --progress %q: use auto, tty, plain, quiet or rawjson", mode)
 	}
 	return &counting{Progress: p}, end, nil
+}
+
+// newPlain is the plain display's tracker, and its end: the output of
+// failed steps again, after everything, as BuildKit's plain display ends.
+func newPlain(w io.Writer) (*tracker, func()) {
+	t := newTracker(&plainDisplay{w: w})
+	return t, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		printErrorLogs(w, t.vtxs)
+	}
 }
 
 // plainDisplay prints vertices as BuildKit's plain output does:
@@ -113,7 +124,8 @@ func (p *plainDisplay) finished(v *vtx) {
 	}
 	switch {
 	case v.err != "":
-		fmt.Fprintf(p.w, "#%d ERROR: %s\n", v.index, v.err)
+		first, _, _ := strings.Cut(v.err, "\n") // the output follows in the error logs
+		fmt.Fprintf(p.w, "#%d ERROR: %s\n", v.index, first)
 	case v.cached:
 		fmt.Fprintf(p.w, "#%d CACHED\n", v.index)
 	default:

@@ -95,7 +95,7 @@ func (d *ttyDisplay) close() {
 	defer d.tracker.mu.Unlock()
 	d.draw(true)
 	d.closed = true
-	d.printErrorLogs()
+	printErrorLogs(d.w, d.tracker.vtxs)
 	for _, msg := range d.globals {
 		fmt.Fprintf(d.w, "WARNING: %s\n", msg)
 	}

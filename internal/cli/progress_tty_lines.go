@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -114,22 +115,23 @@ func cut(s string, n int) string {
 	return s
 }
 
-// printErrorLogs prints each failed step's output after the view:
+// printErrorLogs prints each failed step's last output lines after the
+// progress, as BuildKit does:
 //
 //	------
 //	 > [builder 2/5] RUN go build:
 //	main.go:3:1: syntax error
 //	------
-func (d *ttyDisplay) printErrorLogs() {
-	for _, v := range d.tracker.vtxs {
+func printErrorLogs(w io.Writer, vs []*vtx) {
+	for _, v := range vs {
 		if v.err == "" {
 			continue
 		}
-		fmt.Fprintln(d.w, "------")
-		fmt.Fprintf(d.w, " > %s:\n", v.name)
+		fmt.Fprintln(w, "------")
+		fmt.Fprintf(w, " > %s:\n", v.name)
 		for _, l := range v.tail {
-			fmt.Fprintln(d.w, l)
+			fmt.Fprintln(w, l)
 		}
-		fmt.Fprintln(d.w, "------")
+		fmt.Fprintln(w, "------")
 	}
 }

@@ -86,8 +86,9 @@ exec sleep 600
 }
 
 var (
-	timerRE  = regexp.MustCompile(` \d+\.\ds$`)
-	statusRE = regexp.MustCompile(`^ => => sha256:[0-9a-f]+ +\d+(\.\d+)?[kM]?B / \d+(\.\d+)?[kM]?B +\d+\.\ds$`)
+	timerRE    = regexp.MustCompile(` \d+\.\ds$`)
+	warningsRE = regexp.MustCompile(`^ \d+ warnings? found `) // buildx's summary
+	statusRE   = regexp.MustCompile(`^ => => sha256:[0-9a-f]+ +\d+(\.\d+)?[kM]?B / \d+(\.\d+)?[kM]?B +\d+\.\ds$`)
 )
 
 // checkScreen checks a finished build's view: one header, a timer at the
@@ -118,7 +119,7 @@ func checkScreen(t *testing.T, screen string, width int) {
 			}
 			status = status || statusRE.MatchString(l)
 			seen = append(seen, l)
-		case strings.HasPrefix(l, "WARN: "), strings.HasPrefix(l, "EXIT="), l == "":
+		case strings.HasPrefix(l, "WARN: "), strings.HasPrefix(l, " - "), warningsRE.MatchString(l), strings.HasPrefix(l, "EXIT="), l == "":
 		default:
 			t.Errorf("stale or stray line %q", l)
 		}

@@ -42,7 +42,7 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 			return nil, err
 		}
 		from := func(ref string, onbuild int) string {
-			return fromVertexName(r.stageName(s), len(s.Commands)+onbuild+1, ref)
+			return fromVertexName(r.progressStage(s), len(s.Commands)+onbuild+1, ref)
 		}
 		img, err := r.resolveSourceAs(ctx, s.Base, platform, from)
 		if err != nil {

@@ -438,6 +438,24 @@ func (r *run) stageName(s *plan.Stage) string {
 	return s.DisplayName()
 }
 
+// progressStage is the stage as progress names it: none for the only,
+// unnamed stage of a single-platform build ("[2/3] RUN ..."), as BuildKit.
+func (r *run) progressStage(s *plan.Stage) string {
+	if r.label == "" && s.Name == "" && len(r.plan.Stages) == 1 {
+		return ""
+	}
+	return r.stageName(s)
+}
+
+// StepName is a step's name in progress, as BuildKit writes it:
+// "[builder 2/5] RUN go build", or "[2/5] RUN ..." without a stage.
+func StepName(stage string, index, total int, text string) string {
+	if stage == "" {
+		return fmt.Sprintf("[%d/%d] %s", index, total, text)
+	}
+	return fmt.Sprintf("[%s %d/%d] %s", stage, index, total, text)
+}
+
 // future is a stage's result, resolved once.
 type future struct {
 	done chan struct{}

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 
@@ -115,7 +114,7 @@ func canonicalRef(ref string) string {
 // fromVertexName is BuildKit's name of a stage's FROM: "[builder 1/5]
 // FROM docker.io/library/golang:1.26@sha256:…" (steps count from 2).
 func fromVertexName(stage string, total int, ref string) string {
-	return fmt.Sprintf("[%s 1/%d] FROM %s", stage, total, ref)
+	return StepName(stage, 1, total, "FROM "+ref)
 }
 
 // exported ends the "exporting to image" vertex with BuildKit's statuses:

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 
@@ -68,13 +69,17 @@ func buildChecks(opts build.Options) ([]lint.Finding, error) {
 // warnings: "WARN: FromAsCasing: 'as' and 'FROM' keywords' casing do not
 // match (line 1)"; rawjson emits them as warning events, quiet not at all.
 func printCheckWarnings(mode string, w io.Writer, p build.Progress, findings []lint.Finding) {
-	for _, f := range findings {
-		switch mode {
-		case "quiet":
-		case "rawjson":
-			p.Warn(f.Short())
-		default:
-			fmt.Fprintf(w, "WARN: %s\n", f.Short())
+	switch mode {
+	case "quiet":
+	case "rawjson":
+		for _, f := range findings {
+			warnFinding(p, f)
 		}
+	default:
+		shorts := make([]string, len(findings))
+		for i, f := range findings {
+			shorts[i] = f.Short()
+		}
+		printWarningSummary(w, isTerminal(w) && os.Getenv("NO_COLOR") == "", shorts)
 	}
 }

@@ -15,8 +15,8 @@ import (
 func TestBuildChecks(t *testing.T) {
 	root := buildRoot(t)
 	const (
-		fromAs  = "WARN: FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line %d)"
-		cmdJSON = "WARN: JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line %d)"
+		fromAs  = " - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line %d)"
+		cmdJSON = " - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line %d)"
 	)
 	tests := []struct {
 		name       string

@@ -124,7 +124,7 @@ func (t *tracker) finish(v *vtx, cached bool, err error) {
 
 // Step implements build.Progress.
 func (t *tracker) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
-	v := t.start(stage, fmt.Sprintf("[%s %d/%d] %s", stage, index, total, oneLine(text)))
+	v := t.start(stage, build.StepName(stage, index, total, oneLine(text)))
 	return &vtxLog{t: t, v: v}, func(cached bool, err error) { t.finish(v, cached, err) }
 }
 

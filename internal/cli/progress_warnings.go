@@ -12,7 +12,7 @@ import (
 // as buildx does (commands/build.go printWarnings), the header yellow on
 // a colour terminal:
 //
-//	1 warning found (use docker --debug to expand):
+//	1 warning found (use strata lint to expand):
 //	- FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)
 func printWarningSummary(w io.Writer, color bool, shorts []string) {
 	if len(shorts) == 0 {
@@ -22,7 +22,7 @@ func printWarningSummary(w io.Writer, color bool, shorts []string) {
 	if len(shorts) > 1 {
 		head = fmt.Sprintf("%d warnings found", len(shorts))
 	}
-	head += " (use docker --debug to expand):\n"
+	head += " (use strata lint to expand):\n"
 	if color {
 		head = colorWarning + head + colorReset
 	}

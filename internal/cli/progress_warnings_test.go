@@ -14,9 +14,9 @@ func TestPrintWarningSummary(t *testing.T) {
 	}{
 		{nil, false, ""},
 		{[]string{"FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)"}, false,
-			"\n 1 warning found (use docker --debug to expand):\n - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)\n"},
+			"\n 1 warning found (use strata lint to expand):\n - FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 1)\n"},
 		{[]string{"A: a (line 1)", "B: b (line 2)"}, true,
-			"\n \x1b[33m2 warnings found (use docker --debug to expand):\n\x1b[0m - A: a (line 1)\n - B: b (line 2)\n"},
+			"\n \x1b[33m2 warnings found (use strata lint to expand):\n\x1b[0m - A: a (line 1)\n - B: b (line 2)\n"},
 	} {
 		var b strings.Builder
 		printWarningSummary(&b, tt.color, tt.shorts)

@@ -1,4 +1,4 @@
-// Command solvestatus is a consumer of `--progress=rawjson` for the cli
+// Package main is the command solvestatus, a consumer of `--progress=rawjson` for the cli
 // tests: it decodes every line with BuildKit's own client.SolveStatus
 // (rejecting fields BuildKit does not have) and prints what it read as
 // one JSON summary. It is a module of its own so that BuildKit's client

@@ -35,6 +35,7 @@ type copySpec struct {
 	exclude  []string
 	checksum string
 	unpack   *bool
+	keepGit  *bool
 }
 
 func copyFromCopy(c *instructions.CopyCommand) copySpec {
@@ -44,7 +45,7 @@ func copyFromCopy(c *instructions.CopyCommand) copySpec {
 
 func copyFromAdd(c *instructions.AddCommand) copySpec {
 	return copySpec{add: true, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod,
-		link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack}
+		link: c.Link, exclude: c.ExcludePatterns, checksum: c.Checksum, unpack: c.Unpack, keepGit: c.KeepGitDir}
 }
 
 // createdBy is the history text, as BuildKit writes it.
@@ -74,7 +75,7 @@ func (c copySpec) createdBy() string {
 // dispatchCopy runs COPY or ADD into a fresh layer, or takes the layer from
 // the cache when the sources' content and the instruction are unchanged.
 func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec) (*state, bool, error) {
-	if cs.checksum != "" && (len(cs.sd.SourcePaths) != 1 || !isURL(cs.sd.SourcePaths[0])) {
+	if cs.checksum != "" && (len(cs.sd.SourcePaths) != 1 || !isURL(cs.sd.SourcePaths[0]) && !isGitSource(cs.sd.SourcePaths)) {
 		return nil, false, fmt.Errorf("checksum requires a single HTTP(S) source")
 	}
 	if cs.link && chownByName(cs.chown) {
@@ -223,6 +224,9 @@ func (r *run) copySource(ctx context.Context, stp step, cs copySpec, tmp string)
 	var err error
 	sc := r.stats
 	switch {
+	case cs.add && isGitSource(cs.sd.SourcePaths):
+		src, srcs, err = r.fetchGit(ctx, cs, tmp)
+		sc = nil
 	case cs.add && hasURL(cs.sd.SourcePaths):
 		if err := os.Mkdir(tmp, 0o700); err != nil {
 			return nil, nil, "", err

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -286,5 +287,47 @@ func TestBuildCreated(t *testing.T) {
 	}
 	if got := mustStrata(t, root, nil, "images", "--format", "{{.CreatedAt}}", "created"); got != "2023-11-14 22:13:20 +0000 UTC\n" {
 		t.Errorf("images CreatedAt = %q", got)
+	}
+}
+
+// TestBuildAddGit: ADD of a git repository, as BuildKit's git source: the
+// ref's tree (a subdir) without .git unless --keep-git-dir, --checksum the
+// commit; ssh remotes are refused (no agent is passed to a Dockerfile).
+func TestBuildAddGit(t *testing.T) {
+	root := buildRoot(t)
+	repos := t.TempDir()
+	base := testenv.GitServer(t, repos)
+	work := filepath.Join(t.TempDir(), "lib")
+	if err := os.MkdirAll(filepath.Join(work, "pkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "pkg", "lib.txt"), []byte("lib v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	testenv.Git(t, work, "add", ".")
+	testenv.Git(t, work, "commit", "-qm", "one")
+	commit := testenv.Git(t, work, "rev-parse", "HEAD")
+	testenv.Git(t, repos, "clone", "-q", "--bare", work, "lib.git")
+
+	dir := t.TempDir()
+	df := fmt.Sprintf("FROM busybox:latest\nADD %s/lib.git#main:pkg /lib/\nADD --keep-git-dir=true --checksum=%s %s/lib.git /full\n"+
+		"RUN cat /lib/lib.txt > /which && test -d /full/.git && test ! -e /lib/.git && echo kept >> /which\n", base, commit, base)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := whichOf(t, root, nil, dir); got != "lib v1\nkept\n" {
+		t.Errorf("ADD git: /which = %q", got)
+	}
+	for src, want := range map[string]string{
+		"--checksum=0000000000000000000000000000000000000000 " + base + "/lib.git": "not the expected 0000000000000000000000000000000000000000",
+		"git@github.com:org/private.git": "only https, http and git repositories can be added from a Dockerfile",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox:latest\nADD "+src+" /x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, errs, code := strata(t, root, nil, "build", "--progress=quiet", dir); code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("ADD %s = exit %d, %q; want an error with %q", src, code, errs, want)
+		}
 	}
 }

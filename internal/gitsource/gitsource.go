@@ -45,20 +45,34 @@ var commitSHA = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 // Fetch checks r out into dst (created; it must not exist) and returns
 // the commit it checked out. The directory r.Subdir names is dst's
 // subdirectory the caller uses; it is checked to be a real directory
-// inside the checkout.
+// inside the checkout. The user's git configuration (credential helpers,
+// insteadOf) and SSH agent apply: r is what the user asked for.
 func Fetch(ctx context.Context, r Ref, dst string) (string, error) {
-	commit, err := fetch(ctx, r, dst)
+	commit, err := fetch(ctx, r, dst, gitCmd{dir: dst})
 	if err != nil {
 		return "", fmt.Errorf("fetching %s: %w", Redact(r.Remote), err)
 	}
 	return commit, nil
 }
 
-func fetch(ctx context.Context, r Ref, dst string) (string, error) {
+// FetchUntrusted is Fetch for a reference a Dockerfile names (ADD): it
+// gets none of the user's credentials, git configuration or SSH agent,
+// and only https, http and git transports.
+func FetchUntrusted(ctx context.Context, r Ref, dst string) (string, error) {
+	if !strings.HasPrefix(r.Remote, "https://") && !strings.HasPrefix(r.Remote, "http://") && !strings.HasPrefix(r.Remote, "git://") {
+		return "", fmt.Errorf("fetching %s: only https, http and git repositories can be added from a Dockerfile: strata passes no SSH agent or credentials to ADD", Redact(r.Remote))
+	}
+	commit, err := fetch(ctx, r, dst, gitCmd{dir: dst, untrusted: true})
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", Redact(r.Remote), err)
+	}
+	return commit, nil
+}
+
+func fetch(ctx context.Context, r Ref, dst string, g gitCmd) (string, error) {
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return "", err
 	}
-	g := gitCmd{dir: dst}
 	if _, err := g.run(ctx, "-c", "init.defaultBranch=master", "init", "-q"); err != nil {
 		return "", err
 	}
@@ -135,13 +149,29 @@ func checkSubdir(root, sub string) error {
 }
 
 // gitCmd runs git in one repository, without prompts or the system's git
-// config; the user's own config (credential helpers, insteadOf) applies.
-type gitCmd struct{ dir string }
+// config; the user's own config (credential helpers, insteadOf) applies
+// unless untrusted, which also keeps the SSH agent and file:// out.
+type gitCmd struct {
+	dir       string
+	untrusted bool
+}
 
 func (g gitCmd) run(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "protocol.file.allow=user", "-c", "advice.detachedHead=false"}, args...)...)
+	pre := []string{"-c", "protocol.file.allow=user", "-c", "advice.detachedHead=false"}
+	env := append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C")
+	if g.untrusted {
+		pre = []string{"-c", "protocol.file.allow=never", "-c", "protocol.ext.allow=never", "-c", "advice.detachedHead=false"}
+		env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent", "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_CONFIG_GLOBAL=/dev/null", "GIT_SSH_COMMAND=false", "LC_ALL=C"}
+		for _, k := range []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} {
+			if v, ok := os.LookupEnv(k); ok {
+				env = append(env, k+"="+v)
+			}
+		}
+	}
+	cmd := exec.CommandContext(ctx, "git", append(pre, args...)...)
 	cmd.Dir = g.dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C")
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -321,7 +321,7 @@ func TestBuildAddGit(t *testing.T) {
 	}
 	for src, want := range map[string]string{
 		"--checksum=0000000000000000000000000000000000000000 " + base + "/lib.git": "not the expected 0000000000000000000000000000000000000000",
-		"git@github.com:org/private.git": "only https, http and git repositories can be added from a Dockerfile",
+		"git@github.com:org/private.git":                                           "only https, http and git repositories can be added from a Dockerfile",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox:latest\nADD "+src+" /x\n"), 0o644); err != nil {
 			t.Fatal(err)

@@ -178,7 +178,7 @@ func TestErrors(t *testing.T) {
 		ref, want string
 		kind      error
 	}{
-		{auth + "/x:1", `pulling "` + auth + `/x:1": unauthorized`, ErrUnauthorized},
+		{auth + "/x:1", `pulling "` + auth + `/x:1": unauthorized by ` + auth + ` (credentials: none, anonymous (strata login ` + auth + `))`, ErrUnauthorized},
 		{open + "/missing:1", `pulling "` + open + `/missing:1": not found`, ErrNotFound},
 		{down + "/x:1", `pulling "` + down + `/x:1": registry returned 503`, nil},
 	}

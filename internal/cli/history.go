@@ -67,14 +67,17 @@ func runHistory(ctx context.Context, g *globals, f *historyFlags, ref string) er
 	if err != nil {
 		return fmt.Errorf("showing history of %q: %w", ref, err)
 	}
-	h := c.ID
 	rows, err := historyRows(c.Image)
 	if err != nil {
 		return fmt.Errorf("showing history of %q: %w", ref, err)
 	}
-	rows[0].id = shortID(h)
+	id, err := c.imageID()
+	if err != nil {
+		return err
+	}
+	rows[0].id = shortID(id)
 	if f.noTrunc {
-		rows[0].id = h.String()
+		rows[0].id = id.String()
 	}
 	if f.quiet {
 		for _, r := range rows {

@@ -22,6 +22,15 @@ import (
 var errNoSuchImage = errors.New("no such image")
 
 // chosenImage is an image picked by a user's reference.
+// imageID is the image's ID as Docker shows it: the config digest of a
+// single image, the index digest of a multi-platform one.
+func (c *chosenImage) imageID() (v1.Hash, error) {
+	if c.Index != nil {
+		return c.ID, nil
+	}
+	return c.Image.ConfigName()
+}
+
 type chosenImage struct {
 	// ID is what the reference names, an image or an index: what its tags
 	// point at and what `strata images` shows.

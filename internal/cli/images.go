@@ -30,7 +30,10 @@ func newImagesCmd(g *globals) *cobra.Command {
 		Long: `List images in the store, newest first. PLATFORM is the image's; a tag that
 names a multi-platform image (an index, from build --platform a,b or pulls
 of several platforms) has a row per platform, each with the tag's ID (the
-index digest, what tag, rmi, push and save take) and that platform's size.
+index digest) and that platform's size. IMAGE ID is Docker's: the config
+digest of a single image (what docker load, docker images and build
+--iidfile show), the index digest of a multi-platform one; every command
+takes it, full or short, as it takes tags and manifest digests.
 
 SIZE is the image unpacked: the sum of its layers uncompressed (their tars),
 what the image takes once extracted and what docker 20.10 shows (it counts
@@ -119,13 +122,19 @@ func imageRows(ctx context.Context, g *globals, f *imagesFlags, args []string) (
 		if len(args) == 1 && !matchesFilter(args[0], repo, tag) {
 			continue
 		}
-		id := shortID(t.Digest)
-		if f.noTrunc {
-			id = t.Digest.String()
-		}
 		imgs, err := tagImages(ctx, s, t.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", familiarRef(t.Ref), err)
+		}
+		idHash := t.Digest // an index: its digest, as Docker's containerd store shows it
+		if len(imgs) == 1 && imgs[0].Index == nil {
+			if idHash, err = imgs[0].imageID(); err != nil {
+				return nil, err
+			}
+		}
+		id := shortID(idHash)
+		if f.noTrunc {
+			id = idHash.String()
 		}
 		var group []imageRow
 		for _, c := range imgs {

@@ -84,7 +84,12 @@ func storeTagged(t *testing.T, root string, img v1.Image, ref string) (v1.Hash, 
 
 func TestImagesSizeColumns(t *testing.T) {
 	root := t.TempDir()
-	h, compressed := storeTagged(t, root, sizedImage(t), "sizes:v1")
+	img := sizedImage(t)
+	_, compressed := storeTagged(t, root, img, "sizes:v1")
+	h, err := img.ConfigName() // the image ID, as docker images shows it
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := mustStrata(t, root, nil, "images")
 	want := fmt.Sprintf(`REPOSITORY   TAG   IMAGE ID       PLATFORM      CREATED   SIZE   COMPRESSED
 sizes        v1    %s   linux/amd64   N/A       3MB    %s

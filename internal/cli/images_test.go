@@ -203,7 +203,7 @@ func TestLoadOCIArchive(t *testing.T) {
 	if out := mustStrata(t, root, nil, "load", "-i", file); out != "Loaded image: me/oci:1\n" {
 		t.Errorf("load = %q", out)
 	}
-	want, _ := img.Digest()
+	want, _ := img.ConfigName()
 	if out := mustStrata(t, root, nil, "images", "-q", "--no-trunc"); out != want.String()+"\n" {
 		t.Errorf("images -q = %q, want %s", out, want)
 	}
@@ -216,11 +216,12 @@ func TestPushPull(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	root := t.TempDir()
 	id := importBusybox(t, root)
+	digest := manifestDigest(t, root, "busybox:test")
 	mustStrata(t, root, nil, "push", "busybox:test", host+"/test/busybox:1")
 	other := t.TempDir()
 	out := mustStrata(t, other, nil, "pull", host+"/test/busybox:1")
-	if !strings.Contains(out, id) {
-		t.Errorf("pull = %q, want digest %s", out, id)
+	if !strings.Contains(out, "Digest: "+digest) {
+		t.Errorf("pull = %q, want digest %s", out, digest)
 	}
 	if out := mustStrata(t, other, nil, "images", "-q", "--no-trunc"); out != id+"\n" {
 		t.Errorf("images after pull = %q", out)
@@ -254,4 +255,15 @@ func mustNameTag(t *testing.T, s string) name.Tag {
 
 func exportOCIArchive(img v1.Image, file string) error {
 	return export.OCIArchive(context.Background(), img, file, []string{"me/oci:1"})
+}
+
+// manifestDigest is the manifest digest of ref in root (its RepoDigests').
+func manifestDigest(t *testing.T, root, ref string) string {
+	t.Helper()
+	rd := strings.TrimSpace(mustStrata(t, root, nil, "inspect", "-f", "{{index .RepoDigests 0}}", ref))
+	_, d, ok := strings.Cut(rd, "@")
+	if !ok {
+		t.Fatalf("RepoDigests of %s = %q", ref, rd)
+	}
+	return d
 }

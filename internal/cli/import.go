@@ -87,8 +87,21 @@ func runImport(ctx context.Context, g *globals, f *importFlags, args []string) e
 			return err
 		}
 	}
-	fmt.Fprintln(g.stdio.Out, h)
+	id, err := configDigest(ctx, s, h)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdio.Out, id) // the image ID, as docker import prints it
 	return nil
+}
+
+// configDigest is the image ID (config digest) of the stored image h.
+func configDigest(ctx context.Context, s *store.Store, h v1.Hash) (v1.Hash, error) {
+	img, err := s.Image(ctx, h)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return img.ConfigName()
 }
 
 func importRootfs(ctx context.Context, g *globals, s *store.Store, src, message string, cfg v1.Config, plat v1.Platform) (v1.Hash, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"text/template"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -165,8 +166,12 @@ func inspectImage(ctx context.Context, s *store.Store, ref, platform string) (im
 	if err != nil {
 		return imageInspect{}, err
 	}
+	id, err := c.imageID()
+	if err != nil {
+		return imageInspect{}, err
+	}
 	ii := imageInspect{
-		ID: h.String(), RepoTags: nonNil(tags), RepoDigests: []string{},
+		ID: id.String(), RepoTags: nonNil(tags), RepoDigests: repoDigests(tags, h),
 		Created: cf.Created.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"), Author: cf.Author,
 		Config: cf.Config, Architecture: cf.Architecture, Variant: cf.Variant, Os: cf.OS, OsVersion: cf.OSVersion,
 		Size: size, CompressedSize: compressed, RootFS: rootFS{Type: cf.RootFS.Type, Layers: []string{}}, ConfigDigest: cfgName.String(),
@@ -221,4 +226,18 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// repoDigests names the manifest (or index) h by each tag's repository,
+// as docker's RepoDigests does: "repo@sha256:...".
+func repoDigests(tags []string, h v1.Hash) []string {
+	out := []string{}
+	for _, t := range tags {
+		repo, _ := splitRef(t)
+		d := repo + "@" + h.String()
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -99,7 +99,13 @@ func storeLoaded(ctx context.Context, g *globals, s *store.Store, li loadedImage
 		fmt.Fprintf(g.stdio.Out, "Loaded image: %s\n", familiarRef(t))
 	}
 	if len(li.tags) == 0 {
-		fmt.Fprintf(g.stdio.Out, "Loaded image ID: %s\n", h)
+		id := h // an index: its digest
+		if li.idx == nil {
+			if id, err = li.img.ConfigName(); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(g.stdio.Out, "Loaded image ID: %s\n", id)
 	}
 	return nil
 }

@@ -181,7 +181,11 @@ func oneLine(s string) string {
 // build the digest is the index's, and each platform's image gets a line.
 func summarize(stdio Stdio, mode string, res *build.Result, tags []string, took time.Duration, steps *counting) error {
 	if mode == "quiet" {
-		fmt.Fprintln(stdio.Out, res.Ref())
+		id, err := imageID(res)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdio.Out, id)
 		return nil
 	}
 	if mode == "rawjson" {

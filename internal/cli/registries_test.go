@@ -25,7 +25,8 @@ func TestPullRegistriesConf(t *testing.T) {
 	down := strings.TrimPrefix(gone.URL, "http://")
 	gone.Close()
 	root := t.TempDir()
-	id := importBusybox(t, root)
+	importBusybox(t, root)
+	id := manifestDigest(t, root, "busybox:test")
 	mustStrata(t, root, nil, "push", "busybox:test", host+"/cache/quay/team/busybox:1")
 
 	conf := filepath.Join(t.TempDir(), "registries.conf")

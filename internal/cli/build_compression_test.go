@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -281,19 +280,8 @@ func TestBuildCompressionOutputs(t *testing.T) {
 		t.Errorf("strata run of the pulled zstd image = exit %d\n%s", code, errs)
 	}
 
-	p, err := layout.FromPath(oci)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil || len(m.Manifests) != 1 {
-		t.Fatalf("OCI layout index = %v, %v", m, err)
-	}
-	ociImg, err := idx.Image(m.Manifests[0].Digest)
+	idx, d := onlyLayoutEntry(t, oci)
+	ociImg, err := idx.Image(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,19 +378,11 @@ func TestBuildCompressionIndex(t *testing.T) {
 	oci := filepath.Join(t.TempDir(), "oci")
 	mustStrata(t, root, nil, "build", "--progress=quiet", "--provenance=true", "-t", "idx:1",
 		"--output", "type=image", "--output", "type=oci,dest="+oci+",compression=zstd", dir)
-	p, err := layout.FromPath(oci)
-	if err != nil {
-		t.Fatal(err)
+	top, d := onlyLayoutEntry(t, oci)
+	if !d.MediaType.IsIndex() {
+		t.Fatalf("OCI layout entry = %v; want an index", d)
 	}
-	top, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := top.IndexManifest()
-	if err != nil || len(tm.Manifests) != 1 || !tm.Manifests[0].MediaType.IsIndex() {
-		t.Fatalf("OCI layout = %v, %v; want one index", tm, err)
-	}
-	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	idx, err := top.ImageIndex(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-
 	"github.com/strata-build/strata/internal/testenv"
 )
 
@@ -169,19 +167,8 @@ func TestBuildAnnotations(t *testing.T) {
 		"--annotation", "org.opencontainers.image.title=app", "--annotation", "manifest[linux/arm64]:only=arm",
 		"--annotation", "index:org.opencontainers.image.source=https://example.com/app", "--compression", "zstd",
 		"-o", "type=oci,dest="+dir, "-o", "type=image", sampleDir(t))
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := top.IndexManifest()
-	if err != nil || len(tm.Manifests) != 1 {
-		t.Fatalf("index.json = %+v, %v", tm, err)
-	}
-	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	top, d := onlyLayoutEntry(t, dir)
+	idx, err := top.ImageIndex(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -61,19 +62,8 @@ func TestBuildSampleOCI(t *testing.T) {
 	mustStrata(t, root, nil, "build", "--progress=plain", "-t", "sample:prod", "--target", "production",
 		"--iidfile", iid, "--metadata-file", md, "--output", "type=oci,dest="+oci, sampleDir(t))
 
-	p, err := layout.FromPath(oci)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil || len(m.Manifests) != 1 {
-		t.Fatalf("OCI layout index = %v, %v; want one manifest", m, err)
-	}
-	img, err := idx.Image(m.Manifests[0].Digest)
+	idx, d := onlyLayoutEntry(t, oci)
+	img, err := idx.Image(d.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +86,8 @@ func TestBuildSampleOCI(t *testing.T) {
 		t.Errorf("--iidfile = %q, %v; want the config digest %s", got, err, cfgName)
 	}
 	var meta map[string]any
-	if b, err := os.ReadFile(md); err != nil || json.Unmarshal(b, &meta) != nil || meta["containerimage.digest"] != m.Manifests[0].Digest.String() {
-		t.Errorf("--metadata-file = %v, want containerimage.digest %s", meta, m.Manifests[0].Digest)
+	if b, err := os.ReadFile(md); err != nil || json.Unmarshal(b, &meta) != nil || meta["containerimage.digest"] != d.Digest.String() {
+		t.Errorf("--metadata-file = %v, want containerimage.digest %s", meta, d.Digest)
 	}
 	// Only the file output was asked for: nothing is tagged in the store.
 	if images := mustStrata(t, root, nil, "images"); strings.Contains(images, "sample") {
@@ -262,4 +252,23 @@ func TestBuildBadDestinationFirst(t *testing.T) {
 	if images := mustStrata(t, root, nil, "images"); strings.Contains(images, "good") {
 		t.Errorf("a build with a bad destination tagged its image:\n%s", images)
 	}
+}
+
+// onlyLayoutEntry opens the OCI layout dir and returns its index.json and
+// the one manifest or index it must list.
+func onlyLayoutEntry(t *testing.T, dir string) (v1.ImageIndex, v1.Descriptor) {
+	t.Helper()
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("OCI layout index = %v, %v; want one entry", m, err)
+	}
+	return idx, m.Manifests[0]
 }

@@ -84,8 +84,9 @@ func newRoot(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "strata",
 		Short: "Build container images from Dockerfiles, without a daemon",
-		Long: `strata builds OCI images from Dockerfiles, as docker buildx build does,
-without a daemon, and runs, lists, pulls, pushes and explains them.
+		Long: `Build container images from Dockerfiles, without a daemon: strata builds
+OCI images as docker buildx build does, and runs, lists, pulls, pushes and
+explains them.
 
 Exit codes:
   0    success

@@ -126,6 +126,15 @@ func newRegistryCtx(t *testing.T) *cacheCtx {
 	return c
 }
 
+// newRemoteCtx is a registry build context holding remoteDockerfile and
+// its source "x".
+func newRemoteCtx(t *testing.T) *cacheCtx {
+	c := newRegistryCtx(t)
+	c.write("Dockerfile", remoteDockerfile)
+	c.write("src", "x")
+	return c
+}
+
 const incrementalDockerfile = "FROM busybox\nCOPY a /a\nRUN cat /a > /a2\nCOPY b /b\n"
 
 // TestCacheExportIncremental: a second export to the same ref checks and
@@ -229,15 +238,11 @@ func TestCacheExportMounts(t *testing.T) {
 	rr, host := newRepoRegistry(t)
 	main := CacheSpec{Type: "registry", Ref: host + "/cache/main:buildcache"}
 	branch := CacheSpec{Type: "registry", Ref: host + "/cache/branch:buildcache"}
-	one := newRegistryCtx(t)
-	one.write("Dockerfile", remoteDockerfile)
-	one.write("src", "x")
+	one := newRemoteCtx(t)
 	one.build(Options{CacheTo: []CacheSpec{main}})
 
 	rr.reset()
-	two := newRegistryCtx(t)
-	two.write("Dockerfile", remoteDockerfile)
-	two.write("src", "x")
+	two := newRemoteCtx(t)
 	_, log := two.build(Options{CacheFrom: []CacheSpec{main}, CacheTo: []CacheSpec{branch}})
 	if len(log.ran) != 0 {
 		t.Fatalf("ran %q, want every step from the cache", log.ran)
@@ -255,17 +260,13 @@ func TestCacheExportMounts(t *testing.T) {
 func TestLazyCacheImport(t *testing.T) {
 	rr, host := newRepoRegistry(t)
 	spec := CacheSpec{Type: "registry", Ref: host + "/cache/app:buildcache"}
-	one := newRegistryCtx(t)
-	one.write("Dockerfile", remoteDockerfile)
-	one.write("src", "x")
+	one := newRemoteCtx(t)
 	first, _ := one.build(Options{CacheTo: []CacheSpec{spec}})
 	builder := stageLayers(t, first, "build", 1)
 	target := stageLayers(t, first, "", 1)
 
 	rr.reset()
-	two := newRegistryCtx(t)
-	two.write("Dockerfile", remoteDockerfile)
-	two.write("src", "x")
+	two := newRemoteCtx(t)
 	res, log := two.build(Options{CacheFrom: []CacheSpec{spec}})
 	if len(log.ran) != 0 {
 		t.Errorf("second store ran %q, want every step from the cache", log.ran)
@@ -315,9 +316,7 @@ func TestCacheFromNotACache(t *testing.T) {
 	if err := registry.New(registry.Options{}).Push(t.Context(), ref, testenv.BusyboxImage(t)); err != nil {
 		t.Fatal(err)
 	}
-	c := newRegistryCtx(t)
-	c.write("Dockerfile", remoteDockerfile)
-	c.write("src", "x")
+	c := newRemoteCtx(t)
 	w := &warnings{}
 	if _, err := c.f.b.Build(t.Context(), Options{File: c.parse(), ContextDir: c.dir, Progress: w,
 		CacheFrom: []CacheSpec{{Type: "registry", Ref: ref}}}); err != nil {
@@ -433,14 +432,10 @@ func TestCacheExportAcrossRegistries(t *testing.T) {
 	rrB, hostB := newRepoRegistry(t)
 	from := CacheSpec{Type: "registry", Ref: hostA + "/cache/app:buildcache"}
 	to := CacheSpec{Type: "registry", Ref: hostB + "/cache/app:buildcache"}
-	one := newRegistryCtx(t)
-	one.write("Dockerfile", remoteDockerfile)
-	one.write("src", "x")
+	one := newRemoteCtx(t)
 	one.build(Options{CacheTo: []CacheSpec{from}})
 
-	two := newRegistryCtx(t)
-	two.write("Dockerfile", remoteDockerfile)
-	two.write("src", "x")
+	two := newRemoteCtx(t)
 	if _, log := two.build(Options{CacheFrom: []CacheSpec{from}, CacheTo: []CacheSpec{to}}); len(log.ran) != 0 {
 		t.Fatalf("ran %q, want every step from the cache", log.ran)
 	}
@@ -477,18 +472,14 @@ func mustRepository(t *testing.T, c *cacheCtx, ref string) *registry.Repository 
 func TestLazyCacheBlobGone(t *testing.T) {
 	rr, host := newRepoRegistry(t)
 	spec := CacheSpec{Type: "registry", Ref: host + "/cache/app:buildcache"}
-	one := newRegistryCtx(t)
-	one.write("Dockerfile", remoteDockerfile)
-	one.write("src", "x")
+	one := newRemoteCtx(t)
 	first, _ := one.build(Options{CacheTo: []CacheSpec{spec}})
 	gone := stageLayers(t, first, "", 1)[0]
 	rr.mu.Lock()
 	delete(rr.blobs, "cache/app@"+gone.String())
 	rr.mu.Unlock()
 
-	two := newRegistryCtx(t)
-	two.write("Dockerfile", remoteDockerfile)
-	two.write("src", "x")
+	two := newRemoteCtx(t)
 	_, err := two.f.b.Build(t.Context(), Options{File: two.parse(), ContextDir: two.dir, CacheFrom: []CacheSpec{spec}})
 	if err == nil || !strings.Contains(err.Error(), "fetching cache layer "+gone.String()+" from "+spec.Ref) {
 		t.Errorf("Build() with a cache blob gone = %v, want an error fetching %s from %s", err, gone, spec.Ref)
@@ -501,15 +492,11 @@ func TestLazyCacheBlobGone(t *testing.T) {
 func TestCacheSameRef(t *testing.T) {
 	rr, host := newRepoRegistry(t)
 	spec := CacheSpec{Type: "registry", Ref: host + "/cache/app:buildcache"}
-	one := newRegistryCtx(t)
-	one.write("Dockerfile", remoteDockerfile)
-	one.write("src", "x")
+	one := newRemoteCtx(t)
 	one.build(Options{CacheTo: []CacheSpec{spec}})
 
 	rr.reset()
-	two := newRegistryCtx(t)
-	two.write("Dockerfile", remoteDockerfile)
-	two.write("src", "x")
+	two := newRemoteCtx(t)
 	if _, log := two.build(Options{CacheFrom: []CacheSpec{spec}, CacheTo: []CacheSpec{spec}}); len(log.ran) != 0 {
 		t.Fatalf("ran %q, want every step from the cache", log.ran)
 	}

@@ -138,19 +138,8 @@ cold_prep() {
   esac
 }
 
-# timed NAME CMD PREPARE WARMUP: the median of $RUNS runs, in seconds, or FAIL
-timed() {
-  local name=$1 cmd=$2 prep=$3 warm=$4 json=$OUT/logs/$1.json
-  local opts=(--runs "$RUNS" --style basic --export-json "$json")
-  [[ -n $prep ]] && opts+=(--prepare "$prep")
-  [[ $warm == 1 ]] && opts+=(--warmup 1)
-  if ! hyperfine "${opts[@]}" "$cmd >> $OUT/logs/$name.build.log 2>&1" > "$OUT/logs/$name.txt" 2>&1; then
-    log "  $name FAILED: $(tail -3 "$OUT/logs/$name.txt"; tail -5 "$OUT/logs/$name.build.log" 2> /dev/null)"
-    echo FAIL
-    return 0
-  fi
-  jq -r '.results[0].median' "$json"
-}
+# timed NAME CMD PREPARE WARMUP (bench-lib.sh): the median of $RUNS runs, in seconds, or FAIL
+source scripts/bench-lib.sh # the cwd is the repository (cd above)
 
 # record CASE BUILDER VALUE
 printf 'case\tbuilder\tvalue\n' > "$OUT/results.tsv"

@@ -159,6 +159,7 @@ func (c *chrootRunner) runIn(ctx context.Context, step *Step, dir *stepDir, root
 	if step.Spec.Linux != nil {
 		devices = append(devices, step.Spec.Linux.Devices...)
 	}
+	missing := missingRuntimeDirs(root)
 	err = fm.setup(chrootMounts(step, dir.etc), st, devices)
 	if err == nil {
 		cfg.Cwd, err = mkdirIn(root, cfg.Process.Cwd)
@@ -168,6 +169,9 @@ func (c *chrootRunner) runIn(ctx context.Context, step *Step, dir *stepDir, root
 	}
 	if terr := fm.teardown(); terr != nil {
 		err = errors.Join(err, terr)
+	}
+	if err == nil {
+		err = keepRuntimeDirs(root, missing)
 	}
 	return st, err
 }

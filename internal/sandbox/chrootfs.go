@@ -263,6 +263,45 @@ func (f *fakeMounts) teardown() error {
 	return errors.Join(errs...)
 }
 
+// missingRuntimeDirs are the runtime's mount points (isRuntimeMountPoint)
+// that root lacks before the step.
+func missingRuntimeDirs(root string) []string {
+	var missing []string
+	for _, rel := range runtimeMountPoints() {
+		if _, err := os.Lstat(filepath.Join(root, rel)); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, rel)
+		}
+	}
+	return missing
+}
+
+// keepRuntimeDirs leaves the runtime's mount points that the image lacked
+// in the root as empty 0755 directories, as the other backends (and
+// BuildKit's runc) leave them, whatever chroot mode made or undid there;
+// unless the step put something of its own at that path.
+func keepRuntimeDirs(root string, missing []string) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	t, err := openTree(root)
+	if err != nil {
+		return fmt.Errorf("making mount points: %w", err)
+	}
+	defer t.Close()
+	for _, rel := range missing {
+		if err := unix.Mkdirat(t.fd, rel, 0o755); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				continue
+			}
+			return fmt.Errorf("making mount point %s: %w", rel, err)
+		}
+		if err := unix.Fchmodat(t.fd, rel, 0o755, 0); err != nil {
+			return fmt.Errorf("making mount point %s: %w", rel, err)
+		}
+	}
+	return nil
+}
+
 // removeAll removes rel and everything under it, unless the way to it is
 // no longer a real directory of the tree.
 func (t *tree) removeAll(rel string) error {

@@ -79,6 +79,14 @@ func busyboxLower(t testing.TB) string {
 		if busybox.err == nil {
 			busybox.err = extractTar(tarPath, busybox.dir)
 		}
+		// As in real images (debian, alpine): the runtime's mount points
+		// exist, so steps add nothing of their own (TestRuntimeMountPoints
+		// has a root without them).
+		for _, d := range runtimeMountPoints() {
+			if busybox.err == nil {
+				busybox.err = os.MkdirAll(filepath.Join(busybox.dir, d), 0o755)
+			}
+		}
 	})
 	if busybox.err != nil {
 		t.Fatalf("extracting busybox: %v", busybox.err)

@@ -77,13 +77,27 @@ type dirMeta struct {
 // mount: mount points that did not exist in the image. Paths are relative
 // to the root. They are removed from the upper dir after the step, so they
 // never reach a layer (BuildKit has the same problem; see its
-// executor/stubs.go).
+// executor/stubs.go), but for the runtime's own (isRuntimeMountPoint).
 type stubs struct {
 	// Created are the files and dirs made, in creation order.
 	Created []string `json:",omitempty"`
 	// Touched are existing dirs a stub was made in, and their ancestors.
 	Touched []dirMeta `json:",omitempty"`
+	// Kept are runtime mount points made and left in place.
+	Kept []string `json:",omitempty"`
 }
+
+// isRuntimeMountPoint reports whether rel (relative to the root) is a
+// mount point every step has: proc, the /dev tmpfs, sysfs. Where the image
+// lacks one it stays in the layer as an empty directory, as in BuildKit:
+// runc makes them and its MountStubsCleaner removes only /etc/hosts,
+// /etc/resolv.conf and the Dockerfile's mounts (executor/stubs.go).
+func isRuntimeMountPoint(rel string) bool {
+	return slices.Contains(runtimeMountPoints(), rel)
+}
+
+// runtimeMountPoints lists them.
+func runtimeMountPoints() []string { return []string{"dev", "proc", "sys"} }
 
 // ensure makes sure the mount point for dest exists inside root (a dir, or
 // an empty file when file is true), recording what it creates, and returns
@@ -123,7 +137,11 @@ func (s *stubs) ensure(root, dest string, file bool) (string, error) {
 		if err := create(host, file && i == len(parts)-1); err != nil {
 			return "", fmt.Errorf("making mount point %s: %w", dest, err)
 		}
-		s.Created = append(s.Created, p)
+		if isRuntimeMountPoint(p) {
+			s.Kept = append(s.Kept, p)
+		} else {
+			s.Created = append(s.Created, p)
+		}
 	}
 	return filepath.Join(root, rel), nil
 }
@@ -133,7 +151,7 @@ func (s *stubs) ensure(root, dest string, file bool) (string, error) {
 func (s *stubs) touch(root, dir string) error {
 	for ; dir != "." && dir != "/"; dir = filepath.Dir(dir) {
 		if slices.ContainsFunc(s.Touched, func(m dirMeta) bool { return m.Path == dir }) ||
-			slices.Contains(s.Created, dir) {
+			slices.Contains(s.Created, dir) || slices.Contains(s.Kept, dir) {
 			continue
 		}
 		var st unix.Stat_t

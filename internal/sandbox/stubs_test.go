@@ -226,3 +226,41 @@ func TestOpenBeneath(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeMountPoints runs a step on a root with nothing but busybox
+// (FROM scratch plus a static binary): /dev, /proc and /sys, which the
+// sandbox has to make to mount on, stay in the layer as empty 0755
+// directories, as BuildKit's runc leaves them; every other mount point
+// (/etc/hosts, /etc/resolv.conf, /etc/hostname, the step's own mounts) goes.
+func TestRuntimeMountPoints(t *testing.T) {
+	bare := t.TempDir()
+	body, err := os.ReadFile(filepath.Join(busyboxLower(t), "bin/busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(bare, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bare, "bin/busybox"), body, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("busybox", filepath.Join(bare, "bin/sh")); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			r := runStep(t, b, t.Context(), "busybox echo ok", func(s *Step) {
+				s.Lower = []string{bare}
+				s.Spec.Mounts = []specs.Mount{{Destination: "/cache", Type: "tmpfs", Source: "tmpfs"}}
+			})
+			checkCode(t, r.err, 0, r.stderr)
+			upperIs("dev/", "proc/", "sys/")(t, r)
+			for _, d := range runtimeMountPoints() {
+				var st unix.Stat_t
+				if err := unix.Lstat(filepath.Join(r.upper, d), &st); err != nil || st.Mode != unix.S_IFDIR|0o755 || st.Uid != 0 || st.Gid != 0 {
+					t.Errorf("%s in upper: mode %o owner %d:%d (%v); want an empty dir 0755 0:0", d, st.Mode, st.Uid, st.Gid, err)
+				}
+			}
+		})
+	}
+}

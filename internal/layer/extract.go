@@ -344,7 +344,10 @@ func (x *extractor) create(parent int, rel, base string, hdr *tar.Header, r io.R
 		}
 		return x.setNodeMeta(parent, base, hdr, false)
 	case tar.TypeLink:
-		return x.hardlink(parent, base, hdr.Linkname)
+		if err := x.hardlink(parent, base, hdr.Linkname); err != nil {
+			return err
+		}
+		return x.setLinkMeta(parent, base, hdr)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		return x.mknod(parent, base, hdr)
 	}
@@ -524,6 +527,19 @@ func (x *extractor) hardlink(parent int, base, linkname string) error {
 		return fmt.Errorf("hard link to %q: %w", linkname, errLinkTarget)
 	}
 	return unix.Linkat(tfd, tbase, parent, base, 0)
+}
+
+// setLinkMeta gives the file a hard link entry shares the entry's owner,
+// mode, xattrs and mtime, as containerd's and moby's untar do (Lchown,
+// Chmod unless a symlink, Chtimes on every entry): a tar whose link entry
+// records other metadata than its target changes the shared file, as
+// BuildKit extracts it.
+func (x *extractor) setLinkMeta(parent int, base string, hdr *tar.Header) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	return x.setNodeMeta(parent, base, hdr, st.Mode&unix.S_IFMT != unix.S_IFLNK)
 }
 
 // finish applies directory mtimes, deepest first, now that no more

@@ -8,9 +8,11 @@
 // user's namespace and worth nothing on the host.
 //
 // The child cannot be given its mapping before it starts, and a process
-// executed before its mapping exists has no capabilities in the namespace:
-// so the child waits for the parent to write the mapping, then executes
-// itself once more.
+// executed before its mapping exists would lose its capabilities in the
+// namespace: so the child is started with all of them ambient, which an
+// execve keeps whatever the uid, waits for the parent to write the
+// mapping, and then, root of the namespace, lowers its inheritable and
+// ambient sets to what root's are and goes on.
 //
 // Imported by cli only; imports nothing of strata.
 package userns
@@ -106,8 +108,10 @@ func (e *noNamespaceError) Error() string {
 	return fmt.Sprintf("creating a user namespace (are unprivileged user namespaces allowed? sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces): %v", e.err)
 }
 
-// awaitMapping waits for the parent's go-ahead, then executes this
-// program again: now mapped, it gets root's capabilities in the namespace.
+// awaitMapping waits for the parent's go-ahead: then this process is
+// root of the namespace, with the capabilities it was started with
+// ambient, which it lowers to root's. Nothing before the go-ahead may
+// create a file: its owner would be the unmapped overflow id.
 func awaitMapping() error {
 	f := os.NewFile(syncFD, "userns-sync")
 	b := make([]byte, 1)
@@ -115,11 +119,11 @@ func awaitMapping() error {
 		return fmt.Errorf("waiting for the id mapping: %w", errors.Join(err, errors.New("the parent gave no go-ahead")))
 	}
 	f.Close()
-	env := append(withoutStage(os.Environ()), envStage+"=mapped")
-	if err := unix.Exec("/proc/self/exe", os.Args, env); err != nil {
-		return fmt.Errorf("executing strata in the namespace: %w", err)
+	// What this process starts again (a sandbox's init) is mapped.
+	if err := os.Setenv(envStage, "mapped"); err != nil {
+		return err
 	}
-	return nil
+	return becomeRoot()
 }
 
 // run starts this command again in a new user and mount namespace, maps
@@ -136,7 +140,13 @@ func run(ctx context.Context, m Mapping, env []string, started func()) (int, err
 	cmd.Env = append(append(withoutStage(os.Environ()), env...), envStage+"=pending")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{syncR}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
+		Pdeathsig:  syscall.SIGKILL,
+		// Kept through the execve although the child's uid is not mapped
+		// yet; with the mapping, they are root's in the namespace.
+		AmbientCaps: allCaps(),
+	}
 	if err := cmd.Start(); err != nil {
 		syncR.Close()
 		return 0, &noNamespaceError{err}

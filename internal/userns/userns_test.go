@@ -130,6 +130,9 @@ func strataBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envStatusHelper) != "" {
+		os.Exit(statusHelper())
+	}
 	code := m.Run()
 	if strataBin.path != "" {
 		os.RemoveAll(filepath.Dir(strataBin.path))
@@ -192,9 +195,9 @@ RUN --mount=type=cache,target=/cache echo cached >> /cache/log && cat /cache/log
 RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-len
 RUN --mount=type=bind,source=app.txt,target=/mnt/app.txt --mount=type=tmpfs,target=/scratch cp /mnt/app.txt /bound.txt && touch /scratch/gone
 USER app
-RUN id > /tmp/id.txt && touch /tmp/mine && ls -ln /home/app > /tmp/ls.txt
+RUN id > /tmp/id.txt && touch /tmp/mine && ls -ln /home/app > /tmp/ls.txt && grep -E '^Cap(Inh|Prm|Eff|Amb):' /proc/self/status > /tmp/caps.txt
 USER root
-RUN grep -E '^(Seccomp|CapEff):' /proc/self/status > /status.txt && awk '$5 == "/" {print $(NF-2)}' /proc/self/mountinfo > /rootfs-type.txt
+RUN grep -E '^(Seccomp|Cap(Inh|Prm|Eff|Amb)):' /proc/self/status > /status.txt && awk '$5 == "/" {print $(NF-2)}' /proc/self/mountinfo > /rootfs-type.txt
 `
 
 // TestOneDigest builds one Dockerfile as root and as an ordinary user with
@@ -273,11 +276,14 @@ func checkUserBuild(t *testing.T, tarPath string) {
 		got[strings.TrimPrefix(path.Clean(h.Name), "/")] = entry{string(b), h.Uid, h.Gid}
 	}
 	want := map[string]string{
-		"hello":            "hello\n",
-		"cache-seen":       "cached\n",
-		"secret-len":       "12\n",
-		"tmp/id.txt":       "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n",
-		"status.txt":       "CapEff:\t00000000a80425fb\nSeccomp:\t2\n",
+		"hello":      "hello\n",
+		"cache-seen": "cached\n",
+		"secret-len": "12\n",
+		"tmp/id.txt": "uid=1000(app) gid=1000(app) groups=50(staff),1000(app)\n",
+		// Docker's capabilities for root, none inheritable or ambient;
+		// none at all for another user.
+		"status.txt":       "CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapAmb:\t0000000000000000\nSeccomp:\t2\n",
+		"tmp/caps.txt":     "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n",
 		"home/app/app.txt": "app\n",
 		"bound.txt":        "app\n",
 		// Native overlayfs in the namespace, not the copy fallback.

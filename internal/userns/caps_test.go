@@ -1,0 +1,97 @@
+package userns
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// envStatusHelper makes the test binary a program that enters the
+// namespace and prints what every thread of it is there (statusHelper).
+const envStatusHelper = "STRATA_USERNS_TEST_STATUS"
+
+// statusHelper runs as the test binary started by TestEnterCapabilities:
+// Enter, then, inside, each thread's ids and capability sets, one line
+// per thread.
+func statusHelper() int {
+	if code, done := Enter(context.Background(), nil, os.Stderr); done {
+		return code
+	}
+	tasks, err := filepath.Glob("/proc/self/task/*/status")
+	if err != nil || len(tasks) == 0 {
+		fmt.Fprintln(os.Stderr, "no threads:", err)
+		return 1
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		var fields []string
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			switch k {
+			case "Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb":
+				fields = append(fields, k+"="+strings.Join(strings.Fields(v), ","))
+			}
+		}
+		fmt.Println(strings.Join(fields, " "))
+	}
+	return 0
+}
+
+// TestEnterCapabilities: inside the namespace, strata is root with every
+// capability, effective and permitted, in every thread, and none
+// inheritable or ambient (which would follow it into what it executes),
+// as an execve as root would leave it; with subordinate ids and with the
+// user alone.
+func TestEnterCapabilities(t *testing.T) {
+	last, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		t.Skip(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(last)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := fmt.Sprintf("%016x", uint64(1)<<(n+1)-1)
+	want := "Uid=0,0,0,0 Gid=0,0,0,0 CapInh=0000000000000000 CapPrm=" + all + " CapEff=" + all + " CapBnd=" + all + " CapAmb=0000000000000000"
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := sharedDir(t)
+	bin := filepath.Join(work, "userns.test")
+	copyFile(t, self, bin)
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		sub  bool
+	}{{"strata-rootless", true}, {"strata-nosubid", false}} {
+		u := ensureUser(t, c.name, c.sub)
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + u.home, envStatusHelper + "=1"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("entering as %s: %v\n%s", c.name, err, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		for i, l := range lines {
+			if l != want {
+				t.Errorf("as %s, thread %d of %d in the namespace:\n%s\nwant\n%s", c.name, i+1, len(lines), l, want)
+			}
+		}
+	}
+}

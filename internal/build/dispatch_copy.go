@@ -103,8 +103,9 @@ func (r *run) dispatchCopy(ctx context.Context, stp step, st *state, cs copySpec
 // copySemantics: 2 since --chmod sets created directories and several
 // sources go in turn; 3 since --exclude never matches a source itself and
 // matches from the --parents pivot; 4 since a --link copy without --chmod
-// is made on nothing (issue 13).
-const copySemantics = "copy=4"
+// is made on nothing (issue 13); 5 since an archive's hard link entry
+// gives the shared file its owner and mode.
+const copySemantics = "copy=5"
 
 // copyInto copies the source groups to dest in a fresh layer on st.
 func (r *run) copyInto(ctx context.Context, st *state, cs copySpec, groups []rootfs.Sources, dest string) (*state, error) {

@@ -45,9 +45,10 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 		return nil, false, err
 	}
 	// run=2: what a step sees changed (the primary group among the
-	// supplementary ones, the hardened sandbox): records of an older
+	// supplementary ones, the hardened sandbox); run=3: /dev, /proc and
+	// /sys made as mount points stay in the layer. Records of an older
 	// strata are not reused.
-	fields := []string{"RUN", "run=2", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
+	fields := []string{"RUN", "run=3", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
 	if security == sandbox.SecurityInsecure {
 		fields = append(fields, "security="+security)
 	}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Ref is a git repository, a ref in it and a directory under it.
@@ -39,8 +40,19 @@ type Ref struct {
 	Checksum string
 }
 
-// commitSHA is a full commit id (SHA-1 or SHA-256).
-var commitSHA = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
+// isCommitSHA reports whether s is a full commit id (SHA-1 or SHA-256):
+// 40 or 64 lowercase hex digits.
+func isCommitSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Fetch checks r out into dst (created; it must not exist) and returns
 // the commit it checked out. The directory r.Subdir names is dst's
@@ -85,7 +97,7 @@ func fetch(ctx context.Context, r Ref, dst string, g gitCmd) (string, error) {
 	}
 	args := []string{"fetch", "-q", "--depth=1", "--no-tags", "origin", ref}
 	if _, err := g.run(ctx, args...); err != nil {
-		if !commitSHA.MatchString(ref) {
+		if !isCommitSHA(ref) {
 			return "", err
 		}
 		// A server that refuses to fetch a commit by id: fetch it all.
@@ -189,7 +201,8 @@ func (g gitCmd) run(ctx context.Context, args ...string) (string, error) {
 }
 
 // userinfo matches credentials in a URL, "scheme://user:password@".
-var userinfo = regexp.MustCompile(`(://)[^/@\s]+@`)
+// (Compiled on first use, not when strata starts.)
+var userinfo = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(://)[^/@\s]+@`) })
 
 // Redact removes credentials from URLs in s.
 func Redact(s string) string {
@@ -197,5 +210,5 @@ func Redact(s string) string {
 		u.User = nil
 		return u.String()
 	}
-	return userinfo.ReplaceAllString(s, "${1}")
+	return userinfo().ReplaceAllString(s, "${1}")
 }

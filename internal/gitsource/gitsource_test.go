@@ -159,3 +159,23 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func TestIsCommitSHA(t *testing.T) {
+	sha1 := strings.Repeat("0123456789", 4)
+	sha256 := strings.Repeat("abcdef0123456789", 4)
+	for in, want := range map[string]bool{
+		sha1: true, sha256: true,
+		"":                                   false,
+		"main":                               false,
+		sha1[:39]:                            false,
+		sha1 + "a":                           false,
+		strings.ToUpper(sha256):              false,
+		sha1[:39] + "g":                      false,
+		"v1.0.0":                             false,
+		strings.Repeat("0123456789", 5)[:48]: false,
+	} {
+		if got := isCommitSHA(in); got != want {
+			t.Errorf("isCommitSHA(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -8,13 +8,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
+// The patterns are compiled on first use, not when strata starts (every
+// start of strata pays for what its packages compile then).
 var (
 	// scheme is a URL's "scheme://".
-	scheme = regexp.MustCompile(`^[a-zA-Z0-9]+://`)
+	scheme = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]+://`) })
 	// scpStyle is "user@host:path[?query][#fragment]", git's implicit ssh.
-	scpStyle = regexp.MustCompile(`^([a-zA-Z0-9-_]+)@([a-zA-Z0-9-.]+):(.*?)(?:\?(.*?))?(?:#(.*))?$`)
+	scpStyle = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([a-zA-Z0-9-_]+)@([a-zA-Z0-9-.]+):(.*?)(?:\?(.*?))?(?:#(.*))?$`)
+	})
 )
 
 // Parse reads s as docker build reads a context argument: ok is false when
@@ -36,8 +41,8 @@ func Parse(s string) (r Ref, ok bool, err error) {
 			return Ref{}, false, nil
 		}
 		r.Remote, query, fragment = remoteOf(u), u.Query(), u.Fragment
-	case scheme.MatchString(s):
-		proto := strings.ToLower(strings.TrimSuffix(scheme.FindString(s), "://"))
+	case scheme().MatchString(s):
+		proto := strings.ToLower(strings.TrimSuffix(scheme().FindString(s), "://"))
 		u, err := url.Parse(s)
 		if err != nil {
 			return Ref{}, false, nil
@@ -52,8 +57,8 @@ func Parse(s string) (r Ref, ok bool, err error) {
 			return Ref{}, false, nil
 		}
 		r.Remote, query, fragment = remoteOf(u), u.Query(), u.Fragment
-	case scpStyle.MatchString(s):
-		m := scpStyle.FindStringSubmatch(s)
+	case strings.Contains(s, "@") && scpStyle().MatchString(s):
+		m := scpStyle().FindStringSubmatch(s)
 		r.Remote, fragment = m[1]+"@"+m[2]+":"+m[3], m[5]
 		if query, err = url.ParseQuery(m[4]); err != nil {
 			return Ref{}, true, fmt.Errorf("parsing git reference %q: %w", Redact(s), err)

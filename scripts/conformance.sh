@@ -145,6 +145,46 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+# Git repositories for the cases that ADD a git URL, served by git daemon
+# on 127.0.0.1 (git://127.0.0.1:$GIT_PORT/app.git). Made here with a fixed
+# author and fixed dates, so every run makes the same commits: main (v1,
+# then v2, which changes README and deletes sub/deep/f.txt), the tags v1
+# and v1-annotated on v1, and the branch feature on v1 with feature.txt.
+GIT_PORT=${CONFORMANCE_GIT_PORT:-5082}
+make_git_repos() (
+  local src=$WORK/git-src
+  rm -rf "$src" "$WORK/git"
+  mkdir -p "$src" "$WORK/git"
+  export GIT_AUTHOR_NAME=conformance GIT_AUTHOR_EMAIL=conformance@example.invalid \
+    GIT_COMMITTER_NAME=conformance GIT_COMMITTER_EMAIL=conformance@example.invalid \
+    GIT_AUTHOR_DATE=2024-01-01T00:00:00Z GIT_COMMITTER_DATE=2024-01-01T00:00:00Z \
+    GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+  g() { git -C "$src" "$@"; }
+  g -c init.defaultBranch=main init -q
+  printf 'hello v1\n' > "$src/README"
+  mkdir -p "$src/sub/deep"
+  printf 'sub file\n' > "$src/sub/deep/f.txt"
+  printf 'top of sub\n' > "$src/sub/top.txt"
+  printf '#!/bin/sh\necho run\n' > "$src/run.sh"
+  chmod 755 "$src/run.sh"
+  ln -s README "$src/link"
+  g add -A && g commit -qm v1 && g tag v1 && g tag -a -m annotated v1-annotated
+  g checkout -qb feature && printf 'feature\n' > "$src/feature.txt" && g add -A && g commit -qm feature
+  g checkout -q main && printf 'hello v2\n' > "$src/README" && g rm -q sub/deep/f.txt && g commit -qam v2
+  git clone -q --bare "$src" "$WORK/git/app.git"
+)
+make_git_repos > "$WORK/git.log" 2>&1 || { cat "$WORK/git.log" >&2; die "making the git repositories failed"; }
+salt+=" git=$(git -C "$WORK/git/app.git" for-each-ref --format='%(objectname) %(refname)' | sha256sum | cut -c1-16)"
+git daemon --reuseaddr --export-all --base-path="$WORK/git" --listen=127.0.0.1 --port="$GIT_PORT" \
+  --informative-errors "$WORK/git" < /dev/null > "$WORK/git-daemon.log" 2>&1 &
+git_pid=$!
+trap 'kill "$http_pid" "$git_pid" 2> /dev/null || true' EXIT
+for _ in $(seq 50); do
+  git ls-remote "git://127.0.0.1:$GIT_PORT/app.git" > /dev/null 2>&1 && break
+  kill -0 "$git_pid" 2> /dev/null || { cat "$WORK/git-daemon.log" >&2; die "git daemon on 127.0.0.1:$GIT_PORT exited"; }
+  sleep 0.1
+done
+
 echo "conformance: running the corpus against $REFERENCE (setup took $(( $(date +%s) - start ))s)" >&2
 cd "$REPO"
 "$WORK/conformance-run" -corpus test/conformance -strata "$STRATA" "${refargs[@]}" \

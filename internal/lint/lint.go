@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
@@ -275,7 +276,7 @@ func skippedByDirective(f *dockerfile.File, r Rule) bool {
 // may replace.
 func ignoredInline(lines []string, line int, r Rule) bool {
 	directives := 0
-	for directives < len(lines) && directiveLine.MatchString(lines[directives]) {
+	for directives < len(lines) && directiveLine().MatchString(lines[directives]) {
 		directives++
 	}
 	for i := line - 2; i >= directives && i < len(lines); i-- {
@@ -297,8 +298,11 @@ func ignoredInline(lines []string, line int, r Rule) bool {
 	return false
 }
 
-// directiveLine is a parser directive, as BuildKit's parser reads them.
-var directiveLine = regexp.MustCompile(`^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`)
+// directiveLine is a parser directive, as BuildKit's parser reads them
+// (compiled on first use, not when strata starts).
+var directiveLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`)
+})
 
 // Failed reports whether findings hold one at or above threshold (Off: never).
 func Failed(findings []Finding, threshold Severity) bool {

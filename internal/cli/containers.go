@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -113,11 +114,13 @@ func newContainerID() string {
 	return hex.EncodeToString(b)
 }
 
-var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// containerName is a valid --name (compiled on first use, not when strata
+// starts).
+var containerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // validName checks --name as docker does.
 func validName(n string) error {
-	if !containerName.MatchString(n) {
+	if !containerName().MatchString(n) {
 		return usageError{fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", n)}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,12 +73,16 @@ func (f *pruneFlags) options() (store.PruneOptions, error) {
 	return opts, nil
 }
 
-var sizeRE = regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(i?)[bB]?$`)
+// sizeRE is a byte count with a unit (compiled on first use, not when
+// strata starts).
+var sizeRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(i?)[bB]?$`)
+})
 
 // parseSize reads a byte count: "1024", "500MB" or "500M" (decimal),
 // "2GiB" (binary).
 func parseSize(s string) (int64, error) {
-	m := sizeRE.FindStringSubmatch(strings.TrimSpace(s))
+	m := sizeRE().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil || m[2] == "" && m[3] != "" {
 		return 0, fmt.Errorf("parsing size %q: want a number with an optional unit (kB, MB, GB, KiB, MiB, GiB, ...)", s)
 	}

@@ -27,6 +27,7 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		}
 		st := r.emptyState(platform)
 		st.key = baseKey("scratch", platform)
+		st.stage = r.progressStage(s)
 		return st, nil
 	case plan.StageRef:
 		parent, err := r.futures[s.Base.Stage].wait(ctx)
@@ -35,15 +36,16 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		}
 		c := parent.clone()
 		c.cmdSet, c.workdirSet = false, false
+		c.stage = r.progressStage(s)
 		return c, nil
 	default:
 		platform, err := r.stagePlatform(s)
 		if err != nil {
 			return nil, err
 		}
-		from := func(ref string, onbuild int) string {
+		from := &stageFrom{name: func(ref string, onbuild int) string {
 			return fromVertexName(r.progressStage(s), len(s.Commands)+onbuild+1, ref)
-		}
+		}}
 		img, err := r.resolveSourceAs(ctx, s.Base, platform, from)
 		if err != nil {
 			return nil, r.posErr(s.Line, err)
@@ -51,6 +53,10 @@ func (r *run) baseState(ctx context.Context, s *plan.Stage) (*state, error) {
 		st, err := r.imageState(img)
 		if err != nil {
 			return nil, err
+		}
+		st.stage = r.progressStage(s)
+		if from.v != nil {
+			st.showExtraction(&extraction{v: from.v, wait: r.waiting})
 		}
 		r.checkBasePlatform(s, platform, st)
 		h, err := img.Digest()
@@ -111,7 +117,7 @@ func (r *run) resolveSource(ctx context.Context, src plan.Source, platform strin
 
 // resolveSourceAs is resolveSource for a stage's FROM, shown as the
 // vertex from names (nil: a --from source, shown as "FROM ref@digest").
-func (r *run) resolveSourceAs(ctx context.Context, src plan.Source, platform string, from fromName) (v1.Image, error) {
+func (r *run) resolveSourceAs(ctx context.Context, src plan.Source, platform string, from *stageFrom) (v1.Image, error) {
 	if src.Kind == plan.ContextRef {
 		c := r.opts.Contexts[src.Ref]
 		switch {
@@ -137,7 +143,7 @@ func (r *run) resolveSourceAs(ctx context.Context, src plan.Source, platform str
 // ref", then the FROM vertex (from) with a status per layer pulled (none
 // when the store had the image; it is not "CACHED": that mark is the build
 // cache's).
-func (r *run) resolveImage(ctx context.Context, ref, platform string, from fromName) (v1.Image, error) {
+func (r *run) resolveImage(ctx context.Context, ref, platform string, from *stageFrom) (v1.Image, error) {
 	ran := false
 	v, err, _ := r.images.Do(ref+"\x00"+platform, func() (any, error) {
 		ran = true
@@ -155,8 +161,8 @@ func (r *run) resolveImage(ctx context.Context, ref, platform string, from fromN
 }
 
 // fetchImage is resolveImage's work, done once per reference and platform.
-func (r *run) fetchImage(ctx context.Context, ref, platform string, from fromName) (v1.Image, error) {
-	meta := r.vertex("[internal] load metadata for " + canonicalRef(ref))
+func (r *run) fetchImage(ctx context.Context, ref, platform string, from *stageFrom) (v1.Image, error) {
+	meta := r.vertex(r.internalPrefix(platform) + " load metadata for " + canonicalRef(ref))
 	var local error
 	if !r.opts.Pull {
 		img, err := r.storedImage(ctx, ref, platform)

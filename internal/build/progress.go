@@ -19,6 +19,10 @@ import (
 type VertexProgress interface {
 	// Vertex starts a piece of work named as BuildKit names it.
 	Vertex(name string) Vertex
+	// Waiting says the running step of stage waits for work shown on
+	// another vertex (its base's layers extracted, under the FROM): the
+	// step's timer stops until resume is called.
+	Waiting(stage string) (resume func())
 }
 
 // Vertex is one piece of work in progress.
@@ -28,6 +32,10 @@ type Vertex interface {
 	Status(id string, current, total int64, completed bool)
 	// Done ends the vertex: cached when nothing had to be done.
 	Done(cached bool, err error)
+	// Resume starts a finished vertex again for more of its work (a
+	// base's layers extracted when a step first needs them), as
+	// BuildKit's progress controller restarts a vertex; Done ends it.
+	Resume()
 }
 
 // vertex starts a vertex on the build's progress, or a no-op one.
@@ -38,10 +46,19 @@ func (r *run) vertex(name string) Vertex {
 	return noVertex{}
 }
 
+// waiting stops the timer of stage's running step until resume is called.
+func (r *run) waiting(stage string) (resume func()) {
+	if vp, ok := r.opts.Progress.(VertexProgress); ok {
+		return vp.Waiting(stage)
+	}
+	return func() {}
+}
+
 type noVertex struct{}
 
 func (noVertex) Status(string, int64, int64, bool) {}
 func (noVertex) Done(bool, error)                  {}
+func (noVertex) Resume()                           {}
 
 // layerStatus reports a pull's layer events to a vertex as statuses
 // "sha256:…" with bytes; it remembers whether anything moved.
@@ -77,13 +94,17 @@ func (l *layerStatus) Update(e registry.Event) {
 	}
 }
 
-// fromName names the FROM vertex of a stage for the image reference
-// "ref@digest" whose config has onbuild ONBUILD triggers.
-type fromName func(ref string, onbuild int) string
+// stageFrom is a stage's FROM vertex: how it is named for the image
+// reference "ref@digest" whose config has onbuild ONBUILD triggers, and,
+// once started, the vertex (its layers are shown extracted on it later).
+type stageFrom struct {
+	name func(ref string, onbuild int) string
+	v    Vertex
+}
 
-// fromVertex starts the vertex of fetching img, named by from, or
-// "FROM ref@digest" for an image a --from names.
-func (r *run) fromVertex(from fromName, ref string, img v1.Image) Vertex {
+// fromVertex starts the vertex of fetching img, a stage's FROM, or
+// "FROM ref@digest" for an image a --from names (from nil).
+func (r *run) fromVertex(from *stageFrom, ref string, img v1.Image) Vertex {
 	name := canonicalRef(ref)
 	if h, err := img.Digest(); err == nil && !strings.Contains(name, "@") {
 		name += "@" + h.String()
@@ -95,7 +116,8 @@ func (r *run) fromVertex(from fromName, ref string, img v1.Image) Vertex {
 	if cfg, err := img.ConfigFile(); err == nil {
 		onbuild = len(cfg.Config.OnBuild)
 	}
-	return r.vertex(from(name, onbuild))
+	from.v = r.vertex(from.name(name, onbuild))
+	return from.v
 }
 
 // canonicalRef is ref as BuildKit shows it: docker.io/library/golang:1.26.
@@ -127,4 +149,13 @@ func exported(v Vertex, platforms []PlatformResult, names []string) {
 		v.Status("naming to "+canonicalRef(n), 0, 0, true)
 	}
 	v.Done(false, nil)
+}
+
+// internalPrefix is BuildKit's "[internal]" of a vertex for platform:
+// "[linux/arm64 internal]" when the build has several platforms.
+func (r *run) internalPrefix(platform string) string {
+	if r.label == "" {
+		return "[internal]"
+	}
+	return "[" + platform + " internal]"
 }

@@ -35,6 +35,9 @@ type state struct {
 	escape rune
 	// key is the build-cache key of this state: everything that made it.
 	key v1.Hash
+	// stage is the stage whose steps use this state, as progress names
+	// it: the step that waits when its layers are extracted.
+	stage string
 }
 
 // layerRef is one layer of a state: a blob in the store and, once needed,
@@ -44,17 +47,26 @@ type layerRef struct {
 	// source is what made the layer in this build ("Dockerfile:12 RUN
 	// apt-get install ..."); "" for a base image's layers.
 	source string
-	once   sync.Once
-	dir    string
-	err    error
+	// shown reports the layer's extraction (a base image's layer, on
+	// its stage's FROM vertex); nil: not shown.
+	shown *extraction
+	once  sync.Once
+	dir   string
+	err   error
 }
 
-// dirIn returns the layer's extracted directory, extracting it once.
-func (l *layerRef) dirIn(ctx context.Context, st *store.Store) (string, error) {
+// dirIn returns the layer's extracted directory, extracting it once; an
+// extraction is shown on x.
+func (l *layerRef) dirIn(ctx context.Context, st *store.Store, x *extracting) (string, error) {
 	l.once.Do(func() {
-		if l.dir == "" {
-			l.dir, l.err = st.LayerDir(ctx, l.layer)
+		if l.dir != "" {
+			return
 		}
+		if l.shown != nil && !layerExtracted(st, l.layer) {
+			done := x.layer(l.shown, l.layer)
+			defer func() { done(l.err) }()
+		}
+		l.dir, l.err = st.LayerDir(ctx, l.layer)
 	})
 	return l.dir, l.err
 }
@@ -89,17 +101,27 @@ func (s *state) clone() *state {
 	return &c
 }
 
-// stack returns the state's filesystem as a rootfs.Stack.
-func (s *state) stack(ctx context.Context, st *store.Store) (rootfs.Stack, error) {
+// stack returns the state's filesystem as a rootfs.Stack, extracting the
+// layers not extracted yet (shown under their FROM while the step waits).
+func (s *state) stack(ctx context.Context, st *store.Store) (_ rootfs.Stack, err error) {
+	x := &extracting{stage: s.stage}
+	defer func() { x.end(err) }()
 	dirs := make([]string, 0, len(s.layers))
 	for _, l := range s.layers {
-		d, err := l.dirIn(ctx, st)
+		d, err := l.dirIn(ctx, st, x)
 		if err != nil {
 			return rootfs.Stack{}, err
 		}
 		dirs = append(dirs, d)
 	}
 	return rootfs.Stack{Dirs: dirs}, nil
+}
+
+// showExtraction shows the extraction of s's layers on e.
+func (s *state) showExtraction(e *extraction) {
+	for _, l := range s.layers {
+		l.shown = e
+	}
 }
 
 // history appends a history entry.

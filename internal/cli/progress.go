@@ -67,7 +67,10 @@ func (p *plainDisplay) header(v *vtx) {
 	if p.current == v {
 		return
 	}
-	if p.current != nil {
+	if c := p.current; c != nil {
+		if !c.done() {
+			fmt.Fprintf(p.w, "#%d ...\n", c.index) // BuildKit's mark of a vertex left running
+		}
 		fmt.Fprintln(p.w)
 	}
 	p.current = v
@@ -76,12 +79,14 @@ func (p *plainDisplay) header(v *vtx) {
 
 func (p *plainDisplay) started(v *vtx) { p.header(v) }
 
+func (p *plainDisplay) paused(*vtx) {}
+
 func (p *plainDisplay) logged(v *vtx, _ []byte, lines []string) {
 	if len(lines) == 0 {
 		return
 	}
 	p.header(v)
-	sec := time.Since(v.started).Seconds()
+	sec := time.Since(v.run().start).Seconds()
 	prec := 1
 	if sec < 10 {
 		prec = 3

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 
 	godigest "github.com/opencontainers/go-digest"
@@ -81,12 +82,13 @@ func newJSONDisplay(w io.Writer) *jsonDisplay { return &jsonDisplay{enc: json.Ne
 
 func (d *jsonDisplay) emit(s solveStatus) { d.enc.Encode(s) } // a closed stderr is not the build's failure
 
+// vertexJSON is v in its last interval: a vertex that ran again (a FROM
+// extracting its layers) or a step that waited is sent with each
+// interval's start, as BuildKit's progress controller sends it, and
+// progressui adds up the intervals.
 func vertexJSON(v *vtx) *ssVertex {
-	out := &ssVertex{Digest: v.digest, Inputs: v.inputs, Name: v.name, Started: timePtr(v.started), Cached: v.cached, Error: v.err}
-	if v.done() {
-		out.Completed = timePtr(v.completed)
-	}
-	return out
+	r := v.run()
+	return &ssVertex{Digest: v.digest, Inputs: v.inputs, Name: v.name, Started: timePtr(r.start), Completed: timePtr(r.stop), Cached: v.cached, Error: v.err}
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -99,6 +101,8 @@ func timePtr(t time.Time) *time.Time {
 
 func (d *jsonDisplay) started(v *vtx) { d.emit(solveStatus{Vertexes: []*ssVertex{vertexJSON(v)}}) }
 
+func (d *jsonDisplay) paused(v *vtx) { d.emit(solveStatus{Vertexes: []*ssVertex{vertexJSON(v)}}) }
+
 func (d *jsonDisplay) logged(v *vtx, data []byte, _ []string) {
 	if len(data) == 0 {
 		return
@@ -108,7 +112,7 @@ func (d *jsonDisplay) logged(v *vtx, data []byte, _ []string) {
 
 func (d *jsonDisplay) status(v *vtx, s *vtxStatus) {
 	d.emit(solveStatus{Statuses: []*ssStatus{{
-		ID: s.id, Vertex: v.digest, Name: s.id, Total: s.total, Current: s.current,
+		ID: s.id, Vertex: v.digest, Name: statusAction(s.id), Total: s.total, Current: s.current,
 		Timestamp: s.timestamp.UTC(), Started: timePtr(s.started), Completed: timePtr(s.completed),
 	}}})
 }
@@ -139,4 +143,16 @@ func (d *jsonDisplay) finding(f lint.Finding) {
 		w.Range = []*ssRange{{Start: &ssPosition{Line: int32(f.Line)}, End: &ssPosition{Line: int32(f.Line)}}}
 	}
 	d.emit(solveStatus{Warnings: []*ssWarning{w}})
+}
+
+// statusAction is a status's name in a SolveStatus: BuildKit's action
+// ("extracting", "transferring") for those it names by action and id,
+// else the id.
+func statusAction(id string) string {
+	for _, a := range []string{"extracting", "transferring"} {
+		if strings.HasPrefix(id, a+" ") {
+			return a
+		}
+	}
+	return id
 }

@@ -19,8 +19,11 @@ type vtx struct {
 	digest    godigest.Digest
 	inputs    []godigest.Digest
 	name      string
-	started   time.Time
-	completed time.Time // zero while running
+	stage     string     // of a step: whose FROM's extraction it waits on
+	runs      []interval // when it ran: one, more when resumed or paused
+	completed time.Time  // zero while running (or waiting)
+	waits     int        // what the step waits on now: its timer stops
+	users     int        // who work on it now: Done by each ends it
 	cached    bool
 	err       string
 	statuses  []*vtxStatus
@@ -29,14 +32,32 @@ type vtx struct {
 	tail      []string // the last output lines
 }
 
+// interval is one run of a vertex: stop is zero while it runs.
+type interval struct{ start, stop time.Time }
+
 func (v *vtx) done() bool { return !v.completed.IsZero() }
 
-// duration is how long v ran, so far.
+// duration is how long v ran, so far: BuildKit's sum of its intervals.
 func (v *vtx) duration(now time.Time) time.Duration {
-	if v.done() {
-		return v.completed.Sub(v.started)
+	var d time.Duration
+	for _, r := range v.runs {
+		if r.stop.IsZero() {
+			d += now.Sub(r.start)
+		} else {
+			d += r.stop.Sub(r.start)
+		}
 	}
-	return now.Sub(v.started)
+	return d
+}
+
+// run is v's last interval.
+func (v *vtx) run() interval { return v.runs[len(v.runs)-1] }
+
+// stop ends v's running interval at t.
+func (v *vtx) stop(t time.Time) {
+	if r := &v.runs[len(v.runs)-1]; r.stop.IsZero() {
+		r.stop = t
+	}
 }
 
 // vtxStatus is a part of a vertex's work: a layer download.
@@ -50,7 +71,8 @@ type vtxStatus struct {
 // display shows what a tracker records. Its methods are called with the
 // tracker's lock held.
 type display interface {
-	started(v *vtx)
+	started(v *vtx) // also when it starts again
+	paused(v *vtx)  // a step waits: its interval ended
 	logged(v *vtx, data []byte, lines []string)
 	status(v *vtx, s *vtxStatus)
 	finished(v *vtx)
@@ -78,7 +100,10 @@ func newTracker(d display) *tracker {
 
 // start adds a vertex; its digest is the digest of its name (a name seen
 // before gets its ordinal appended first).
-func (t *tracker) start(stage, name string) *vtx {
+func (t *tracker) start(stage, name string) *vtx { return t.startAt(stage, name, time.Now()) }
+
+// startAt is start at time now.
+func (t *tracker) startAt(stage, name string, now time.Time) *vtx {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	key := name
@@ -86,7 +111,7 @@ func (t *tracker) start(stage, name string) *vtx {
 		key = fmt.Sprintf("%s\x00%d", name, n)
 	}
 	t.byName[name]++
-	v := &vtx{index: len(t.vtxs) + 1, digest: godigest.FromString(key), name: name, started: time.Now()}
+	v := &vtx{index: len(t.vtxs) + 1, digest: godigest.FromString(key), name: name, runs: []interval{{start: now}}, users: 1}
 	if stage != "" {
 		if in, ok := t.last[stage]; ok {
 			v.inputs = []godigest.Digest{in}
@@ -98,10 +123,16 @@ func (t *tracker) start(stage, name string) *vtx {
 	return v
 }
 
-func (t *tracker) finish(v *vtx, cached bool, err error) {
+func (t *tracker) finish(v *vtx, cached bool, err error) { t.finishAt(v, cached, err, time.Now()) }
+
+// finishAt is finish at time now.
+func (t *tracker) finishAt(v *vtx, cached bool, err error, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if v.done() {
+		return
+	}
+	if v.users--; v.users > 0 { // another one's work goes on
 		return
 	}
 	if len(v.partial) > 0 {
@@ -110,7 +141,8 @@ func (t *tracker) finish(v *vtx, cached bool, err error) {
 		v.tail = appendTail(v.tail, line)
 		t.d.logged(v, nil, []string{line})
 	}
-	v.completed, v.cached = time.Now(), cached
+	v.completed, v.cached = now, cached
+	v.stop(now)
 	if err != nil {
 		v.err = err.Error()
 	}
@@ -122,19 +154,105 @@ func (t *tracker) finish(v *vtx, cached bool, err error) {
 	t.d.finished(v)
 }
 
+// resume starts the finished v again: a new interval, as BuildKit's
+// progress controller sends the vertex again with a new start.
+func (t *tracker) resume(v *vtx) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v.done() {
+		t.restart(v)
+	}
+}
+
+// restart starts the finished v again, with one user.
+func (t *tracker) restart(v *vtx) {
+	v.completed, v.err, v.users = time.Time{}, "", 1
+	v.runs = append(v.runs, interval{start: time.Now()})
+	t.d.started(v)
+}
+
 // Step implements build.Progress.
 func (t *tracker) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
 	v := t.start(stage, build.StepName(stage, index, total, oneLine(text)))
+	v.stage = stage
 	return &vtxLog{t: t, v: v}, func(cached bool, err error) { t.finish(v, cached, err) }
 }
 
+// Waiting implements build.VertexProgress: the running step of stage
+// stops its timer (its interval ends, as a SolveStatus shows it) until
+// resume starts a new one.
+func (t *tracker) Waiting(stage string) (resume func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var v *vtx
+	for _, x := range t.vtxs {
+		if x.stage == stage && !x.done() && len(x.runs) > 0 {
+			v = x
+		}
+	}
+	if v == nil {
+		return func() {}
+	}
+	if v.waits++; v.waits == 1 {
+		v.stop(time.Now())
+		t.d.paused(v)
+	}
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if v.waits--; v.waits == 0 && !v.done() {
+			v.runs = append(v.runs, interval{start: time.Now()})
+			t.d.started(v)
+		}
+	}
+}
+
 // Vertex implements build.VertexProgress.
+//
+// An internal vertex ("[internal] load build context") named as an
+// earlier one is that one, started again if it finished: in BuildKit the
+// same source is the same vertex (its digest is its definition's).
 func (t *tracker) Vertex(name string) build.Vertex {
-	stage := ""
-	if strings.HasPrefix(name, "[") && !strings.HasPrefix(name, "[internal]") {
-		stage, _, _ = strings.Cut(strings.TrimPrefix(name, "["), " ")
+	inner, stage := vertexStage(name)
+	if inner == "internal" || strings.HasSuffix(inner, " internal") {
+		if v := t.again(name); v != nil {
+			return &trackedVertex{t: t, v: v}
+		}
 	}
 	return &trackedVertex{t: t, v: t.start(stage, name)}
+}
+
+// again is the last vertex named name, started again if it finished, with
+// one more user, or nil.
+func (t *tracker) again(name string) *vtx {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(t.vtxs) - 1; i >= 0; i-- {
+		if v := t.vtxs[i]; v.name == name {
+			if v.done() {
+				t.restart(v)
+			} else {
+				v.users++
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// vertexStage is what a vertex's name has in brackets, and the stage
+// there: "builder" of "[builder 1/5] FROM …", "linux/arm64 builder" of
+// "[linux/arm64 builder 1/5] …", "" of "[1/3] …" or "[internal] …".
+func vertexStage(name string) (inner, stage string) {
+	rest, ok := strings.CutPrefix(name, "[")
+	if !ok {
+		return "", ""
+	}
+	inner, _, _ = strings.Cut(rest, "]")
+	if i := strings.LastIndexByte(inner, ' '); i > 0 && !strings.HasSuffix(inner, " internal") {
+		stage = inner[:i]
+	}
+	return inner, stage
 }
 
 // Warn implements build.Progress: a warning of no vertex.
@@ -175,6 +293,9 @@ func (tv *trackedVertex) Status(id string, current, total int64, completed bool)
 
 // Done implements build.Vertex.
 func (tv *trackedVertex) Done(cached bool, err error) { tv.t.finish(tv.v, cached, err) }
+
+// Resume implements build.Vertex.
+func (tv *trackedVertex) Resume() { tv.t.resume(tv.v) }
 
 // vtxLog is a step's output: whole lines go to the display.
 type vtxLog struct {
@@ -257,7 +378,16 @@ func (c *counting) Vertex(name string) build.Vertex {
 	return discardVertex{}
 }
 
+// Waiting implements build.VertexProgress when the wrapped Progress does.
+func (c *counting) Waiting(stage string) func() {
+	if vp, ok := c.Progress.(build.VertexProgress); ok {
+		return vp.Waiting(stage)
+	}
+	return func() {}
+}
+
 type discardVertex struct{}
 
 func (discardVertex) Status(string, int64, int64, bool) {}
 func (discardVertex) Done(bool, error)                  {}
+func (discardVertex) Resume()                           {}

@@ -87,6 +87,12 @@ func TestProgressPlain(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^#2 DONE Ns$`,
 		`(?m)^#3 \[base 2/4\] RUN for i in .*$`,
+		// The base is extracted when the RUN needs it: under the FROM,
+		// started again, while the RUN waits.
+		`(?m)^#3 \[base 2/4\] RUN for i in .*\n#3 \.\.\.\n\n` +
+			`#2 \[base 1/4\] FROM REGISTRY/library/busybox:1@sha256:D\n` +
+			`#2 extracting sha256:D\n#2 extracting sha256:D( Ns)? done\n#2 DONE Ns\n\n` +
+			`#3 \[base 2/4\] RUN for i in .*\n#3 T tick 1 `,
 		`(?m)^#3 T tick 1 of a step whose output lines are long enough to be cut at eighty columns$`,
 		`(?m)^#3 T tick 10 of a step`,
 		`(?m)^#3 DONE Ns$`,
@@ -120,11 +126,7 @@ func TestProgressRawJSON(t *testing.T) {
 			Started, Completed  *time.Time
 			Cached              bool
 		}
-		Statuses []struct {
-			ID, Vertex     string
-			Total, Current int64
-			Completed      *time.Time
-		}
+		Statuses []gotStatus
 		Logs     map[string]string
 		Warnings []struct {
 			Level      int
@@ -184,6 +186,7 @@ func TestProgressRawJSON(t *testing.T) {
 	if !layerDone {
 		t.Errorf("no completed layer status of the FROM vertex in %+v", got.Statuses)
 	}
+	checkExtracted(t, got.Statuses, from.Digest, from.Started, from.Completed, run.Started)
 	if !strings.Contains(got.Logs[run.Digest], "tick 10 of a step") {
 		t.Errorf("RUN logs = %q", got.Logs[run.Digest])
 	}
@@ -198,6 +201,39 @@ func TestProgressRawJSON(t *testing.T) {
 	if w.Level != 1 || string(w.Short) != "JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 4)" ||
 		len(w.Detail) != 1 || w.URL == "" || w.SourceInfo == nil || w.SourceInfo.Filename != "Dockerfile" || len(w.Range) != 1 || w.Range[0].Start.Line != 4 {
 		t.Errorf("finding warning = %+v", w)
+	}
+}
+
+// gotStatus is a VertexStatus as testdata/solvestatus reports it.
+type gotStatus struct {
+	ID, Vertex, Name   string
+	Total, Current     int64
+	Started, Completed *time.Time
+}
+
+// checkExtracted checks that the base was shown extracted as BuildKit's
+// cache refs show it: a completed status "extracting sha256:…" named
+// "extracting" on the FROM vertex, within the FROM's last run (from,
+// to) and before the step that needed it last started (next).
+func checkExtracted(t *testing.T, statuses []gotStatus, vertex string, from, to, next *time.Time) {
+	t.Helper()
+	var ex *gotStatus
+	for i, s := range statuses {
+		if s.Vertex == vertex && strings.HasPrefix(s.ID, "extracting sha256:") && s.Completed != nil {
+			ex = &statuses[i]
+		}
+	}
+	if ex == nil {
+		t.Fatalf("no completed extracting status on the FROM vertex %s", vertex)
+	}
+	if ex.Name != "extracting" || ex.Started == nil {
+		t.Errorf("extracting status %+v, want name extracting, a start", ex)
+	}
+	if ex.Started.Before(*from) || ex.Completed.After(*to) {
+		t.Errorf("extracting %v to %v, outside the FROM's last run %v to %v", ex.Started, ex.Completed, from, to)
+	}
+	if next.Before(*ex.Completed) {
+		t.Errorf("the step's last run starts at %v, before the extraction ended at %v: the step's time holds it", next, ex.Completed)
 	}
 }
 

@@ -132,7 +132,7 @@ done:
 		t.Errorf("no layer status line (=> => sha256:… N / N) in\n%s", screen)
 	}
 	all := strings.Join(seen, "\n")
-	for _, want := range []string{" => [internal] load metadata for ", " => [base 1/4] FROM ", " => [base 2/4] RUN for i in ", " => [base 4/4] COPY Dockerfile /x", " => exporting to image"} {
+	for _, want := range []string{" => [internal] load metadata for ", " => [base 1/4] FROM ", " => => extracting sha256:", " => [base 2/4] RUN for i in ", " => [base 4/4] COPY Dockerfile /x", " => exporting to image"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %q line in\n%s", want, screen)
 		}

@@ -102,6 +102,7 @@ func (d *ttyDisplay) close() {
 }
 
 func (d *ttyDisplay) started(*vtx)                  {}
+func (d *ttyDisplay) paused(*vtx)                   {}
 func (d *ttyDisplay) logged(*vtx, []byte, []string) {}
 func (d *ttyDisplay) status(*vtx, *vtxStatus)       {}
 func (d *ttyDisplay) finished(*vtx)                 {}

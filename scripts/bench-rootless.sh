@@ -4,13 +4,16 @@
 # a container with Docker's default security (chroot mode), in one run.
 #
 # The Dockerfile is busybox + 20 x RUN true; cold is --no-cache, no-op is the
-# same build again. hyperfine medians; the user's figures include `su`, which
-# the script measures on its own too. Env: RUNS (5), USER_NAME
-# (strata-bench, created with a subordinate range if missing), STRATA
-# (./bin/strata).
+# same build again. hyperfine, cold builds first (RUNS each), then the no-op
+# builds (NOOP_RUNS each: a few ms, so more runs); the user's figures include
+# `su`, and the container's `docker exec`, which the script measures on their
+# own too and takes off in the ratios it prints last (medians). Env: RUNS (5),
+# NOOP_RUNS (30), USER_NAME (strata-bench, created with a subordinate range if
+# missing), STRATA (./bin/strata).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
+NOOP_RUNS=${NOOP_RUNS:-30}
 U=${USER_NAME:-strata-bench}
 S=$(readlink -f "${STRATA:-./bin/strata}")
 [ "$(id -u)" = 0 ] || { echo "run as root (it creates the test user)" >&2; exit 1; }
@@ -24,7 +27,8 @@ W=$(mktemp -d /tmp/strata-bench-rootless.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 chmod 755 "$W"
 cp "$S" "$W/strata"
-BB=$(ls -t /var/tmp/strata-test/busybox-*.tar 2>/dev/null | head -1)
+# The host's busybox (busybox-<hash>.tar), not a foreign one (busybox-arm64-...).
+BB=$(ls -t /var/tmp/strata-test/busybox-*.tar 2>/dev/null | grep -E '/busybox-[0-9a-f]+\.tar$' | head -1 || true)
 [ -n "$BB" ] || { echo "no busybox tar in /var/tmp/strata-test (run make test once)" >&2; exit 1; }
 mkdir -p "$W/ctx" && cp "$BB" "$W/busybox.tar"
 { echo "FROM busybox"; for i in $(seq 1 20); do echo "RUN true # $i"; done; } > "$W/ctx/Dockerfile"
@@ -33,14 +37,17 @@ export SOURCE_DATE_EPOCH=1700000000
 STRATA_ROOT=$W/root "$W/strata" import "$W/busybox.tar" busybox:latest >/dev/null
 su "$U" -c "SOURCE_DATE_EPOCH=1700000000 XDG_DATA_HOME=$W/user $W/strata import $W/busybox.tar busybox:latest >/dev/null"
 
-cmds=(
-  "env STRATA_ROOT=$W/root $W/strata build --progress=quiet --no-cache $W/ctx"
-  "su $U -c 'XDG_DATA_HOME=$W/user $W/strata build --progress=quiet --no-cache $W/ctx'"
-  "env STRATA_ROOT=$W/root $W/strata build --progress=quiet $W/ctx"
-  "su $U -c 'XDG_DATA_HOME=$W/user $W/strata build --progress=quiet $W/ctx'"
-  "su $U -c true"
+cold=(
+  root-cold "env STRATA_ROOT=$W/root $W/strata build --progress=quiet --no-cache $W/ctx"
+  user-cold "su $U -c 'XDG_DATA_HOME=$W/user $W/strata build --progress=quiet --no-cache $W/ctx'"
 )
-names=(root-cold user-cold root-noop user-noop su)
+noop=(
+  root-noop "env STRATA_ROOT=$W/root $W/strata build --progress=quiet $W/ctx"
+  user-noop "su $U -c 'XDG_DATA_HOME=$W/user $W/strata build --progress=quiet $W/ctx'"
+  # su, its shell and the shell starting a program: what the user's figures
+  # hold besides strata.
+  su "su $U -c 'XDG_DATA_HOME=$W/user /bin/true'"
+)
 if docker info >/dev/null 2>&1 && "$W/strata" build --help | grep -q chroot; then
   # A container of strata (static) and busybox (to idle), default security.
   mkdir -p "$W/img/tmp" && chmod 1777 "$W/img/tmp" && cp "$W/strata" "$W/img/strata" && cp /bin/busybox "$W/img/busybox"
@@ -48,17 +55,30 @@ if docker info >/dev/null 2>&1 && "$W/strata" build --help | grep -q chroot; the
   docker run --rm -v "$W:/w" -e SOURCE_DATE_EPOCH=1700000000 -e STRATA_ROOT=/w/ctr strata-bench-rootless:latest \
     /strata import /w/busybox.tar busybox:latest >/dev/null
   # Inside one container, so docker's own start-up is not counted.
-  cmds+=("docker exec strata-bench-rootless /strata build --progress=quiet --no-cache /w/ctx"
-         "docker exec strata-bench-rootless /strata build --progress=quiet /w/ctx"
-         "docker exec strata-bench-rootless /busybox true")
-  names+=(container-cold container-noop docker-exec)
+  cold+=(container-cold "docker exec strata-bench-rootless /strata build --progress=quiet --no-cache /w/ctx")
+  noop+=(container-noop "docker exec strata-bench-rootless /strata build --progress=quiet /w/ctx"
+         docker-exec "docker exec strata-bench-rootless /busybox true")
   docker rm -f strata-bench-rootless >/dev/null 2>&1 || true
   docker run -d --rm --name strata-bench-rootless -v "$W:/w" -e STRATA_ROOT=/w/ctr -e SOURCE_DATE_EPOCH=1700000000 \
     strata-bench-rootless:latest /busybox sleep 3600 >/dev/null
 fi
-args=()
-for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
-hyperfine -N -w 1 -r "$RUNS" --export-markdown "$W/table.md" "${args[@]}" >&2
-cat "$W/table.md"
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# bench NAME RUNS WARMUP name command ...: one hyperfine over the pairs.
+bench() {
+  local out=$1 runs=$2 warm=$3 args=()
+  shift 3
+  while [ $# -gt 0 ]; do args+=(-n "$1" "$2"); shift 2; done
+  hyperfine -N -w "$warm" -r "$runs" --export-markdown "$W/$out.md" --export-json "$W/$out.json" "${args[@]}" >&2
+  cat "$W/$out.md"
+}
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench cold "$RUNS" 1 "${cold[@]}"
+bench noop "$NOOP_RUNS" 3 "${noop[@]}"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Medians in ms, and the ratios to root's, the user's and the container's
+# no-op less su's and docker exec's own time.
+jq -rs '[.[].results[]] | map({(.command): (.median * 1000)}) | add
+  | "medians (ms): " + (to_entries | map("\(.key) \(.value * 10 | round / 10)") | join(", ")),
+    "user / root: cold \(.["user-cold"] / .["root-cold"] * 100 | round / 100)x, no-op less su \((.["user-noop"] - .su) / .["root-noop"] * 100 | round / 100)x",
+    (if .["container-noop"] then "container / root: cold \(.["container-cold"] / .["root-cold"] * 100 | round / 100)x, no-op less docker exec \((.["container-noop"] - .["docker-exec"]) / .["root-noop"] * 100 | round / 100)x" else empty end)' \
+  "$W/cold.json" "$W/noop.json"
 docker rm -f strata-bench-rootless >/dev/null 2>&1 || true

@@ -31,6 +31,7 @@ type runMounts struct {
 	specs []specs.Mount
 	env   []string
 	undo  []func()
+	ssh   int // ssh mounts so far
 }
 
 func (m *runMounts) cleanup() {
@@ -360,6 +361,15 @@ func (r *run) sshMount(rm *runMounts, m *instructions.Mount, target string) (str
 	if id == "" {
 		id = "default"
 	}
+	if target == "" {
+		target = fmt.Sprintf("/run/buildkit/ssh_agent.%d", rm.ssh)
+	}
+	rm.ssh++
+	if rm.ssh == 1 {
+		// As BuildKit's LLB: SSH_AUTH_SOCK names the first ssh mount's
+		// target, also when an optional agent was not given.
+		rm.env = append(rm.env, "SSH_AUTH_SOCK="+target)
+	}
 	sock, ok := r.opts.SSH[id]
 	if !ok {
 		if m.Required {
@@ -367,11 +377,7 @@ func (r *run) sshMount(rm *runMounts, m *instructions.Mount, target string) (str
 		}
 		return "", nil
 	}
-	if target == "" {
-		target = "/run/buildkit/ssh_agent.0"
-	}
 	rm.specs = append(rm.specs, specs.Mount{Destination: target, Type: "bind", Source: sock, Options: []string{"rbind"}})
-	rm.env = append(rm.env, "SSH_AUTH_SOCK="+target)
 	return target, nil
 }
 

@@ -37,7 +37,7 @@ func TestRunSecurity(t *testing.T) {
 		fs := flatten(t, res.Image)
 		// Docker's 14 default capabilities (moby's oci/caps) as a mask.
 		const dockerCaps = "00000000a80425fb"
-		for _, want := range []string{"CapEff:\t" + dockerCaps, "CapBnd:\t" + dockerCaps, "Seccomp:\t2", "NoNewPrivs:\t1"} {
+		for _, want := range []string{"CapEff:\t" + dockerCaps, "CapBnd:\t" + dockerCaps, "Seccomp:\t2", "NoNewPrivs:\t0"} {
 			if got := fs["/default.txt"].body; !strings.Contains(got, want+"\n") {
 				t.Errorf("default step's status = %q, want a line %q", got, want)
 			}

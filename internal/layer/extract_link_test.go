@@ -34,4 +34,3 @@ func TestExtractHardLinkMeta(t *testing.T) {
 		}
 	}
 }
-

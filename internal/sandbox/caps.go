@@ -70,10 +70,9 @@ func lastCap() int {
 // effective, permitted and inheritable in all of them (every Go runtime
 // thread shares the address space a step must not borrow;
 // syscall.AllThreadsSyscall, which needs a binary without cgo), drops the
-// bounding set of the calling thread, which starts the step, and sets
-// no_new_privs in all when asked. The other threads keep a full bounding
-// set, which only limits what an execve could gain, and they never
-// execute anything. The caller must be locked to its OS thread.
+// bounding set in all of them, so that no thread, without no_new_privs,
+// could gain more by an execve than the step can, and sets no_new_privs in
+// all when asked. The caller must be locked to its OS thread.
 func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 	bounding, err := capMask(c.Bounding)
 	if err != nil {
@@ -89,7 +88,7 @@ func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 		if bounding&(1<<uint(i)) != 0 {
 			continue
 		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(i), 0, 0, 0); err != nil {
+		if err := allThreads(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(i), 0); err != nil {
 			return fmt.Errorf("dropping capability %d from the bounding set: %w", i, err)
 		}
 	}

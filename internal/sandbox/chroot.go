@@ -181,6 +181,10 @@ func (c *chrootRunner) config(step *Step, root string) (*chrootConfig, error) {
 	insecure := step.Security == SecurityInsecure
 	p := completeProcess(step.Spec.Process, insecure)
 	p.Capabilities = withoutCap(p.Capabilities, "CAP_SYS_CHROOT")
+	// Where chroot mode runs (a container without CAP_SYS_ADMIN) a seccomp
+	// filter can only be loaded with no_new_privs: a setuid binary (sudo)
+	// gains nothing in a step here, unlike the other backends.
+	p.NoNewPrivileges = true
 	cfg := &chrootConfig{Root: root, Process: p}
 	if insecure {
 		return cfg, nil

@@ -370,10 +370,18 @@ func runProcess(p *specs.Process, filter []byte, stdio []uintptr, started func()
 	if err != nil {
 		return 0, err
 	}
+	if prog != nil && !p.NoNewPrivileges {
+		// As runc without no_new_privs: the filter is loaded while every
+		// thread still holds CAP_SYS_ADMIN (TSYNC gives it to them all),
+		// before the capabilities drop.
+		if err := prog.Load(); err != nil {
+			return 0, err
+		}
+	}
 	if err := applyCapabilities(p.Capabilities, p.NoNewPrivileges && prog == nil); err != nil {
 		return 0, err
 	}
-	if prog != nil {
+	if prog != nil && p.NoNewPrivileges {
 		// no_new_privs on this thread; loading with TSYNC gives every
 		// thread the filter and no_new_privs.
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {

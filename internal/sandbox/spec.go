@@ -119,7 +119,10 @@ func completeProcess(in *specs.Process, insecure bool) *specs.Process {
 	if in != nil {
 		*p = *in
 	}
-	p.NoNewPrivileges = true
+	// No no_new_privs, as Docker and BuildKit give a step: a setuid or
+	// file-capability binary (sudo, ping) works for a USER step, and gains
+	// at most what a root step has (the bounding set, the seccomp filter).
+	p.NoNewPrivileges = false
 	// The primary group is a supplementary one too, as BuildKit's
 	// executor has it (ensureAdditionalGids): `id` shows it in groups=.
 	if !slices.Contains(p.User.AdditionalGids, p.User.GID) {

@@ -239,10 +239,10 @@ func attackFDs() {
 }
 
 // checkTaskCaps reports, per thread of PID 1, any capability in its
-// effective, permitted, inheritable or ambient set (and, for the thread
-// that starts the step, its bounding set) that the probe's own bounding
-// set lacks, and any thread without no_new_privs: a thread holding one is
-// a way out for whoever controls it.
+// effective, permitted, inheritable, ambient or bounding set (what an
+// execve could gain) that the probe's own bounding set lacks, and any
+// thread under neither no_new_privs nor a seccomp filter: a thread holding
+// one is a way out for whoever controls it.
 func checkTaskCaps(tids []int) {
 	self, err := readCaps("/proc/self/status")
 	if err != nil {
@@ -257,22 +257,16 @@ func checkTaskCaps(tids []int) {
 			report("caps-subset", p, "failed", errText(err))
 			continue
 		}
-		sets := fmt.Sprintf("CapEff %016x CapPrm %016x CapInh %016x CapAmb %016x CapBnd %016x NoNewPrivs %d",
-			c["CapEff"], c["CapPrm"], c["CapInh"], c["CapAmb"], c["CapBnd"], c["NoNewPrivs"])
-		held := c["CapEff"] | c["CapPrm"] | c["CapInh"] | c["CapAmb"]
-		if tid == 1 {
-			// The thread that starts the step: its bounding set is what
-			// the step's execve can gain.
-			held |= c["CapBnd"]
-		}
+		sets := fmt.Sprintf("CapEff %016x CapPrm %016x CapInh %016x CapAmb %016x CapBnd %016x NoNewPrivs %d Seccomp %d",
+			c["CapEff"], c["CapPrm"], c["CapInh"], c["CapAmb"], c["CapBnd"], c["NoNewPrivs"], c["Seccomp"])
+		// The bounding set is what an execve (of a setuid file) can gain.
+		held := c["CapEff"] | c["CapPrm"] | c["CapInh"] | c["CapAmb"] | c["CapBnd"]
 		if extra := held &^ bnd; extra != 0 {
 			report("caps-subset", p, "failed", fmt.Sprintf("%s: %s outside the step's CapBnd %016x", sets, capList(extra), bnd))
 			continue
 		}
-		if c["NoNewPrivs"] != 1 {
-			// Without no_new_privs a thread's full bounding set would let an
-			// execve gain capabilities; with it, nothing can be gained.
-			report("caps-subset", p, "failed", sets+": no no_new_privs")
+		if c["NoNewPrivs"] != 1 && c["Seccomp"] != 2 {
+			report("caps-subset", p, "failed", sets+": neither no_new_privs nor a seccomp filter")
 			continue
 		}
 		report("caps-subset", p, "ok", sets)
@@ -290,11 +284,11 @@ func readCaps(path string) (map[string]uint64, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !strings.HasPrefix(k, "Cap") && k != "NoNewPrivs" {
+		if !ok || !strings.HasPrefix(k, "Cap") && k != "NoNewPrivs" && k != "Seccomp" {
 			continue
 		}
 		base := 16
-		if k == "NoNewPrivs" {
+		if k == "NoNewPrivs" || k == "Seccomp" {
 			base = 10
 		}
 		n, err := strconv.ParseUint(strings.TrimSpace(v), base, 64)

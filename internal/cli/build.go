@@ -144,6 +144,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err != nil {
 		return err
 	}
+	filesTarHint(f.outputs, g.stdio.Out, g.stdio.Err)
 	tmp, err := os.MkdirTemp("", "strata-context-")
 	if err != nil {
 		return err

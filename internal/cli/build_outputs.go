@@ -197,6 +197,21 @@ func buildCompression(outs []output, def layer.Compression) build.LayerCompressi
 	return lc
 }
 
+// filesTarHint says, when `-o -` goes into a pipe, that it is the image's
+// files (as buildx's -o -), not an archive docker load reads: the pipe
+// `strata build -o - . | docker load` fails in docker with a message that
+// names neither.
+func filesTarHint(outputs []string, stdout, stderr io.Writer) {
+	if !slices.Equal(outputs, []string{"-"}) {
+		return
+	}
+	if f, ok := stdout.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			fmt.Fprintln(stderr, "strata: -o - writes the image's files as a tar, as buildx does; to pipe the image into docker load use -o type=docker (or --load)")
+		}
+	}
+}
+
 // destinations parses and checks every place the build writes to (tags,
 // outputs, result and report files) before anything runs: a bad one is a
 // usage error then, not a failure after the build with some tags made.

@@ -75,37 +75,74 @@ func TestProgressPlain(t *testing.T) {
 		t.Fatalf("build = exit %d\n%s", code, stderr)
 	}
 	got := normalizePlain(stderr, base)
-	want := `#1 [internal] load metadata for REGISTRY/library/busybox:1
+	// The reads before the build come first once runBuild shows them
+	// (loads), and the COPY then waits for the build context's vertex.
+	loaded := strings.Contains(got, "[internal] load build definition from ")
+	want := `#M [internal] load metadata for REGISTRY/library/busybox:1
+#M DONE Ns
+
+#F [base 1/4] FROM REGISTRY/library/busybox:1@sha256:D
+#F sha256:D NB / NMB
+#F sha256:D NMB / NMB`
+	if loaded {
+		want = `#1 [internal] load build definition from Dockerfile
+#1 transferring dockerfile: NB done
 #1 DONE Ns
 
-#2 [base 1/4] FROM REGISTRY/library/busybox:1@sha256:D
-#2 sha256:D NB / NMB
-#2 sha256:D NMB / NMB`
-	if !strings.HasPrefix(got, want) {
+#2 [internal] load .dockerignore
+#2 transferring context: done
+#2 DONE Ns
+
+` + want
+	}
+	ids := plainIDs(got, map[string]string{
+		"#M": "[internal] load metadata", "#F": "[base 1/4] FROM", "#R": "[base 2/4] RUN",
+		"#E": "[base 3/4] RUN", "#C": "[base 4/4] COPY", "#X": "exporting to image", "#L": "[internal] load build context",
+	})
+	if want = ids.Replace(want); !strings.HasPrefix(got, want) {
 		t.Errorf("plain output starts\n%s\nwant\n%s", got, want)
 	}
+	copied := `(?m)^#C \[base 4/4\] COPY Dockerfile /x\n#C DONE Ns$`
+	if loaded {
+		copied = `(?m)^#C \[base 4/4\] COPY Dockerfile /x\n#C \.\.\.\n\n` +
+			`#L \[internal\] load build context\n#L transferring context: NB done\n#L DONE Ns\n\n` +
+			`#C \[base 4/4\] COPY Dockerfile /x\n#C DONE Ns$`
+	}
 	for _, re := range []string{
-		`(?m)^#2 DONE Ns$`,
-		`(?m)^#3 \[base 2/4\] RUN for i in .*$`,
+		`(?m)^#F DONE Ns$`,
+		`(?m)^#R \[base 2/4\] RUN for i in .*$`,
 		// The base is extracted when the RUN needs it: under the FROM,
 		// started again, while the RUN waits.
-		`(?m)^#3 \[base 2/4\] RUN for i in .*\n#3 \.\.\.\n\n` +
-			`#2 \[base 1/4\] FROM REGISTRY/library/busybox:1@sha256:D\n` +
-			`#2 extracting sha256:D\n#2 extracting sha256:D( Ns)? done\n#2 DONE Ns\n\n` +
-			`#3 \[base 2/4\] RUN for i in .*\n#3 T tick 1 `,
-		`(?m)^#3 T tick 1 of a step whose output lines are long enough to be cut at eighty columns$`,
-		`(?m)^#3 T tick 10 of a step`,
-		`(?m)^#3 DONE Ns$`,
-		`(?m)^#4 \[base 3/4\] RUN echo a-very-long-argument`,
-		`(?m)^#5 \[base 4/4\] COPY Dockerfile /x\n#5 DONE Ns$`,
-		`(?m)^#6 exporting to image\n#6 writing image sha256:D done\n#6 naming to docker.io/library/plain:1 done\n#6 DONE Ns$`,
+		`(?m)^#R \[base 2/4\] RUN for i in .*\n#R \.\.\.\n\n` +
+			`#F \[base 1/4\] FROM REGISTRY/library/busybox:1@sha256:D\n` +
+			`#F extracting sha256:D\n#F extracting sha256:D( Ns)? done\n#F DONE Ns\n\n` +
+			`#R \[base 2/4\] RUN for i in .*\n#R T tick 1 `,
+		`(?m)^#R T tick 1 of a step whose output lines are long enough to be cut at eighty columns$`,
+		`(?m)^#R T tick 10 of a step`,
+		`(?m)^#R DONE Ns$`,
+		`(?m)^#E \[base 3/4\] RUN echo a-very-long-argument`,
+		copied,
+		`(?m)^#X exporting to image\n#X writing image sha256:D done\n#X naming to docker.io/library/plain:1 done\n#X DONE Ns$`,
 		`(?m)^(WARN: | - )FromAsCasing: 'as' and 'FROM' keywords' casing do not match \(line 1\)$`, // or buildx's summary
 		`(?m)^built sha256:D in `,
 	} {
-		if !regexp.MustCompile(re).MatchString(got) {
+		if re = ids.Replace(re); !regexp.MustCompile(re).MatchString(got) {
 			t.Errorf("plain output lacks %s:\n%s", re, got)
 		}
 	}
+}
+
+// plainIDs replaces placeholders by the "#n" of the first vertex whose
+// name starts as each says in plain output.
+func plainIDs(plain string, names map[string]string) *strings.Replacer {
+	var pairs []string
+	for ph, name := range names {
+		m := regexp.MustCompile(`(?m)^#(\d+) ` + regexp.QuoteMeta(name)).FindStringSubmatch(plain)
+		if m != nil {
+			pairs = append(pairs, ph, "#"+m[1])
+		}
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // TestProgressRawJSON: --progress=rawjson is BuildKit's SolveStatus, one
@@ -161,13 +198,19 @@ func TestProgressRawJSON(t *testing.T) {
 			t.Errorf("vertex %+v: want a digest, started, completed, no error", v)
 		}
 	}
+	// Once runBuild shows the reads before the build (loads), they come
+	// first, and the build context's vertex joins the COPY's.
+	if i := slices.Index(names, "[internal] load metadata for "+base); i < 0 || i > 0 && !slices.Equal(names[:i],
+		[]string{"[internal] load build definition from Dockerfile", "[internal] load .dockerignore"}) {
+		t.Fatalf("vertexes %q, want the reads (if shown), then the metadata of %s", names, base)
+	} else {
+		names = slices.DeleteFunc(names[i:], func(n string) bool { return n == "[internal] load build context" })
+		got.Vertexes = got.Vertexes[i:]
+	}
 	if len(names) != 6 {
 		t.Fatalf("vertexes %q, want 6", names)
 	}
-	meta, from, run := got.Vertexes[0], got.Vertexes[1], got.Vertexes[2]
-	if want := "[internal] load metadata for " + base; meta.Name != want {
-		t.Errorf("vertex 1 = %q, want %q", meta.Name, want)
-	}
+	from, run := got.Vertexes[1], got.Vertexes[2]
 	if !strings.HasPrefix(from.Name, "[base 1/4] FROM "+base+"@sha256:") || from.Cached {
 		t.Errorf("vertex 2 = %q cached %v, want the FROM pulled", from.Name, from.Cached)
 	}
@@ -187,6 +230,7 @@ func TestProgressRawJSON(t *testing.T) {
 		t.Errorf("no completed layer status of the FROM vertex in %+v", got.Statuses)
 	}
 	checkExtracted(t, got.Statuses, from.Digest, from.Started, from.Completed, run.Started)
+	checkBuildKitPlain(t, stderr, base)
 	if !strings.Contains(got.Logs[run.Digest], "tick 10 of a step") {
 		t.Errorf("RUN logs = %q", got.Logs[run.Digest])
 	}
@@ -201,6 +245,31 @@ func TestProgressRawJSON(t *testing.T) {
 	if w.Level != 1 || string(w.Short) != "JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 4)" ||
 		len(w.Detail) != 1 || w.URL == "" || w.SourceInfo == nil || w.SourceInfo.Filename != "Dockerfile" || len(w.Range) != 1 || w.Range[0].Start.Line != 4 {
 		t.Errorf("finding warning = %+v", w)
+	}
+}
+
+// checkBuildKitPlain shows the SolveStatus stream with BuildKit's own
+// plain printer (testdata/solvestatus -plain): the extraction is under
+// the FROM, whose time is its runs added up.
+func checkBuildKitPlain(t *testing.T, rawjson, base string) {
+	t.Helper()
+	cmd := exec.Command(goTool(t), "run", ".", "-plain")
+	cmd.Dir = "testdata/solvestatus"
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Stdin = strings.NewReader(rawjson)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("progressui plain: %v\n%s", err, exitStderr(err))
+	}
+	got := normalizePlain(string(out), base)
+	ids := plainIDs(got, map[string]string{"#F": "[base 1/4] FROM", "#R": "[base 2/4] RUN"})
+	for _, re := range []string{
+		`(?m)^#F \[base 1/4\] FROM REGISTRY/library/busybox:1@sha256:D\n(#F sha256:D .*\n)+#F extracting sha256:D( Ns)? done\n#F DONE Ns$`,
+		`(?m)^#R \[base 2/4\] RUN for i in .*\n#R T tick 1 `,
+	} {
+		if re = ids.Replace(re); !regexp.MustCompile(re).MatchString(got) {
+			t.Errorf("BuildKit's plain output lacks %s:\n%s", re, got)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ type container struct {
 	Name       string
 	Image      string
 	ImageID    string
+	Manifest   string `json:",omitempty"` // kept by prune while the container exists
 	Command    []string
 	Created    time.Time
 	Ports      []portMapping `json:",omitempty"`
@@ -64,7 +65,7 @@ func runDetached(ctx context.Context, g *globals, f *runFlags, run *containerRun
 		return err
 	}
 	c := &container{
-		ID: newContainerID(), Name: f.name, Image: run.ref, ImageID: run.imageID,
+		ID: newContainerID(), Name: f.name, Image: run.ref, ImageID: run.imageID, Manifest: run.manifest,
 		Command: run.spec.Process.Args, Created: time.Now().UTC(), Ports: run.ports,
 		StopSignal: cf.Config.StopSignal, AutoRemove: f.rm,
 	}
@@ -169,6 +170,23 @@ func listContainers(root string) ([]*container, error) {
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b *container) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+// containerImages are the manifests of every container under root, which
+// prune keeps as docker keeps the images of containers until they are
+// removed.
+func containerImages(root string) ([]v1.Hash, error) {
+	all, err := listContainers(root)
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Hash
+	for _, c := range all {
+		if h, err := v1.NewHash(c.Manifest); err == nil {
+			out = append(out, h)
+		}
+	}
 	return out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/internal/store"
@@ -145,6 +146,7 @@ func runPrune(ctx context.Context, g *globals, force bool, opts store.PruneOptio
 	opts.OnWait = func() {
 		fmt.Fprintln(g.stdio.Err, "Waiting for running builds to finish (prune needs the store to itself)...")
 	}
+	opts.InUse = func() ([]v1.Hash, error) { return containerImages(g.root) }
 	rep, err := s.Prune(ctx, opts)
 	if rep != nil {
 		printPruneReport(g.stdio.Out, rep)

@@ -120,11 +120,12 @@ func dockerExit(g *globals, err error) error {
 // containerRun is a container ready to start: its image, process and
 // mounts.
 type containerRun struct {
-	ref     string
-	imageID string
-	stack   rootfs.Stack
-	spec    *specs.Spec
-	ports   []portMapping
+	ref      string
+	imageID  string
+	manifest string
+	stack    rootfs.Stack
+	spec     *specs.Spec
+	ports    []portMapping
 }
 
 func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args []string) error {
@@ -174,8 +175,12 @@ func runContainer(ctx context.Context, g *globals, f *runFlags, ref string, args
 		return err
 	}
 	warnPorts(g.stdio.Err, ports, f.network)
+	manifest, err := c.Image.Digest()
+	if err != nil {
+		return fmt.Errorf("reading manifest of %s: %w", ref, err)
+	}
 	run := &containerRun{
-		ref: ref, imageID: c.ID.String(), stack: stack, ports: ports,
+		ref: ref, imageID: c.ID.String(), manifest: manifest.String(), stack: stack, ports: ports,
 		spec: &specs.Spec{Version: specs.Version, Hostname: "strata", Process: proc, Mounts: mounts},
 	}
 	if f.detach {

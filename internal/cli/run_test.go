@@ -316,3 +316,29 @@ func TestRunExitCodesOCI(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneKeepsContainerImages: prune keeps the image of a container,
+// running or stopped, until the container is removed, as docker does; a
+// running one keeps its files.
+func TestPruneKeepsContainerImages(t *testing.T) {
+	root := buildRoot(t)
+	t.Cleanup(func() { strata(t, root, nil, "rm", "-f", "keeper") })
+	mustStrata(t, root, nil, "run", "-d", "--name", "keeper", "busybox:1.35", "sh", "-c",
+		`while :; do test -e /bin/sh || echo missing; sleep 0.05; done`)
+	mustStrata(t, root, nil, "rmi", "busybox:1.35", "busybox:latest")
+	if out := mustStrata(t, root, nil, "prune", "-af"); strings.Contains(out, "deleted:") {
+		t.Errorf("prune with a running container removed its image:\n%s", out)
+	}
+	time.Sleep(300 * time.Millisecond) // the loop looks a few times
+	if out := mustStrata(t, root, nil, "logs", "keeper"); out != "" {
+		t.Errorf("the container lost its files to prune: logs %q", out)
+	}
+	mustStrata(t, root, nil, "stop", "-t", "1", "keeper")
+	if out := mustStrata(t, root, nil, "prune", "-af"); strings.Contains(out, "deleted:") {
+		t.Errorf("prune with a stopped container removed its image:\n%s", out)
+	}
+	mustStrata(t, root, nil, "rm", "keeper")
+	if out := mustStrata(t, root, nil, "prune", "-af"); !strings.Contains(out, "Total reclaimed space") || strings.Contains(out, "Total reclaimed space: 0B") {
+		t.Errorf("prune after rm kept the image:\n%s", out)
+	}
+}

@@ -55,6 +55,11 @@ type PruneOptions struct {
 	// OnWait, if set, is called once when Prune has to wait for running
 	// builds to release their leases.
 	OnWait func()
+	// InUse, if set, gives more images to keep whole (manifest digests),
+	// as tagged ones are: the images of containers. It is called once the
+	// leases are released, so a container started by a command that held
+	// one is in it.
+	InUse func() ([]v1.Hash, error)
 }
 
 // Removed is one object Prune removed.
@@ -153,6 +158,17 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 		inv, err := s.inventory(ctx)
 		if err != nil {
 			return err
+		}
+		if opts.InUse != nil {
+			used, err := opts.InUse()
+			if err != nil {
+				return err
+			}
+			for _, h := range used {
+				if b, ok := inv.blobs[h]; ok && b.kind != kindOther {
+					inv.roots = append(inv.roots, h)
+				}
+			}
 		}
 		p = inv.plan(opts, time.Now())
 		return s.sweepFiles(ctx, p, rep)

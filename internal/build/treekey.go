@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -18,140 +20,207 @@ import (
 // hashWalked adds to k what hashTree adds for the entries below directory
 // p, from t, p's walked tree: every entry with its path, mode, owner, and
 // link target or content digest, in the same order and the same bytes.
+// The work is per directory and runs on every core: each directory's
+// files are looked up in the stat cache, those it does not know are read,
+// and each directory's entries are encoded as the keyer encodes them,
+// while this goroutine hashes the encodings in the tree's order as they
+// become ready.
 func hashWalked(ctx context.Context, k *keyer, p string, t *rootfs.Tree, sc *statCache) error {
-	sums, err := treeSums(ctx, p, t, sc)
-	if err != nil {
+	start := time.Now()
+	prefix := p
+	if p == "/" {
+		prefix = ""
+	}
+	dirs := flattenTree(nil, t, prefix)
+	workers := runtime.NumCPU()
+	eachDir(workers, dirs, func(d *walkedDir) { d.lookup(sc) })
+	if err := hashMisses(ctx, dirs, workers); err != nil {
 		return err
 	}
-	f := treeFeeder{k: k, sums: sums, modes: map[fs.FileMode]string{}, owners: map[uint64]string{}}
-	if p != "/" {
-		f.path = append(f.path, p...)
-	}
-	f.feed(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		eachDir(workers, dirs, func(d *walkedDir) {
+			if sc != nil {
+				sc.learn(d, start)
+			}
+			d.encode()
+			close(d.ready)
+		})
+	}()
+	k.addWalked(dirs, 0)
+	wg.Wait()
 	return nil
 }
 
-// treeFeeder writes a walked tree into a key without allocating per entry.
-type treeFeeder struct {
-	k      *keyer
-	sums   map[*rootfs.Tree]*dirSums
-	path   []byte // the current directory, "" for the root
-	modes  map[fs.FileMode]string
-	owners map[uint64]string
-	hex    [64]byte
+// walkedDir is a directory of a walked tree on its way into a key.
+type walkedDir struct {
+	t    *rootfs.Tree
+	path string // its path in the source, "" for the root directory
+	kids []int  // the walkedDir of each of its subdirectories, in order
+
+	rec  *dirStats  // the stat cache's record when the walk began
+	sums [][32]byte // content digests, aligned with t.Nodes
+	hits int        // regular files whose digest rec knew
+	miss []int      // regular files whose digest it did not know
+
+	enc   []byte        // its entries, encoded as the keyer encodes them
+	cuts  []int         // where in enc each subdirectory's entries go
+	ready chan struct{} // closed once enc is
 }
 
-func (f *treeFeeder) feed(t *rootfs.Tree) {
-	sums := f.sums[t].sums
-	dir := len(f.path)
+// flattenTree appends t, the tree of the directory at path, and every
+// directory below it to dirs, depth first.
+func flattenTree(dirs []*walkedDir, t *rootfs.Tree, path string) []*walkedDir {
+	d := &walkedDir{t: t, path: path, ready: make(chan struct{})}
+	dirs = append(dirs, d)
 	for i := range t.Nodes {
-		n := &t.Nodes[i]
-		f.path = append(append(f.path[:dir], '/'), n.Name...)
-		f.k.addBytes(f.path)
-		f.k.add(f.mode(n.Mode), f.owner(n.UID, n.GID))
+		if n := &t.Nodes[i]; n.Dir != nil {
+			d.kids = append(d.kids, len(dirs))
+			dirs = flattenTree(dirs, n.Dir, path+"/"+n.Name)
+		}
+	}
+	return dirs
+}
+
+// eachDir calls fn for every directory on workers goroutines, taking
+// them in order.
+func eachDir(workers int, dirs []*walkedDir, fn func(*walkedDir)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(dirs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(dirs); i = int(next.Add(1) - 1) {
+				fn(dirs[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// lookup takes the digests the stat cache knows of d's regular files:
+// the record's names and the nodes are both in name order, so one merge.
+func (d *walkedDir) lookup(sc *statCache) {
+	nodes := d.t.Nodes
+	d.sums = make([][32]byte, len(nodes))
+	if sc != nil {
+		d.rec = sc.record(d.t.Host)
+	}
+	var names []string
+	var files []fileStat
+	if d.rec != nil {
+		names, files = d.rec.names, d.rec.files
+	}
+	j := 0
+	for i := range nodes {
+		n := &nodes[i]
+		if !n.Mode.IsRegular() {
+			continue
+		}
+		for j < len(names) && names[j] < n.Name {
+			j++
+		}
+		if j < len(names) && names[j] == n.Name && files[j].sameStat(nodeStat(n)) {
+			d.sums[i] = files[j].sum
+			d.hits++
+		} else {
+			d.miss = append(d.miss, i)
+		}
+	}
+}
+
+// hashMisses reads the files the stat cache did not know, several at
+// once.
+func hashMisses(ctx context.Context, dirs []*walkedDir, workers int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for _, d := range dirs {
+		for _, i := range d.miss {
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				n := &d.t.Nodes[i]
+				sum, err := fileDigest(d.t.Host + "/" + n.Name)
+				if err != nil {
+					return fmt.Errorf("hashing %s: %w", d.path+"/"+n.Name, err)
+				}
+				d.sums[i] = sum
+				return nil
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// encode fills d.enc with what the keyer adds for d's entries: path, mode
+// and owner, then a symlink's target or a regular file's digest in hex; a
+// subdirectory's entries follow its own (d.cuts).
+func (d *walkedDir) encode() {
+	nodes := d.t.Nodes
+	b := make([]byte, 0, len(nodes)*(len(d.path)+112))
+	var (
+		mode    fs.FileMode
+		modeStr = mode.String()
+		scratch [64]byte
+	)
+	for i := range nodes {
+		n := &nodes[i]
+		path := append(append(append(scratch[:0], d.path...), '/'), n.Name...)
+		b = appendField(b, path)
+		if n.Mode != mode {
+			mode, modeStr = n.Mode, n.Mode.String()
+		}
+		b = appendField(b, modeStr)
+		owner := strconv.AppendUint(scratch[:0], uint64(n.UID), 10)
+		owner = strconv.AppendUint(append(owner, ':'), uint64(n.GID), 10)
+		b = appendField(b, owner)
 		switch {
 		case n.Mode&fs.ModeSymlink != 0:
-			f.k.add(n.Target)
+			b = appendField(b, n.Target)
 		case n.Mode.IsRegular():
-			hex.Encode(f.hex[:], sums[i][:])
-			f.k.addBytes(f.hex[:])
+			b = append(b, "64:"...)
+			b = hex.AppendEncode(b, d.sums[i][:])
+			b = append(b, ';')
 		case n.Dir != nil:
-			f.feed(n.Dir)
+			d.cuts = append(d.cuts, len(b))
 		}
 	}
-	f.path = f.path[:dir]
+	d.enc = b
 }
 
-func (f *treeFeeder) mode(m fs.FileMode) string {
-	s, ok := f.modes[m]
-	if !ok {
-		s = m.String()
-		f.modes[m] = s
-	}
-	return s
+// appendField appends f as keyer.add encodes a field.
+func appendField[T string | []byte](b []byte, f T) []byte {
+	b = strconv.AppendInt(b, int64(len(f)), 10)
+	return append(append(append(b, ':'), f...), ';')
 }
 
-// owner is fmt.Sprint(uid, ":", gid).
-func (f *treeFeeder) owner(uid, gid uint32) string {
-	id := uint64(uid)<<32 | uint64(gid)
-	s, ok := f.owners[id]
-	if !ok {
-		s = strconv.FormatUint(uint64(uid), 10) + ":" + strconv.FormatUint(uint64(gid), 10)
-		f.owners[id] = s
+// addWalked adds the encoded entries of dirs[i] and of the directories
+// below it, each once it is ready.
+func (k *keyer) addWalked(dirs []*walkedDir, i int) {
+	d := dirs[i]
+	<-d.ready
+	pos := 0
+	for c, kid := range d.kids {
+		k.addEncoded(d.enc[pos:d.cuts[c]])
+		pos = d.cuts[c]
+		k.addWalked(dirs, kid)
 	}
-	return s
+	k.addEncoded(d.enc[pos:])
 }
 
-// dirSums are a walked directory's content digests, aligned with its
-// nodes, and how many of its files the stat cache knew.
-type dirSums struct {
-	sums [][32]byte
-	hits int
-	rec  *dirStats // the cache's record when the walk began
-}
-
-// hashJob is a file of a walked tree the stat cache does not know.
-type hashJob struct {
-	t    *rootfs.Tree
-	i    int
-	path string // the directory in the source, for errors
-}
-
-// treeSums returns the content digests of the regular files of t, the
-// tree of directory p: from sc where stat still matches, else read,
-// several files at once; sc learns the new ones.
-func treeSums(ctx context.Context, p string, t *rootfs.Tree, sc *statCache) (map[*rootfs.Tree]*dirSums, error) {
-	start := time.Now()
-	sums := map[*rootfs.Tree]*dirSums{}
-	var jobs []hashJob
-	var walk func(t *rootfs.Tree, p string)
-	walk = func(t *rootfs.Tree, p string) {
-		d := &dirSums{sums: make([][32]byte, len(t.Nodes))}
-		if sc != nil {
-			d.rec = sc.record(t.Host)
-		}
-		sums[t] = d
-		for i := range t.Nodes {
-			n := &t.Nodes[i]
-			switch {
-			case n.Mode.IsRegular():
-				if sum, ok := d.rec.lookup(n.Name, nodeStat(n)); ok {
-					d.sums[i] = sum
-					d.hits++
-				} else {
-					jobs = append(jobs, hashJob{t: t, i: i, path: p})
-				}
-			case n.Dir != nil:
-				walk(n.Dir, joinPath(p, n.Name))
-			}
-		}
+// addEncoded adds fields already encoded.
+func (k *keyer) addEncoded(b []byte) {
+	if len(b) >= keyerFlush {
+		k.flush(0)
+		k.h.Write(b)
+		return
 	}
-	walk(t, p)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.NumCPU())
-	for _, j := range jobs {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			n := &j.t.Nodes[j.i]
-			sum, err := fileDigest(j.t.Host + "/" + n.Name)
-			if err != nil {
-				return fmt.Errorf("hashing %s: %w", joinPath(j.path, n.Name), err)
-			}
-			sums[j.t].sums[j.i] = sum
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if sc != nil {
-		for t, d := range sums {
-			sc.learn(t, d, start)
-		}
-	}
-	return sums, nil
+	k.buf = append(k.buf, b...)
+	k.flush(keyerFlush)
 }
 
 // learn replaces the record of walked directory t when it changed: files
@@ -161,8 +230,8 @@ func treeSums(ctx context.Context, p string, t *rootfs.Tree, sc *statCache) (map
 // stat), so that an edit does not rewrite the cache on every build.
 // Entries of files the walk left out (.dockerignore) stay while the
 // directory holds them.
-func (sc *statCache) learn(t *rootfs.Tree, d *dirSums, start time.Time) {
-	rec := d.rec
+func (sc *statCache) learn(d *walkedDir, start time.Time) {
+	t, rec := d.t, d.rec
 	if rec == nil {
 		rec = &dirStats{}
 	}
@@ -177,7 +246,7 @@ func (sc *statCache) learn(t *rootfs.Tree, d *dirSums, start time.Time) {
 		next.listed, next.listStat = rec.listed, rec.listStat
 		all = rec.listed // the walk's listing
 	}
-	if !changed && d.hits == len(rec.names) && d.hits == d.regular(t) {
+	if !changed && d.hits == len(rec.names) && len(d.miss) == 0 {
 		return
 	}
 	keep := func(j int) {
@@ -224,23 +293,4 @@ func (sc *statCache) learn(t *rootfs.Tree, d *dirSums, start time.Time) {
 	if changed {
 		sc.replace(t.Host, next)
 	}
-}
-
-// regular counts t's regular files.
-func (d *dirSums) regular(t *rootfs.Tree) int {
-	n := 0
-	for i := range t.Nodes {
-		if t.Nodes[i].Mode.IsRegular() {
-			n++
-		}
-	}
-	return n
-}
-
-// joinPath is path.Join for a clean absolute dir and a name.
-func joinPath(dir, name string) string {
-	if dir == "/" {
-		return "/" + name
-	}
-	return dir + "/" + name
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/strata-build/strata/internal/rootfs"
 	"github.com/strata-build/strata/internal/store"
@@ -98,10 +99,11 @@ type fileStat struct {
 const racyMargin = time.Second
 
 // statCacheName is the record in the store's meta directory;
-// statCacheMagic starts it (statcache.json was the first format).
+// statCacheMagic starts it and names its format, so that a cache of
+// another format is ignored (statcache.json was the first).
 const (
 	statCacheName  = "statcache"
-	statCacheMagic = "strata statcache 3\n"
+	statCacheMagic = "strata statcache 4\n"
 )
 
 func newStatCache() *statCache {
@@ -255,10 +257,19 @@ func (r *dirStats) with(name string, s fileStat) *dirStats {
 }
 
 // The encoding: magic, then per directory its path and its record's
-// length and bytes: its listing (count+1, 0 for none; the directory's
-// inode, device, mtime, ctime; names) and its files (name, size, mtime,
-// ctime, inode, device, mode, sum), varint-encoded; then a CRC-32C of
-// everything before it.
+// length and bytes, then a CRC-32C of everything before it. A record is
+// laid out to be decoded fast: whether it holds a listing (1 or 0) and
+// if so the directory's inode, device, mtime and ctime (fixed 8 bytes
+// each); its entries, every name it lists or has a file of, in name
+// order, each with a byte saying which (entryListed, entryFile); then
+// each file's size, mtime, ctime, inode, device (8 bytes each), mode (4)
+// and sum (32). Numbers are little-endian; counts and lengths varints.
+
+const (
+	entryListed = 1 << iota
+	entryFile
+	fileStatSize = 5*8 + 4 + 32
+)
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -267,7 +278,7 @@ func encodeStatCache(dirs map[string]*dirStats) []byte {
 	n := len(statCacheMagic)
 	for k, r := range dirs {
 		keys = append(keys, k)
-		n += len(k) + 20 + len(r.raw) + len(r.names)*(64+binary.MaxVarintLen64*6) + len(r.listed)*32
+		n += len(k) + 20 + len(r.raw) + len(r.names)*(fileStatSize+32) + len(r.listed)*32
 	}
 	slices.Sort(keys)
 	b := make([]byte, 0, n)
@@ -289,28 +300,49 @@ func encodeStatCache(dirs map[string]*dirStats) []byte {
 
 // appendBody appends the record's encoding.
 func (r *dirStats) appendBody(b []byte) []byte {
+	le := binary.LittleEndian
 	if r.listed == nil {
-		b = binary.AppendUvarint(b, 0)
+		b = append(b, 0)
 	} else {
-		b = binary.AppendUvarint(b, uint64(len(r.listed))+1)
-		b = binary.AppendUvarint(b, r.listStat.Ino)
-		b = binary.AppendUvarint(b, r.listStat.Dev)
-		b = binary.AppendVarint(b, r.listStat.Mtime)
-		b = binary.AppendVarint(b, r.listStat.Ctime)
-		for _, name := range r.listed {
-			b = appendString(b, name)
+		b = append(b, 1)
+		b = le.AppendUint64(b, r.listStat.Ino)
+		b = le.AppendUint64(b, r.listStat.Dev)
+		b = le.AppendUint64(b, uint64(r.listStat.Mtime))
+		b = le.AppendUint64(b, uint64(r.listStat.Ctime))
+	}
+	n := 0 // entries: the union of listed and names, both sorted
+	for i, j := 0, 0; i < len(r.listed) || j < len(r.names); n++ {
+		switch {
+		case j == len(r.names) || i < len(r.listed) && r.listed[i] < r.names[j]:
+			i++
+		case i == len(r.listed) || r.names[j] < r.listed[i]:
+			j++
+		default:
+			i, j = i+1, j+1
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.names)))
-	for i, name := range r.names {
+	b = binary.AppendUvarint(b, uint64(n))
+	for i, j := 0, 0; i < len(r.listed) || j < len(r.names); {
+		switch {
+		case j == len(r.names) || i < len(r.listed) && r.listed[i] < r.names[j]:
+			b = append(appendString(b, r.listed[i]), entryListed)
+			i++
+		case i == len(r.listed) || r.names[j] < r.listed[i]:
+			b = append(appendString(b, r.names[j]), entryFile)
+			j++
+		default:
+			b = append(appendString(b, r.names[j]), entryListed|entryFile)
+			i, j = i+1, j+1
+		}
+	}
+	for i := range r.files {
 		f := &r.files[i]
-		b = appendString(b, name)
-		b = binary.AppendVarint(b, f.size)
-		b = binary.AppendVarint(b, f.mtime)
-		b = binary.AppendVarint(b, f.ctime)
-		b = binary.AppendUvarint(b, f.ino)
-		b = binary.AppendUvarint(b, f.dev)
-		b = binary.AppendUvarint(b, uint64(f.mode))
+		b = le.AppendUint64(b, uint64(f.size))
+		b = le.AppendUint64(b, uint64(f.mtime))
+		b = le.AppendUint64(b, uint64(f.ctime))
+		b = le.AppendUint64(b, f.ino)
+		b = le.AppendUint64(b, f.dev)
+		b = le.AppendUint32(b, f.mode)
 		b = append(b, f.sum[:]...)
 	}
 	return b
@@ -333,7 +365,9 @@ func decodeStatCache(b []byte) (map[string]*dirStats, error) {
 		return nil, errBadStatCache
 	}
 	d := statDecoder{b: body[len(statCacheMagic):]}
-	d.s = string(d.b) // every name is a piece of this one string
+	// Every name is a piece of one string of the same bytes, which nothing
+	// changes after this (b is the caller's, read for this alone).
+	d.s = unsafe.String(unsafe.SliceData(d.b), len(d.b))
 	ndirs := d.uvarint()
 	dirs := make(map[string]*dirStats, min(ndirs, uint64(len(d.b))))
 	for i := uint64(0); i < ndirs && d.err == nil; i++ {
@@ -355,34 +389,51 @@ func decodeStatCache(b []byte) (map[string]*dirStats, error) {
 // decodeBody decodes r.raw.
 func (r *dirStats) decodeBody() error {
 	d := statDecoder{b: r.raw, s: r.rawS}
-	if n := d.uvarint(); n > 0 {
-		if n > uint64(len(d.b)) {
+	le := binary.LittleEndian
+	listed := d.byte()
+	if listed > 1 {
+		return errBadStatCache
+	}
+	if listed == 1 {
+		st := d.fixed(32)
+		if st == nil {
 			return errBadStatCache
 		}
-		r.listStat.Ino, r.listStat.Dev = d.uvarint(), d.uvarint()
-		r.listStat.Mtime, r.listStat.Ctime = d.varint(), d.varint()
-		r.listed = make([]string, n-1)
-		for j := range r.listed {
-			r.listed[j] = d.string()
-		}
-		if !slices.IsSorted(r.listed) {
-			return errBadStatCache
-		}
+		r.listStat.Ino, r.listStat.Dev = le.Uint64(st), le.Uint64(st[8:])
+		r.listStat.Mtime, r.listStat.Ctime = int64(le.Uint64(st[16:])), int64(le.Uint64(st[24:]))
 	}
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		return errBadStatCache
 	}
-	r.names, r.files = make([]string, n), make([]fileStat, n)
-	for j := range r.names {
-		r.names[j] = d.string()
-		f := &r.files[j]
-		f.size, f.mtime, f.ctime = d.varint(), d.varint(), d.varint()
-		f.ino, f.dev, f.mode = d.uvarint(), d.uvarint(), uint32(d.uvarint())
-		d.sum(&f.sum)
+	if listed == 1 {
+		r.listed = make([]string, 0, n)
 	}
-	if d.err != nil || len(d.b) != 0 || !slices.IsSorted(r.names) {
+	r.names = make([]string, 0, n)
+	prev := ""
+	for j := uint64(0); j < n && d.err == nil; j++ {
+		name := d.string()
+		kind := d.byte()
+		if j > 0 && name <= prev || kind == 0 || kind > entryListed|entryFile || kind&entryListed != 0 && listed == 0 {
+			return errBadStatCache
+		}
+		if kind&entryListed != 0 {
+			r.listed = append(r.listed, name)
+		}
+		if kind&entryFile != 0 {
+			r.names = append(r.names, name)
+		}
+		prev = name
+	}
+	if d.err != nil || len(d.b) != len(r.names)*fileStatSize {
 		return errBadStatCache
+	}
+	r.files = make([]fileStat, len(r.names))
+	for j := range r.files {
+		f, b := &r.files[j], d.b[j*fileStatSize:]
+		f.size, f.mtime, f.ctime = int64(le.Uint64(b)), int64(le.Uint64(b[8:])), int64(le.Uint64(b[16:]))
+		f.ino, f.dev, f.mode = le.Uint64(b[24:]), le.Uint64(b[32:]), le.Uint32(b[40:])
+		copy(f.sum[:], b[44:fileStatSize])
 	}
 	return nil
 }
@@ -406,14 +457,25 @@ func (d *statDecoder) uvarint() uint64 {
 	return v
 }
 
-func (d *statDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err, d.b = errBadStatCache, nil
+func (d *statDecoder) byte() byte {
+	if len(d.b) == 0 {
+		d.err = errBadStatCache
 		return 0
 	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// fixed returns the next n bytes, nil when there are fewer.
+func (d *statDecoder) fixed(n int) []byte {
+	if len(d.b) < n {
+		d.err, d.b = errBadStatCache, nil
+		return nil
+	}
+	b := d.b[:n]
 	d.b = d.b[n:]
-	return v
+	return b
 }
 
 func (d *statDecoder) string() string {
@@ -425,13 +487,4 @@ func (d *statDecoder) string() string {
 	off := len(d.s) - len(d.b)
 	d.b = d.b[n:]
 	return d.s[off : off+int(n)]
-}
-
-func (d *statDecoder) sum(dst *[32]byte) {
-	if len(d.b) < len(dst) {
-		d.err, d.b = errBadStatCache, nil
-		return
-	}
-	copy(dst[:], d.b)
-	d.b = d.b[len(dst):]
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -131,20 +132,39 @@ func (c Compression) MediaType() types.MediaType {
 	return types.OCILayer
 }
 
-// newCompressor returns a writer compressing into w as c says, using every
-// core for big streams; the output depends only on the input and c.
-func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+// blobWriter writes a layer's tar, given to its stream, as a blob
+// compressed as c: gzip in parallel fixed-size blocks with an empty
+// header, zstd as independent frames of fixed-size chunks compressed in
+// parallel, so the same tar and compression always give the same bytes,
+// whatever the number of cores.
+type blobWriter struct {
+	*stream
+	c    Compression
+	blob func() (v1.Hash, int64) // the blob's digest and size; nil: the tar's
+}
+
+func newBlobWriter(w io.Writer, c Compression) (*blobWriter, error) {
 	c = c.Normalized()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("compressing layer: %w", err)
 	}
-	switch c.Kind {
-	case Zstd:
-		return newZstdWriter(w, c.Level), nil
-	case Uncompressed:
-		return nopCloser{w}, nil
+	write := func(w io.Writer) func([]byte) error {
+		return func(b []byte) error { _, err := w.Write(b); return err }
 	}
-	gz, err := pgzip.NewWriterLevel(w, c.Level)
+	if c.Kind == Uncompressed {
+		// The blob is the tar: one hash does, the blob writer's if it has one.
+		bh, ok := w.(BlobHasher)
+		bw := &blobWriter{stream: newStream(newSerialEncoder(write(w), nil), !ok), c: c}
+		if ok {
+			bw.blob = bh.BlobDigest
+		}
+		return bw, nil
+	}
+	out, blob := blobSink(w)
+	if c.Kind == Zstd {
+		return &blobWriter{stream: newStream(newZstdEncoder(out, c.Level), true), c: c, blob: blob}, nil
+	}
+	gz, err := pgzip.NewWriterLevel(out, c.Level)
 	if err != nil {
 		return nil, fmt.Errorf("creating gzip writer: %w", err)
 	}
@@ -153,7 +173,28 @@ func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 	if err := gz.SetConcurrency(gzipBlockSize, gzipBlocks()); err != nil {
 		return nil, fmt.Errorf("configuring gzip writer: %w", err)
 	}
-	return gz, nil
+	return &blobWriter{stream: newStream(newSerialEncoder(write(gz), gz.Close), true), c: c, blob: blob}, nil
+}
+
+// close finishes the blob and describes it; werr, a failure writing the
+// tar, is returned after the stream is drained.
+func (b *blobWriter) close(werr error) (Descriptor, error) {
+	sum, err := b.stream.close(werr)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	d := Descriptor{MediaType: b.c.MediaType(), TarSize: sum.n}
+	switch {
+	case b.stream.hashQ != nil && b.blob != nil:
+		d.DiffID = sum.hash()
+		d.Digest, d.Size = b.blob()
+	case b.stream.hashQ != nil: // uncompressed, hashed here
+		d.DiffID, d.Digest, d.Size = sum.hash(), sum.hash(), sum.n
+	default: // uncompressed, hashed by the blob writer
+		d.Digest, d.Size = b.blob()
+		d.DiffID = d.Digest
+	}
+	return d, nil
 }
 
 // gzipBlocks is how many gzip blocks are compressed at once: the block
@@ -161,10 +202,6 @@ func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 func gzipBlocks() int {
 	return max(4, 2*runtime.GOMAXPROCS(0))
 }
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 // Magic numbers of compressed streams.
 var (
@@ -200,33 +237,18 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 // Recompress reads a layer blob of any kind from r and writes the same tar
 // compressed as c to w: the diff ID stays, the digest is the new blob's.
 func Recompress(r io.Reader, w io.Writer, c Compression) (Descriptor, error) {
-	c = c.Normalized()
 	tr, err := Decompress(r)
 	if err != nil {
 		return Descriptor{}, err
 	}
 	defer tr.Close()
-	out, blob := blobSink(w)
-	if c.Kind == Uncompressed {
-		out = w // the blob is the tar: one hash does
-	}
-	zw, err := newCompressor(out, c)
+	bw, err := newBlobWriter(w, c)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	diff := newHashPipe(zw)
-	_, err = io.CopyBuffer(diff, tr, make([]byte, copyBufSize))
-	sum := diff.close()
+	_, err = bw.ReadFrom(tr)
 	if err != nil {
-		zw.Close()
-		return Descriptor{}, fmt.Errorf("recompressing layer: %w", err)
+		err = fmt.Errorf("recompressing layer: %w", err)
 	}
-	if err := zw.Close(); err != nil {
-		return Descriptor{}, fmt.Errorf("recompressing layer: %w", err)
-	}
-	d := Descriptor{DiffID: sum.hash(), Digest: sum.hash(), Size: sum.n, MediaType: c.MediaType(), TarSize: sum.n}
-	if c.Kind != Uncompressed {
-		d.Digest, d.Size = blob()
-	}
-	return d, nil
+	return bw.close(err)
 }

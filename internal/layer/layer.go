@@ -72,8 +72,9 @@ type Descriptor struct {
 // ".wh.NAME" and opaque dirs as ".wh..wh..opq", hard links kept, xattrs kept.
 // It returns the sha256 of what it wrote (the layer's DiffID).
 func Write(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, error) {
-	h, _, err := writeTar(ctx, dir, w, opts)
-	return h, err
+	opts.Compression = Compression{Kind: Uncompressed}
+	d, err := writeCompressed(ctx, dir, w, opts)
+	return d.DiffID, err
 }
 
 // WriteCompressed writes dir as a layer blob compressed as

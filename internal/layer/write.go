@@ -2,7 +2,6 @@ package layer
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -37,40 +36,19 @@ const (
 // Compression parameters are fixed (the kind and level are
 // WriteOptions.Compression): changing any of them changes every layer
 // digest of that kind.
-const (
-	gzipBlockSize = 1 << 20
-	copyBufSize   = 1 << 20
-)
+const gzipBlockSize = 1 << 20
 
-// writeCompressed tars dir into a compressed stream (in parallel for gzip
-// and zstd), hashing both the tar and the blob on the way.
+// copyBufSize is the buffer extraction copies files with.
+const copyBufSize = 1 << 20
+
+// writeCompressed tars dir into a blob compressed as opts.Compression
+// says, hashing both the tar and the blob on the way.
 func writeCompressed(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (Descriptor, error) {
-	c := opts.Compression.Normalized()
-	if err := c.Validate(); err != nil {
-		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
-	}
-	if c.Kind == Uncompressed {
-		diffID, n, err := writeTar(ctx, dir, w, opts)
-		if err != nil {
-			return Descriptor{}, err
-		}
-		return Descriptor{DiffID: diffID, Digest: diffID, Size: n, MediaType: c.MediaType(), TarSize: n}, nil
-	}
-	out, blob := blobSink(w)
-	zw, err := newCompressor(out, c)
+	bw, err := newBlobWriter(w, opts.Compression)
 	if err != nil {
 		return Descriptor{}, err
 	}
-	diffID, tarSize, err := writeTar(ctx, dir, zw, opts)
-	if err != nil {
-		zw.Close()
-		return Descriptor{}, err
-	}
-	if err := zw.Close(); err != nil {
-		return Descriptor{}, fmt.Errorf("compressing layer: %w", err)
-	}
-	digest, size := blob()
-	return Descriptor{DiffID: diffID, Digest: digest, Size: size, MediaType: c.MediaType(), TarSize: tarSize}, nil
+	return bw.close(writeTar(ctx, dir, bw.stream, opts))
 }
 
 // BlobHasher is a writer that hashes (sha256) and counts what it is given,
@@ -108,30 +86,25 @@ func (c *countingHash) hash() v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", c.h.Sum(nil))}
 }
 
-// writeTar writes the deterministic tar of dir to w and returns its sha256
-// and size.
-func writeTar(ctx context.Context, dir string, w io.Writer, opts WriteOptions) (v1.Hash, int64, error) {
-	pipe := newHashPipe(w)
-	bw := bufio.NewWriterSize(pipe, copyBufSize)
+// writeTar writes the deterministic tar of dir to out.
+func writeTar(ctx context.Context, dir string, out *stream, opts WriteOptions) error {
 	tw := &tarWriter{
 		ctx:   ctx,
-		tw:    tar.NewWriter(bw),
+		tw:    tar.NewWriter(out),
+		out:   out,
 		clamp: opts.Clamp,
 		lower: opts.Lower,
 		since: opts.Since,
 		links: map[fileID]string{},
-		buf:   make([]byte, copyBufSize),
 	}
-	err := tw.writeAll(dir, bw)
-	sum := pipe.close()
-	if err != nil {
-		return v1.Hash{}, 0, fmt.Errorf("writing layer %s: %w", dir, err)
+	if err := tw.writeAll(dir); err != nil {
+		return fmt.Errorf("writing layer %s: %w", dir, err)
 	}
-	return sum.hash(), sum.n, nil
+	return nil
 }
 
-// writeAll walks dir into the tar and flushes it through bw.
-func (t *tarWriter) writeAll(dir string, bw *bufio.Writer) error {
+// writeAll walks dir into the tar and ends it.
+func (t *tarWriter) writeAll(dir string) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -143,10 +116,7 @@ func (t *tarWriter) writeAll(dir string, bw *bufio.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := t.tw.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return t.tw.Close()
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -155,11 +125,11 @@ type fileID struct{ dev, ino uint64 }
 type tarWriter struct {
 	ctx   context.Context
 	tw    *tar.Writer
+	out   *stream // what tw writes to: file contents are read into it
 	clamp *time.Time
 	lower LowerFS
 	since time.Time
 	links map[fileID]string // first tar name of each multiply-linked file
-	buf   []byte
 }
 
 // child is one directory entry with the name it gets in the tar.
@@ -460,20 +430,35 @@ func (t *tarWriter) header(fd int, k child, name string) (*tar.Header, error) {
 }
 
 // copyFile copies the content of the file base of the directory fd (name
-// in the tar).
+// in the tar), read straight into the stream's chunks: tw's write of
+// what was read finds it in place.
 func (t *tarWriter) copyFile(fd int, base, name string, size int64) error {
 	ffd, err := unix.Openat(fd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	f := os.NewFile(uintptr(ffd), name)
-	defer f.Close()
-	n, err := io.CopyBuffer(t.tw, io.LimitReader(f, size), t.buf)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", name, err)
-	}
-	if n != size {
-		return fmt.Errorf("reading %s: file shrank from %d to %d bytes while writing", name, size, n)
+	defer unix.Close(ffd)
+	var n int64
+	for n < size {
+		sp, err := t.out.space()
+		if err != nil {
+			return err
+		}
+		sp = sp[:min(int64(len(sp)), size-n)]
+		k, err := unix.Read(ffd, sp)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
+		if k == 0 {
+			return fmt.Errorf("reading %s: file shrank from %d to %d bytes while writing", name, size, n)
+		}
+		if _, err := t.tw.Write(sp[:k]); err != nil {
+			return err
+		}
+		n += int64(k)
 	}
 	return nil
 }

@@ -14,14 +14,20 @@ import (
 )
 
 // envStatusHelper makes the test binary a program that enters the
-// namespace and prints what every thread of it is there (statusHelper).
+// namespace and prints what every thread of it is there (statusHelper):
+// "enter" as Enter does it, "no-ambient" as Enter does when the child
+// cannot start with ambient capabilities.
 const envStatusHelper = "STRATA_USERNS_TEST_STATUS"
 
 // statusHelper runs as the test binary started by TestEnterCapabilities:
-// Enter, then, inside, each thread's ids and capability sets, one line
-// per thread.
-func statusHelper() int {
-	if code, done := Enter(context.Background(), nil, os.Stderr); done {
+// it enters the namespace as how says, then prints each thread's ids and
+// capability sets there, one line per thread.
+func statusHelper(how string) int {
+	ambients := [][]uintptr{allCaps(), nil}
+	if how == "no-ambient" {
+		ambients = [][]uintptr{nil}
+	}
+	if code, done := enter(context.Background(), nil, os.Stderr, ambients); done {
 		return code
 	}
 	tasks, err := filepath.Glob("/proc/self/task/*/status")
@@ -52,7 +58,8 @@ func statusHelper() int {
 // capability, effective and permitted, in every thread, and none
 // inheritable or ambient (which would follow it into what it executes),
 // as an execve as root would leave it; with subordinate ids and with the
-// user alone.
+// user alone, and also where the child cannot start with ambient
+// capabilities (it then executes itself once more).
 func TestEnterCapabilities(t *testing.T) {
 	last, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
@@ -75,22 +82,25 @@ func TestEnterCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name string
-		sub  bool
-	}{{"strata-rootless", true}, {"strata-nosubid", false}} {
+		name, how string
+		sub       bool
+	}{
+		{"strata-rootless", "enter", true}, {"strata-nosubid", "enter", false},
+		{"strata-rootless", "no-ambient", true}, {"strata-nosubid", "no-ambient", false},
+	} {
 		u := ensureUser(t, c.name, c.sub)
 		cmd := exec.Command(bin)
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + u.home, envStatusHelper + "=1"}
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + u.home, envStatusHelper + "=" + c.how}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
 		var out, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &stderr
 		if err := cmd.Run(); err != nil {
-			t.Fatalf("entering as %s: %v\n%s", c.name, err, stderr.String())
+			t.Fatalf("entering as %s (%s): %v\n%s", c.name, c.how, err, stderr.String())
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 		for i, l := range lines {
 			if l != want {
-				t.Errorf("as %s, thread %d of %d in the namespace:\n%s\nwant\n%s", c.name, i+1, len(lines), l, want)
+				t.Errorf("as %s (%s), thread %d of %d in the namespace:\n%s\nwant\n%s", c.name, c.how, i+1, len(lines), l, want)
 			}
 		}
 	}

@@ -12,7 +12,9 @@
 // namespace: so the child is started with all of them ambient, which an
 // execve keeps whatever the uid, waits for the parent to write the
 // mapping, and then, root of the namespace, lowers its inheritable and
-// ambient sets to what root's are and goes on.
+// ambient sets to what root's are and goes on: two starts of strata, not
+// three. Where the child cannot start with ambient capabilities, it starts
+// without and, once mapped, executes itself again to get root's.
 //
 // Imported by cli only; imports nothing of strata.
 package userns
@@ -69,6 +71,14 @@ func InNamespace() bool { return os.Getenv(envStage) == "mapped" }
 // root). What cannot work in the namespace it makes, it says once on
 // stderr.
 func Enter(ctx context.Context, env []string, stderr io.Writer) (int, bool) {
+	// Every capability ambient; if the child cannot start so, none, and
+	// it executes itself once more when mapped (awaitMapping).
+	return enter(ctx, env, stderr, [][]uintptr{allCaps(), nil})
+}
+
+// enter is Enter starting the child with each of ambients in turn until
+// one starts.
+func enter(ctx context.Context, env []string, stderr io.Writer, ambients [][]uintptr) (int, bool) {
 	switch os.Getenv(envStage) {
 	case "mapped":
 		return 0, false
@@ -86,7 +96,7 @@ func Enter(ctx context.Context, env []string, stderr io.Writer) (int, bool) {
 	if m.Single() {
 		notice = fmt.Sprintf("strata: %s: only your own uid and gid are mapped, so files cannot belong to other users (USER steps, COPY --chown, base images with non-root files); add a range to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)\n", why, userName())
 	}
-	code, err := run(ctx, m, env, func() { fmt.Fprint(stderr, notice) })
+	code, err := run(ctx, m, env, ambients, func() { fmt.Fprint(stderr, notice) })
 	var noNS *noNamespaceError
 	if errors.As(err, &noNS) {
 		// A default container, or a host that forbids them: go on as the
@@ -126,32 +136,20 @@ func awaitMapping() error {
 	return becomeRoot()
 }
 
-// run starts this command again in a new user and mount namespace, maps
-// it, calls started, lets it go, forwards signals and returns its exit
-// code.
-func run(ctx context.Context, m Mapping, env []string, started func()) (int, error) {
+// run starts this command again in a new user and mount namespace (with
+// the first of ambients it starts with), maps it, calls started, lets it
+// go, forwards signals and returns its exit code.
+func run(ctx context.Context, m Mapping, env []string, ambients [][]uintptr, started func()) (int, error) {
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return 0, err
 	}
 	defer syncW.Close()
-	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
-	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(append(withoutStage(os.Environ()), env...), envStage+"=pending")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{syncR}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-		Pdeathsig:  syscall.SIGKILL,
-		// Kept through the execve although the child's uid is not mapped
-		// yet; with the mapping, they are root's in the namespace.
-		AmbientCaps: allCaps(),
-	}
-	if err := cmd.Start(); err != nil {
-		syncR.Close()
+	cmd, err := start(env, syncR, ambients)
+	syncR.Close()
+	if err != nil {
 		return 0, &noNamespaceError{err}
 	}
-	syncR.Close()
 	if err := writeMapping(cmd.Process.Pid, m); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -187,6 +185,30 @@ func run(ctx context.Context, m Mapping, env []string, started func()) (int, err
 			return 0, err
 		}
 	}
+}
+
+// start starts the pending child, reading its go-ahead from syncR, with
+// the first of ambients as its ambient capabilities that it starts with.
+// They last through its execve although its uid is not mapped yet, and
+// with the mapping they are root's in the namespace.
+func start(env []string, syncR *os.File, ambients [][]uintptr) (*exec.Cmd, error) {
+	err := errors.New("no way to start it")
+	for _, ambient := range ambients {
+		cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
+		cmd.Args[0] = os.Args[0]
+		cmd.Env = append(append(withoutStage(os.Environ()), env...), envStage+"=pending")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.ExtraFiles = []*os.File{syncR}
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
+			Pdeathsig:   syscall.SIGKILL,
+			AmbientCaps: ambient,
+		}
+		if err = cmd.Start(); err == nil {
+			return cmd, nil
+		}
+	}
+	return nil, err // the last: with no ambient capabilities
 }
 
 // writeMapping writes the child's id maps: through newuidmap and

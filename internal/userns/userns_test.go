@@ -130,8 +130,8 @@ func strataBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envStatusHelper) != "" {
-		os.Exit(statusHelper())
+	if how := os.Getenv(envStatusHelper); how != "" {
+		os.Exit(statusHelper(how))
 	}
 	code := m.Run()
 	if strataBin.path != "" {

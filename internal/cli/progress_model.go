@@ -19,7 +19,8 @@ type vtx struct {
 	digest    godigest.Digest
 	inputs    []godigest.Digest
 	name      string
-	stage     string     // of a step: whose FROM's extraction it waits on
+	step      bool       // a Dockerfile step, which may wait (Waiting)
+	stage     string     // a step's stage
 	runs      []interval // when it ran: one, more when resumed or paused
 	completed time.Time  // zero while running (or waiting)
 	waits     int        // what the step waits on now: its timer stops
@@ -174,7 +175,9 @@ func (t *tracker) restart(v *vtx) {
 // Step implements build.Progress.
 func (t *tracker) Step(stage string, index, total int, text string) (io.Writer, func(bool, error)) {
 	v := t.start(stage, build.StepName(stage, index, total, oneLine(text)))
-	v.stage = stage
+	t.mu.Lock()
+	v.step, v.stage = true, stage
+	t.mu.Unlock()
 	return &vtxLog{t: t, v: v}, func(cached bool, err error) { t.finish(v, cached, err) }
 }
 
@@ -186,7 +189,7 @@ func (t *tracker) Waiting(stage string) (resume func()) {
 	defer t.mu.Unlock()
 	var v *vtx
 	for _, x := range t.vtxs {
-		if x.stage == stage && !x.done() && len(x.runs) > 0 {
+		if x.step && x.stage == stage && !x.done() {
 			v = x
 		}
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -52,12 +53,24 @@ func TestTTYDisplayConcurrent(t *testing.T) {
 	d := newTTYDisplay(&buf)
 	p := &counting{Progress: d.tracker}
 	done := make(chan struct{})
+	from := p.Vertex("[s 1/5] FROM docker.io/library/busybox:latest")
+	from.Done(false, nil)
 	for i := range 4 {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			out, end := p.Step("s", i+2, 5, "RUN echo")
-			for range 50 {
+			for j := range 50 {
 				out.Write([]byte("a line\npartial "))
+				if j == 10 { // waits for the base, and for the context
+					resume := p.Waiting("s")
+					from.Resume()
+					from.Status(fmt.Sprintf("extracting sha256:%d", i), 0, 0, true)
+					from.Done(false, nil)
+					c := p.Vertex("[internal] load build context")
+					c.Status("transferring context:", 10, 0, true)
+					c.Done(false, nil)
+					resume()
+				}
 			}
 			end(i == 0, nil)
 		}()
@@ -72,7 +85,7 @@ func TestTTYDisplayConcurrent(t *testing.T) {
 	p.Warn("late")
 	s := buf.String()
 	last := s[strings.LastIndex(s, "[+] Building"):]
-	if !strings.Contains(last, "(5/5) FINISHED") || !strings.Contains(last, "CACHED [s 2/5] RUN echo") || !strings.HasSuffix(s, "WARNING: late\n") {
+	if !strings.Contains(last, "(7/7) FINISHED") || !strings.Contains(last, "CACHED [s 2/5] RUN echo") || !strings.HasSuffix(s, "WARNING: late\n") {
 		t.Errorf("last draw:\n%s", last)
 	}
 	if p.ran != 3 || p.cached != 1 {

@@ -122,10 +122,15 @@ RUN --mount=type=cache,target=/cache cp /cache/log /cache-log; \
 			t.Errorf("%s = %q, want %q (docker run: %s%s)", file, got, want, stdout, stderr)
 		}
 	}
-	for _, p := range []string{"rootfs/etc/group", "rootfs/etc/hosts", "rootfs/etc/hostname", "rootfs/etc/resolv.conf", "rootfs/proc-seen", "rootfs/dev", "rootfs/cache", "rootfs/x"} {
+	for _, p := range []string{"rootfs/etc/group", "rootfs/etc/hosts", "rootfs/etc/hostname", "rootfs/etc/resolv.conf", "rootfs/proc-seen", "rootfs/cache", "rootfs/x"} {
 		if _, err := os.Lstat(filepath.Join(out, p)); err == nil {
 			t.Errorf("%s is in the image", p)
 		}
+	}
+	// The base has no /dev: the mount point stays, empty, as in BuildKit's
+	// layer; none of the nodes chroot mode made there.
+	if entries, err := os.ReadDir(filepath.Join(out, "rootfs/dev")); err != nil || len(entries) != 0 {
+		t.Errorf("rootfs/dev = %v, %v; want an empty directory", entries, err)
 	}
 
 	// Without CAP_SYS_CHROOT no sandbox is left.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -158,7 +159,14 @@ func (l *pulledLayer) Compressed() (io.ReadCloser, error) {
 	}
 	r.rep.send(Event{Kind: Started})
 	if err := r.open(); err != nil {
-		return nil, err
+		if len(l.desc.URLs) == 0 {
+			return nil, err
+		}
+		rc, ferr := l.d.foreign(l.desc)
+		if ferr != nil {
+			return nil, errors.Join(err, ferr)
+		}
+		return rc, nil
 	}
 	return r, nil
 }

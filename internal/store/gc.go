@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,6 +154,7 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 	defer lock.Close()
 	rep := &PruneReport{}
 	var p *gcPlan
+	var sized map[string]bool // diff IDs whose remembered size stays
 	// ROOT/lock keeps tags still while the roots are read and blobs swept.
 	err = withFileLock(ctx, filepath.Join(s.root, "lock"), func() error {
 		inv, err := s.inventory(ctx)
@@ -171,6 +173,7 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 			}
 		}
 		p = inv.plan(opts, time.Now())
+		sized = p.keptDiffIDs(inv)
 		return s.sweepFiles(ctx, p, rep)
 	})
 	if err == nil {
@@ -178,6 +181,9 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (*PruneReport, err
 	}
 	if err == nil {
 		err = s.pruneVariants(ctx)
+	}
+	if err == nil {
+		err = s.pruneUsizes(sized)
 	}
 	if err == nil && opts.All {
 		err = s.clearSBOMCache()
@@ -312,6 +318,24 @@ func (inv *inventory) mark(marked map[v1.Hash]bool, hs []v1.Hash) {
 			inv.mark(marked, b.refs)
 		}
 	}
+}
+
+// keptDiffIDs are the diff IDs of every blob p leaves and of the layers
+// the kept cache records hold.
+func (p *gcPlan) keptDiffIDs(inv *inventory) map[string]bool {
+	gone := map[v1.Hash]bool{}
+	for _, b := range p.blobs {
+		gone[b.digest] = true
+	}
+	keep := maps.Clone(p.usedDiffIDs)
+	for h, b := range inv.blobs {
+		if !gone[h] {
+			for _, d := range b.diffIDs {
+				keep[d] = true
+			}
+		}
+	}
+	return keep
 }
 
 // plan decides what Prune removes with opts at time now. Its only I/O is

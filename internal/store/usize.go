@@ -142,3 +142,25 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// pruneUsizes removes the remembered sizes of layers that no blob left in
+// the store names (keep: diff IDs by hex), and half-written ones.
+func (s *Store) pruneUsizes(keep map[string]bool) error {
+	dir := filepath.Join(s.root, "meta", "usize")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing layer sizes: %w", err)
+	}
+	for _, e := range entries {
+		if keep[e.Name()] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing layer size %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}

@@ -114,3 +114,41 @@ func TestExtractRecordsSize(t *testing.T) {
 		t.Errorf("size recorded by extraction = %d, %v, want %d", got, ok, want)
 	}
 }
+
+// TestPruneForgetsSizes: prune removes the remembered sizes of the layers
+// it removes and keeps those of the layers it keeps.
+func TestPruneForgetsSizes(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	var diffIDs [2]v1.Hash
+	for i, tag := range []string{"kept:1", ""} {
+		img, err := random.Image(2000, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.WriteImage(ctx, img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := s.Image(ctx, h)
+		if _, _, err := s.ImageSizes(ctx, stored); err != nil {
+			t.Fatal(err)
+		}
+		layers, _ := stored.Layers()
+		diffIDs[i], _ = layers[0].DiffID()
+		if tag != "" {
+			if err := s.Tag(ctx, tag, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.Prune(ctx, PruneOptions{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.usizePath(diffIDs[0])); err != nil {
+		t.Errorf("the tagged image's layer size is gone: %v", err)
+	}
+	if _, err := os.Stat(s.usizePath(diffIDs[1])); !os.IsNotExist(err) {
+		t.Errorf("the pruned image's layer size stays: %v", err)
+	}
+}

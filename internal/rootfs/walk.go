@@ -205,11 +205,14 @@ func (w *treeWalk) fill(t *Tree, p string, trustedDev *uint64) error {
 // stat fills t.Nodes with names, stat'ed in directory fd.
 func (w *treeWalk) stat(t *Tree, fd int, names []string) error {
 	t.Nodes = make([]Node, len(names))
+	var (
+		st  unix.Stat_t
+		buf = make([]byte, 0, 256)
+	)
 	for i, name := range names {
 		n := &t.Nodes[i]
 		n.Name = name
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := lstatAt(fd, name, &buf, &st); err != nil {
 			return &fs.PathError{Op: "lstat", Path: t.Host + "/" + name, Err: err}
 		}
 		n.Mode, n.UID, n.GID, n.Size = fileMode(st.Mode), st.Uid, st.Gid, st.Size

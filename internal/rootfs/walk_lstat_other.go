@@ -1,0 +1,11 @@
+//go:build !amd64 && !arm64
+
+package rootfs
+
+import "golang.org/x/sys/unix"
+
+// lstatAt is unix.Fstatat(fd, name, st, unix.AT_SYMLINK_NOFOLLOW); buf
+// is for the architectures that stat without allocating.
+func lstatAt(fd int, name string, _ *[]byte, st *unix.Stat_t) error {
+	return unix.Fstatat(fd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+}

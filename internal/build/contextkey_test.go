@@ -106,9 +106,10 @@ func TestContentKeyWalkedEqualsPathByPath(t *testing.T) {
 	}
 }
 
-// TestContentKeyChanges: every change COPY would see changes the key of
-// the context, with the stat cache warm (files and listings remembered),
-// and the new key is what a cold cache gives; mtimes alone do not count.
+// TestContentKeyChanges: after a no-op walk (the same key, the stat cache
+// not written), every change COPY would see changes the key of the
+// context, with the stat cache warm (files and listings remembered), and
+// the new key is what a cold cache gives; mtimes alone do not count.
 func TestContentKeyChanges(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -161,6 +162,27 @@ func TestContentKeyChanges(t *testing.T) {
 			}
 			return os.Link(filepath.Join(dir, "dir/drop.log"), p)
 		}, false},
+		{"content of another size", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "src/pkg/util.go"), []byte("longer"), 0o644)
+		}, false},
+		{"mtime and content, same size", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "a.txt"), []byte("b"), 0o644)
+		}, false},
+		{"new file in a subdirectory", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "deep/a/b/new.txt"), []byte("n"), 0o644)
+		}, false},
+		{"file replaced by a symlink", func(dir string) error {
+			p := filepath.Join(dir, "src/main.go")
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return os.Symlink("pkg/util.go", p)
+		}, false},
+		{"renamed directory", func(dir string) error {
+			return os.Rename(filepath.Join(dir, "src/pkg"), filepath.Join(dir, "src/lib"))
+		}, false},
+		{"removed directory", func(dir string) error { return os.RemoveAll(filepath.Join(dir, "deep/a/b/c")) }, false},
+		{"directory mode", func(dir string) error { return os.Chmod(filepath.Join(dir, "dir/sub"), 0o700) }, false},
 		{"mtime alone", func(dir string) error {
 			return os.Chtimes(filepath.Join(dir, "a.txt"), time.Now(), time.Unix(1e9, 0))
 		}, true},
@@ -187,6 +209,14 @@ func TestContentKeyChanges(t *testing.T) {
 			}
 			if n := len(sc.record(dir).listed); n == 0 {
 				t.Fatalf("the stat cache remembers no listing of the context")
+			}
+			sc = loadStatCache(ctx, st) // a no-op: the same key, nothing learnt
+			sc.racy = 0
+			if noop, err := contentKey(ctx, src, []string{"."}, sc); err != nil || noop != before {
+				t.Fatalf("key of the unchanged context = %s, %v, want %s", noop, err, before)
+			}
+			if sc.dirty {
+				t.Fatalf("the stat cache changed in a walk of the unchanged context")
 			}
 			tick()
 			if err := tt.change(dir); err != nil {
@@ -302,7 +332,7 @@ func TestStatCacheStaleListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := sc.record(dir)
-	stale := &dirStats{names: r.names, files: r.files, listStat: r.listStat, listed: []string{"a", "d", "gone"}}
+	stale := &dirStats{names: r.names, stats: r.stats, listStat: r.listStat, listed: []string{"a", "d", "gone"}}
 	sc.replace(dir, stale)
 	if got, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc); err != nil || got != want {
 		t.Errorf("contentKey with a stale listing = %s, %v, want %s", got, err, want)

@@ -48,7 +48,7 @@ type dirStats struct {
 	rawS string // the same bytes, for names without copying
 
 	names []string // sorted
-	files []fileStat
+	stats []byte   // each name's fileStat as the encoding has it (fileStatSize bytes)
 
 	listStat rootfs.DirStat
 	listed   []string // sorted; nil: not remembered
@@ -65,7 +65,7 @@ func (r *dirStats) decode() {
 			return
 		}
 		if err := r.decodeBody(); err != nil {
-			r.names, r.files, r.listed = nil, nil, nil
+			r.names, r.stats, r.listed = nil, nil, nil
 		}
 	})
 }
@@ -183,10 +183,37 @@ func (r *dirStats) lookup(name string, fs fileStat) ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	i, ok := slices.BinarySearch(r.names, name)
-	if !ok || !r.files[i].sameStat(fs) {
+	if !ok {
 		return [32]byte{}, false
 	}
-	return r.files[i].sum, true
+	f := r.file(i)
+	if !f.sameStat(fs) {
+		return [32]byte{}, false
+	}
+	return f.sum, true
+}
+
+// file returns the stat of r.names[i].
+func (r *dirStats) file(i int) fileStat {
+	le, b := binary.LittleEndian, r.stats[i*fileStatSize:(i+1)*fileStatSize]
+	f := fileStat{
+		size: int64(le.Uint64(b)), mtime: int64(le.Uint64(b[8:])), ctime: int64(le.Uint64(b[16:])),
+		ino: le.Uint64(b[24:]), dev: le.Uint64(b[32:]), mode: le.Uint32(b[40:]),
+	}
+	copy(f.sum[:], b[44:])
+	return f
+}
+
+// appendFileStat appends f as the encoding has it.
+func appendFileStat(b []byte, f *fileStat) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint64(b, uint64(f.size))
+	b = le.AppendUint64(b, uint64(f.mtime))
+	b = le.AppendUint64(b, uint64(f.ctime))
+	b = le.AppendUint64(b, f.ino)
+	b = le.AppendUint64(b, f.dev)
+	b = le.AppendUint32(b, f.mode)
+	return append(b, f.sum[:]...)
 }
 
 func (a fileStat) sameStat(b fileStat) bool {
@@ -244,15 +271,16 @@ func (r *dirStats) with(name string, s fileStat) *dirStats {
 	out := &dirStats{}
 	r.decode()
 	if r != nil {
-		out.names, out.files = slices.Clone(r.names), slices.Clone(r.files)
+		out.names, out.stats = slices.Clone(r.names), slices.Clone(r.stats)
 	}
 	i, ok := slices.BinarySearch(out.names, name)
+	enc := appendFileStat(nil, &s)
 	if ok {
-		out.files[i] = s
+		copy(out.stats[i*fileStatSize:], enc)
 		return out
 	}
 	out.names = slices.Insert(out.names, i, name)
-	out.files = slices.Insert(out.files, i, s)
+	out.stats = slices.Insert(out.stats, i*fileStatSize, enc...)
 	return out
 }
 
@@ -335,17 +363,7 @@ func (r *dirStats) appendBody(b []byte) []byte {
 			i, j = i+1, j+1
 		}
 	}
-	for i := range r.files {
-		f := &r.files[i]
-		b = le.AppendUint64(b, uint64(f.size))
-		b = le.AppendUint64(b, uint64(f.mtime))
-		b = le.AppendUint64(b, uint64(f.ctime))
-		b = le.AppendUint64(b, f.ino)
-		b = le.AppendUint64(b, f.dev)
-		b = le.AppendUint32(b, f.mode)
-		b = append(b, f.sum[:]...)
-	}
-	return b
+	return append(b, r.stats...)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -428,13 +446,7 @@ func (r *dirStats) decodeBody() error {
 	if d.err != nil || len(d.b) != len(r.names)*fileStatSize {
 		return errBadStatCache
 	}
-	r.files = make([]fileStat, len(r.names))
-	for j := range r.files {
-		f, b := &r.files[j], d.b[j*fileStatSize:]
-		f.size, f.mtime, f.ctime = int64(le.Uint64(b)), int64(le.Uint64(b[8:])), int64(le.Uint64(b[16:]))
-		f.ino, f.dev, f.mode = le.Uint64(b[24:]), le.Uint64(b[32:]), le.Uint32(b[40:])
-		copy(f.sum[:], b[44:fileStatSize])
-	}
+	r.stats = d.b
 	return nil
 }
 

@@ -37,6 +37,7 @@ func hashWalked(ctx context.Context, k *keyer, p string, t *rootfs.Tree, sc *sta
 	if err := hashMisses(ctx, dirs, workers); err != nil {
 		return err
 	}
+	e := &treeEncoding{dirs: dirs, free: make(chan []byte, 4*workers)}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -45,11 +46,11 @@ func hashWalked(ctx context.Context, k *keyer, p string, t *rootfs.Tree, sc *sta
 			if sc != nil {
 				sc.learn(d, start)
 			}
-			d.encode()
+			d.encode(e.buffer())
 			close(d.ready)
 		})
 	}()
-	k.addWalked(dirs, 0)
+	e.add(k, 0)
 	wg.Wait()
 	return nil
 }
@@ -110,9 +111,8 @@ func (d *walkedDir) lookup(sc *statCache) {
 		d.rec = sc.record(d.t.Host)
 	}
 	var names []string
-	var files []fileStat
 	if d.rec != nil {
-		names, files = d.rec.names, d.rec.files
+		names = d.rec.names
 	}
 	j := 0
 	for i := range nodes {
@@ -123,12 +123,14 @@ func (d *walkedDir) lookup(sc *statCache) {
 		for j < len(names) && names[j] < n.Name {
 			j++
 		}
-		if j < len(names) && names[j] == n.Name && files[j].sameStat(nodeStat(n)) {
-			d.sums[i] = files[j].sum
-			d.hits++
-		} else {
-			d.miss = append(d.miss, i)
+		if j < len(names) && names[j] == n.Name {
+			if f := d.rec.file(j); f.sameStat(nodeStat(n)) {
+				d.sums[i] = f.sum
+				d.hits++
+				continue
+			}
 		}
+		d.miss = append(d.miss, i)
 	}
 }
 
@@ -156,12 +158,15 @@ func hashMisses(ctx context.Context, dirs []*walkedDir, workers int) error {
 	return g.Wait()
 }
 
-// encode fills d.enc with what the keyer adds for d's entries: path, mode
-// and owner, then a symlink's target or a regular file's digest in hex; a
-// subdirectory's entries follow its own (d.cuts).
-func (d *walkedDir) encode() {
+// encode fills d.enc, from buf on, with what the keyer adds for d's
+// entries: path, mode and owner, then a symlink's target or a regular
+// file's digest in hex; a subdirectory's entries follow its own (d.cuts).
+func (d *walkedDir) encode(buf []byte) {
 	nodes := d.t.Nodes
-	b := make([]byte, 0, len(nodes)*(len(d.path)+112))
+	b := buf[:0]
+	if n := len(nodes) * (len(d.path) + 112); cap(b) < n {
+		b = make([]byte, 0, n)
+	}
 	var (
 		mode    fs.FileMode
 		modeStr = mode.String()
@@ -198,18 +203,40 @@ func appendField[T string | []byte](b []byte, f T) []byte {
 	return append(append(append(b, ':'), f...), ';')
 }
 
-// addWalked adds the encoded entries of dirs[i] and of the directories
+// treeEncoding is the encoded directories of a walked tree, on their way
+// into a key; the buffers of those hashed are used again.
+type treeEncoding struct {
+	dirs []*walkedDir
+	free chan []byte
+}
+
+// buffer returns a buffer hashed already, or nil.
+func (e *treeEncoding) buffer() []byte {
+	select {
+	case b := <-e.free:
+		return b
+	default:
+		return nil
+	}
+}
+
+// add adds to k the encoded entries of dirs[i] and of the directories
 // below it, each once it is ready.
-func (k *keyer) addWalked(dirs []*walkedDir, i int) {
-	d := dirs[i]
+func (e *treeEncoding) add(k *keyer, i int) {
+	d := e.dirs[i]
 	<-d.ready
 	pos := 0
 	for c, kid := range d.kids {
 		k.addEncoded(d.enc[pos:d.cuts[c]])
 		pos = d.cuts[c]
-		k.addWalked(dirs, kid)
+		e.add(k, kid)
 	}
 	k.addEncoded(d.enc[pos:])
+	select {
+	case e.free <- d.enc:
+	default:
+	}
+	d.enc = nil
 }
 
 // addEncoded adds fields already encoded.
@@ -250,7 +277,8 @@ func (sc *statCache) learn(d *walkedDir, start time.Time) {
 		return
 	}
 	keep := func(j int) {
-		next.names, next.files = append(next.names, rec.names[j]), append(next.files, rec.files[j])
+		next.names = append(next.names, rec.names[j])
+		next.stats = append(next.stats, rec.stats[j*fileStatSize:(j+1)*fileStatSize]...)
 	}
 	j := 0
 	for i := range t.Nodes {
@@ -268,7 +296,7 @@ func (sc *statCache) learn(d *walkedDir, start time.Time) {
 		s := nodeStat(n)
 		old := j < len(rec.names) && rec.names[j] == n.Name
 		switch {
-		case old && rec.files[j].sameStat(s):
+		case old && rec.file(j).sameStat(s):
 			keep(j)
 		case sc.isRacy(s.ctime, start):
 			if old {
@@ -276,7 +304,7 @@ func (sc *statCache) learn(d *walkedDir, start time.Time) {
 			}
 		default:
 			s.sum = d.sums[i]
-			next.names, next.files = append(next.names, n.Name), append(next.files, s)
+			next.names, next.stats = append(next.names, n.Name), appendFileStat(next.stats, &s)
 			changed = true
 		}
 		if old {

@@ -7,13 +7,25 @@
 # through scripts/buildkit.sh), removes what it built, and prints the table.
 #
 # Cases (CASES):
-#   layer     one RUN on busybox writing a 900 MB layer (400 MB from
-#             /dev/urandom, 500 MB of text), built cold and exported as an
-#             image: strata's stored image with gzip (default) and zstd
-#             (--compression zstd); docker's image in dockerd (its overlay2
-#             store keeps layers uncompressed); BuildKit's image in its store
-#             (--output type=image, compression=gzip and =zstd).
-#             Goals: strata gzip <= 0.8x docker, strata zstd <= 0.55x docker.
+#   layer     one RUN writing a 900 MB layer (400 MB from /dev/urandom, 500 MB
+#             of `yes` text), built cold and exported as an image: strata's
+#             stored image with gzip (default) and zstd (--compression zstd);
+#             docker's image in dockerd (its overlay2 store keeps layers
+#             uncompressed); BuildKit's image in its store (--output
+#             type=image, compression=gzip and =zstd). On each base of
+#             LAYER_BASES: the first (debian:bookworm-slim, whose coreutils
+#             write the 900 MB in about a third of busybox's time, so the
+#             rows show the builders rather than busybox's head and yes)
+#             gives the rows layer-gzip and layer-zstd; each other base
+#             (busybox:latest) layer-gzip-busybox and layer-zstd-busybox.
+#             Every builder has the base in its store beforehand (loaded,
+#             and one untimed `FROM base` + `RUN true` build), and cold
+#             means its build cache emptied but the base kept (BuildKit:
+#             the records of RUN steps pruned, the pulled base not).
+#             RUNS rounds, each building every builder and compression once
+#             in turn (so other jobs' load hits them alike); the median of
+#             each. Goals (the first base): strata gzip <= 0.8x docker,
+#             strata zstd <= 0.55x docker.
 #   context   a 100,000-file, 1 GiB context ($FILES files, $MB MiB: half
 #             text, half random, log-normal sizes, made once, deterministic)
 #             and two Dockerfiles:
@@ -36,6 +48,9 @@
 #        $BENCH_DIR/<timestamp>/ (results.tsv, table.txt, logs/)
 #        INPUTS (default /var/tmp/strata-bench-big): the generated context, kept between runs
 #        FILES (100000)  MB (1024)  LAYER_MB (900: 4/9 random, 5/9 text)
+#        LAYER_BASES (default "debian:bookworm-slim busybox:latest"; the
+#        busybox pair adds about half the layer case's time: LAYER_BASES=
+#        debian:bookworm-slim leaves it out)
 #        EDIT_ALL_RUNS (default 1)  KEEP=1 keeps the stores in $OUT/work
 #        MIN_FREE_GB (default 14): refuse to start with less free space under
 #        $BENCH_DIR (each builder's context builds hold some 6 GB until pruned)
@@ -53,6 +68,7 @@ INPUTS=${INPUTS:-/var/tmp/strata-bench-big}
 FILES=${FILES:-100000}
 MB=${MB:-1024}
 LAYER_MB=${LAYER_MB:-900}
+LAYER_BASES=${LAYER_BASES:-"debian:bookworm-slim busybox:latest"}
 EDIT_ALL_RUNS=${EDIT_ALL_RUNS:-1}
 MIN_FREE_GB=${MIN_FREE_GB:-14}
 STRATA=$(realpath "${STRATA:-./bin/strata}")
@@ -65,7 +81,7 @@ ROOT=$WORK/strata-root
 BK_DIR=$WORK/buildkit
 BK_SOCK=/run/strata-bench-big/buildkitd.sock
 BK=$BK_DIR/bin/buildctl
-BASE=busybox:latest
+BASE=busybox:latest # the context case's
 
 log() { printf '[bench-big %(%T)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -100,12 +116,16 @@ if ! $DOCKER info > /dev/null 2>&1 || ! curl -fs "http://$PEERS_REG/v2/" > /dev/
   log "dockerd or the peers' registry is not running: $PEERS_SCRIPTS/setup.sh"
   "$PEERS_SCRIPTS/setup.sh" > "$OUT/logs/setup.log" 2>&1 || { tail -20 "$OUT/logs/setup.log"; die "setup.sh"; }
 fi
-if ! $DOCKER image inspect "$BASE" > /dev/null 2>&1; then
-  log "$BASE missing in dockerd: $PEERS_SCRIPTS/bases.sh"
-  NODE=0 "$PEERS_SCRIPTS/bases.sh" > "$OUT/logs/bases.log" 2>&1 || { tail -20 "$OUT/logs/bases.log"; die "bases.sh"; }
-fi
-log "strata load $BASE (docker's own)"
-$DOCKER save "$BASE" | $S load > "$OUT/logs/strata-load.log" 2>&1 || die "strata load $BASE"
+BASES="$BASE"
+has layer "$CASES" && BASES="$BASE $LAYER_BASES"
+for b in $BASES; do
+  if ! $DOCKER image inspect "$b" > /dev/null 2>&1; then
+    log "$b missing in dockerd: $PEERS_SCRIPTS/bases.sh"
+    NODE=0 "$PEERS_SCRIPTS/bases.sh" > "$OUT/logs/bases.log" 2>&1 || { tail -20 "$OUT/logs/bases.log"; die "bases.sh"; }
+  fi
+  log "strata load $b (docker's own)"
+  $DOCKER save "$b" | $S load >> "$OUT/logs/strata-load.log" 2>&1 || die "strata load $b"
+done
 if has buildkit "$BUILDERS"; then
   mkdir -p "$BK_DIR/bin"
   def=/var/tmp/strata-buildkit/${BUILDKIT_VERSION:-v0.34.2}/bin # reuse what scripts/buildkit.sh built
@@ -138,6 +158,24 @@ cold_prep() {
   esac
 }
 
+# layer_prep BUILDER TAG: cold_prep, but BuildKit keeps the pulled base (only
+# the records of RUN steps go: its layer is remade, the base not pulled again)
+layer_prep() {
+  case $1 in
+    buildkit) echo "$BK --addr unix://$BK_SOCK prune --all --filter 'description~=\"^mount / from exec\"' > /dev/null" ;;
+    *) cold_prep "$@" ;;
+  esac
+}
+
+# median T...: the median of the times, or FAIL if one failed
+median() {
+  if [[ " $* " == *" FAIL "* ]]; then
+    echo FAIL
+    return
+  fi
+  printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
 # timed NAME CMD PREPARE WARMUP (bench-lib.sh): the median of $RUNS runs, in seconds, or FAIL
 source scripts/bench-lib.sh # the cwd is the repository (cd above)
 
@@ -147,23 +185,46 @@ record() { printf '%s\t%s\t%s\n' "$@" >> "$OUT/results.tsv"; log "  $1 $2: $3"; 
 
 # ------------------------------------------------------------------ layer: 900 MB in one RUN
 if has layer "$CASES"; then
-  L=$WORK/layer
-  mkdir -p "$L"
-  cat > "$L/Dockerfile" << EOF
-FROM $BASE
+  first=1
+  for base in $LAYER_BASES; do
+    sfx=""
+    [[ $first == 1 ]] || sfx="-${base%%:*}"
+    first=0
+    L=$WORK/layer$sfx
+    W=$WORK/layer-warm$sfx
+    mkdir -p "$L" "$W"
+    cat > "$L/Dockerfile" << EOF
+FROM $base
 RUN head -c $((LAYER_MB * 4000000 / 9)) /dev/urandom > /random.bin \\
  && yes 'bench-big: a line of compressible text, the same words again and again' | head -c $((LAYER_MB * 5000000 / 9)) > /text.txt
 EOF
-  for b in $BUILDERS; do
-    comps=gzip
-    [[ $b != docker ]] && comps="gzip zstd"
-    for c in $comps; do
-      tag=bench-big/layer:$b-$c
-      log "layer $b $c: $(build_cmd "$b" "$L" Dockerfile "$tag" 1 "$c")"
-      t=$(timed "layer-$b-$c" "$(build_cmd "$b" "$L" Dockerfile "$tag" 1 "$c")" "$(cold_prep "$b" "$tag")" 0)
-      record "layer-$c" "$b" "$t"
-      bash -c "$(cold_prep "$b" "$tag")" || true # 900 MB each: not kept
+    printf 'FROM %s\nRUN true\n' "$base" > "$W/Dockerfile"
+    pairs=()
+    for b in $BUILDERS; do
+      log "layer$sfx $b: the base in its store (an untimed FROM $base + RUN true)"
+      bash -c "$(build_cmd "$b" "$W" Dockerfile "bench-big/warm:$b" 1)" >> "$OUT/logs/layer-warm.log" 2>&1 || die "layer$sfx $b: warm-up build failed (logs/layer-warm.log)"
+      comps=gzip
+      [[ $b != docker ]] && comps="gzip zstd"
+      for c in $comps; do pairs+=("$b:$c"); done
     done
+    # Rounds: each builds every (builder, compression) once in turn, so a
+    # change of load (other jobs on the machine) hits all of them alike.
+    declare -A times=()
+    for r in $(seq "$RUNS"); do
+      for p in "${pairs[@]}"; do
+        b=${p%%:*} c=${p#*:} tag=bench-big/layer:${p/:/-}
+        ((r > 1)) || log "layer$sfx $b $c: $(build_cmd "$b" "$L" Dockerfile "$tag" 1 "$c")"
+        t=$(RUNS=1 timed "layer$sfx-$b-$c-$r" "$(build_cmd "$b" "$L" Dockerfile "$tag" 1 "$c")" "$(layer_prep "$b" "$tag")" 0)
+        log "  layer$sfx $b $c round $r: $t s (load $(cut -d' ' -f1 /proc/loadavg))"
+        times[$p]+="$t "
+        bash -c "$(layer_prep "$b" "$tag")" || true # 900 MB each: not kept
+      done
+    done
+    for p in "${pairs[@]}"; do
+      # shellcheck disable=SC2086 # a list of times
+      record "layer-${p#*:}$sfx" "${p%%:*}" "$(median ${times[$p]})"
+    done
+    unset times
   done
 fi
 
@@ -270,7 +331,7 @@ fi
     rev="tree at $(git rev-parse --short HEAD)"
   fi
   echo "# strata ${rev:-(unknown revision)} | docker $($DOCKER version -f '{{.Server.Version}}' 2> /dev/null) BuildKit | BuildKit ${BUILDKIT_VERSION:-v0.34.2} (buildctl, runc worker)"
-  echo "# layer: one RUN writing $LAYER_MB MB (4/9 random, 5/9 text) on $BASE, cold, to an image (docker: its overlay2 store, uncompressed; the zstd row compares with docker's same build)"
+  echo "# layer: one RUN writing $LAYER_MB MB (4/9 random, 5/9 text) on $LAYER_BASES (rows -<base> after the first), cold, the base in each store, to an image (docker: its overlay2 store, uncompressed; a zstd row compares with docker's same build)"
   echo "# context: $FILES files, $MB MiB; noop: COPY . /src, nothing changed; noop-ignore: the context in one COPY, app/ in another, a .dockerignore; edit-app: that, one app/ file changed; edit-all: one file changed under COPY . /src (a new layer of the whole context; runs=$EDIT_ALL_RUNS)"
   echo "# java: peak RSS of the strata process (VmHWM), examples/java --no-cache, max of $RUNS"
   awk -F'\t' '
@@ -283,12 +344,13 @@ fi
       goal["layer-gzip"] = "strata/docker <= 0.80x"; goal["layer-zstd"] = "strata/docker <= 0.55x"
       goal["noop"] = "strata < 100 ms"; goal["noop-ignore"] = "strata < 100 ms"; goal["edit-app"] = "strata < 300 ms"
       goal["edit-all"] = "(a new layer of the whole context)"; goal["java-rss-mb"] = "strata < 200 MB"
-      printf "%-12s %10s %10s %10s %14s %16s  %s\n", "case", "strata", "docker", "BuildKit", "strata/docker", "strata/BuildKit", "goal"
+      printf "%-19s %10s %10s %10s %14s %16s  %s\n", "case", "strata", "docker", "BuildKit", "strata/docker", "strata/BuildKit", "goal"
       for (i = 1; i <= n; i++) {
         c = order[i]; u = (c ~ /-mb$/) ? "MB" : "s"
         st = V[c SUBSEP "strata"]; dk = V[c SUBSEP "docker"]; bk = V[c SUBSEP "buildkit"]
-        if (c == "layer-zstd" && dk == "") dk = V["layer-gzip" SUBSEP "docker"]
-        printf "%-12s %10s %10s %10s %14s %16s  %s\n", c, s(st, u), s(dk, u), s(bk, u), r(st, dk), r(st, bk), goal[c]
+        if (c ~ /^layer-zstd/ && dk == "") { g = c; sub(/^layer-zstd/, "layer-gzip", g); dk = V[g SUBSEP "docker"] }
+        if (c ~ /^layer-.*-/ && !(c in goal)) goal[c] = "(" substr(c, index(substr(c, 7), "-") + 7) " base)"
+        printf "%-19s %10s %10s %10s %14s %16s  %s\n", c, s(st, u), s(dk, u), s(bk, u), r(st, dk), r(st, bk), goal[c]
       }
     }' "$OUT/results.tsv"
 } | tee "$OUT/table.txt"

@@ -47,9 +47,9 @@ func (r *run) dispatchRun(ctx context.Context, stp step, st *state, c *instructi
 	// run=2: what a step sees changed (the primary group among the
 	// supplementary ones, the hardened sandbox); run=3: /dev, /proc and
 	// /sys made as mount points stay in the layer; run=4: no
-	// no_new_privs, SSH_AUTH_SOCK also without an agent. Records of an
-	// older strata are not reused.
-	fields := []string{"RUN", "run=4", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
+	// no_new_privs, SSH_AUTH_SOCK also without an agent; run=5: the step
+	// is PID 1. Records of an older strata are not reused.
+	fields := []string{"RUN", "run=5", fmt.Sprint(c.PrependShell), strings.Join(c.CmdLine, "\x00"), "network=" + r.runNetwork(c), "mounts=" + mounts}
 	if security == sandbox.SecurityInsecure {
 		fields = append(fields, "security="+security)
 	}

@@ -213,10 +213,14 @@ func initCommand(ctx context.Context, step *Step, s *specs.Spec, cfgR, stW *os.F
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: cloneFlags(s.Linux),
 		Pdeathsig:  syscall.SIGKILL,
-		Setpgid:    true,
+		// A session (and process group) of its own: no controlling
+		// terminal of strata's, into which a step could type (TIOCSTI),
+		// and none of the terminal's signals.
+		Setsid: true,
 	}
-	// Killing the init (PID 1) makes the kernel kill the whole PID
-	// namespace; that is what cancellation does.
+	// The init becomes the step's process, PID 1 of its namespace: killing
+	// it makes the kernel kill the whole namespace; that is what
+	// cancellation does.
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }

@@ -66,23 +66,26 @@ func lastCap() int {
 	return n
 }
 
-// applyCapabilities brings every thread of the process down to c: sets
-// effective, permitted and inheritable in all of them (every Go runtime
-// thread shares the address space a step must not borrow;
-// syscall.AllThreadsSyscall, which needs a binary without cgo), drops the
-// bounding set in all of them, so that no thread, without no_new_privs,
-// could gain more by an execve than the step can, and sets no_new_privs in
-// all when asked. The caller must be locked to its OS thread.
+// applyCapabilities brings every thread of the process down to c: drops
+// the bounding set in all of them (dropBounding), then sets their
+// effective, permitted and inheritable sets and, when asked, no_new_privs
+// (setCapSets). The caller must be locked to its OS thread.
 func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
+	if err := dropBounding(c); err != nil {
+		return err
+	}
+	return setCapSets(c, noNewPrivs)
+}
+
+// dropBounding drops from the bounding set of every thread what c's lacks,
+// so that no thread, without no_new_privs, could gain more by an execve
+// than the step can (every Go runtime thread shares the address space a
+// step must not borrow; syscall.AllThreadsSyscall, which needs a binary
+// without cgo).
+func dropBounding(c *specs.LinuxCapabilities) error {
 	bounding, err := capMask(c.Bounding)
 	if err != nil {
 		return err
-	}
-	var masks [3]uint64
-	for i, set := range [][]string{c.Effective, c.Permitted, c.Inheritable} {
-		if masks[i], err = capMask(set); err != nil {
-			return err
-		}
 	}
 	for i := 0; i <= lastCap(); i++ {
 		if bounding&(1<<uint(i)) != 0 {
@@ -90,6 +93,19 @@ func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 		}
 		if err := allThreads(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(i), 0); err != nil {
 			return fmt.Errorf("dropping capability %d from the bounding set: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// setCapSets sets the effective, permitted and inheritable sets of every
+// thread to c's, and no_new_privs in all when asked.
+func setCapSets(c *specs.LinuxCapabilities, noNewPrivs bool) error {
+	var masks [3]uint64
+	var err error
+	for i, set := range [][]string{c.Effective, c.Permitted, c.Inheritable} {
+		if masks[i], err = capMask(set); err != nil {
+			return err
 		}
 	}
 	if err := capsetAll(masks[0], masks[1], masks[2]); err != nil {

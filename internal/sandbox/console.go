@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -93,16 +92,13 @@ func consolePair() (host, init *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "console"), os.NewFile(uintptr(fds[1]), "console-init"), nil
 }
 
-// forwardSignals sends each signal of sigs to the step's process once
-// started is closed (holding those that come before). It returns when
-// done is closed.
-func forwardSignals(initPid int, started <-chan struct{}, sigs <-chan os.Signal, done <-chan struct{}) {
+// forwardSignals sends each signal of sigs to the step's process (the
+// init, once it has executed the step: PID 1 of the namespace, which, as
+// under Docker, ignores those it has no handler for) once started is
+// closed (holding those that come before). It returns when done is closed.
+func forwardSignals(pid int, started <-chan struct{}, sigs <-chan os.Signal, done <-chan struct{}) {
 	var pending []syscall.Signal
-	send := func(sig syscall.Signal) {
-		if pid := stepProcess(initPid); pid > 0 {
-			_ = unix.Kill(pid, sig)
-		}
-	}
+	send := func(sig syscall.Signal) { _ = unix.Kill(pid, sig) }
 	for {
 		select {
 		case <-done:
@@ -126,46 +122,3 @@ func forwardSignals(initPid int, started <-chan struct{}, sigs <-chan os.Signal,
 	}
 }
 
-// stepProcess is the host PID of the step's process, 0 when it is gone:
-// of the init's children (any of its threads may have forked it, and
-// orphans of the step are adopted), the one with the lowest PID in the
-// sandbox's PID namespace, the init's first and only fork.
-func stepProcess(initPid int) int {
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", initPid))
-	best, bestNs := 0, 0
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", initPid, t.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			pid, err := strconv.Atoi(f)
-			if err != nil {
-				continue
-			}
-			if n := nsPid(pid); n > 0 && (best == 0 || n < bestNs) {
-				best, bestNs = pid, n
-			}
-		}
-	}
-	return best
-}
-
-// nsPid is pid's PID in its innermost PID namespace (0 if unknown).
-func nsPid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				return 0
-			}
-			n, _ := strconv.Atoi(f[len(f)-1])
-			return n
-		}
-	}
-	return 0
-}

@@ -9,25 +9,21 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/strata-build/strata/internal/seccomp"
 )
 
 // initArg0 is argv[0] of the re-executed binary when it is the sandbox's
 // init. The configuration comes on fd 3, status goes back on fd 4.
 //
 // The init starts in the new namespaces with every capability, makes
-// itself non-dumpable before anything else (so a step can neither ptrace
-// it nor open its /proc/1/{mem,exe,environ,fd}), builds the root (mounts,
-// devices, pivot_root), then brings every one of its threads down to the
-// step's capabilities with no_new_privs and the seccomp filter: the Go
-// runtime's threads share its address space, and one that kept a
-// capability would be the step's for the taking. It starts the step's
-// process, sheds every capability left and reaps as PID 1.
+// itself non-dumpable before anything else (so that nothing can ptrace it
+// or open its /proc/1/{mem,exe,environ,fd} while it is privileged), builds
+// the root (mounts, devices, pivot_root), loads the seccomp filter and
+// brings every one of its threads down to the step's bounding set and
+// capabilities (execProcess), then executes the step's process itself, as
+// runc's init does: the step is PID 1 of its namespace.
 const initArg0 = "strata-sandbox-init"
 
 const (
@@ -106,7 +102,7 @@ func runInit() int {
 	if err != nil {
 		return fail(err)
 	}
-	stdio := []uintptr{0, 1, 2}
+	var tty *os.File
 	if cfg.Spec.Process.Terminal {
 		master, slave, err := openConsole(cfg.Spec.Process.User.UID)
 		if err != nil {
@@ -116,14 +112,10 @@ func runInit() int {
 		if err := sendConsole(master); err != nil {
 			return fail(err)
 		}
-		stdio = []uintptr{slave.Fd(), slave.Fd(), slave.Fd()}
+		tty = slave
 	}
 	started := func() { _ = status.Encode(initStatus{Started: true}) }
-	code, err := runProcess(cfg.Spec.Process, cfg.Filter, stdio, started)
-	if err != nil {
-		return fail(err)
-	}
-	return code
+	return fail(execProcess(cfg.Spec.Process, cfg.Filter, tty, started))
 }
 
 // startStage is how the init and chroot mode's launcher begin: made
@@ -351,71 +343,6 @@ func setProcessLimits(p *specs.Process) error {
 	return nil
 }
 
-// runProcess starts the step's process as p.User with p's capabilities
-// under the seccomp filter (none when empty) and waits for it, reaping
-// every orphan meanwhile (it is PID 1). stdio are its fds 0, 1 and 2: a
-// terminal's slave becomes its controlling terminal. It returns the exit
-// code, 128+n for a death by signal n; a process that cannot start is a
-// *StartError.
-func runProcess(p *specs.Process, filter []byte, stdio []uintptr, started func()) (int, error) {
-	argv0, err := lookPath(p.Args, p.Env)
-	if err != nil {
-		return 0, &StartError{Code: 127, Msg: err.Error()}
-	}
-	ambient, err := ambientCaps(p.Capabilities)
-	if err != nil {
-		return 0, err
-	}
-	prog, err := seccomp.ProgramFromBytes(filter)
-	if err != nil {
-		return 0, err
-	}
-	if prog != nil && !p.NoNewPrivileges {
-		// As runc without no_new_privs: the filter is loaded while every
-		// thread still holds CAP_SYS_ADMIN (TSYNC gives it to them all),
-		// before the capabilities drop.
-		if err := prog.Load(); err != nil {
-			return 0, err
-		}
-	}
-	if err := applyCapabilities(p.Capabilities, p.NoNewPrivileges && prog == nil); err != nil {
-		return 0, err
-	}
-	if prog != nil && p.NoNewPrivileges {
-		// no_new_privs on this thread; loading with TSYNC gives every
-		// thread the filter and no_new_privs.
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return 0, fmt.Errorf("setting no_new_privs: %w", err)
-		}
-		if err := prog.Load(); err != nil {
-			return 0, err
-		}
-	}
-	groups := make([]uint32, len(p.User.AdditionalGids))
-	copy(groups, p.User.AdditionalGids)
-	pid, err := syscall.ForkExec(argv0, p.Args, &syscall.ProcAttr{
-		Env:   p.Env,
-		Files: stdio,
-		Sys: &syscall.SysProcAttr{
-			Setctty:    p.Terminal,
-			Credential: &syscall.Credential{Uid: p.User.UID, Gid: p.User.GID, Groups: groups, NoSetGroups: setgroupsDenied()},
-			// A session of its own: no controlling terminal of strata's,
-			// into which a step could type (TIOCSTI).
-			Setsid:      true,
-			AmbientCaps: ambient,
-		},
-	})
-	if err != nil {
-		return 0, startError(p.Args[0], err)
-	}
-	if err := shedCapabilities(); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		return 0, err
-	}
-	started()
-	return reapUntil(pid)
-}
-
 // startError is why execve of cmd failed, with Docker's exit code when it
 // has one: 127 for a command that does not exist, 126 for one that cannot
 // be invoked.
@@ -428,26 +355,6 @@ func startError(cmd string, err error) error {
 		return &StartError{Code: 126, Msg: msg}
 	}
 	return fmt.Errorf("starting %s: %w", cmd, err)
-}
-
-func reapUntil(pid int) (int, error) {
-	for {
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("waiting for process: %w", err)
-		}
-		if got != pid {
-			continue
-		}
-		if ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ws.ExitStatus(), nil
-	}
 }
 
 // searchPath says where to find args[0]: itself when it names a path

@@ -121,4 +121,3 @@ func forwardSignals(pid int, started <-chan struct{}, sigs <-chan os.Signal, don
 		}
 	}
 }
-

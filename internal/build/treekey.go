@@ -168,21 +168,22 @@ func (d *walkedDir) encode(buf []byte) {
 		b = make([]byte, 0, n)
 	}
 	var (
-		mode    fs.FileMode
-		modeStr = mode.String()
-		scratch [64]byte
+		last    *rootfs.Node // the node meta was made for
+		meta    []byte       // its mode and owner fields, encoded
+		metaBuf [64]byte
 	)
 	for i := range nodes {
 		n := &nodes[i]
-		path := append(append(append(scratch[:0], d.path...), '/'), n.Name...)
-		b = appendField(b, path)
-		if n.Mode != mode {
-			mode, modeStr = n.Mode, n.Mode.String()
+		b = strconv.AppendInt(b, int64(len(d.path)+1+len(n.Name)), 10)
+		b = append(append(append(append(append(b, ':'), d.path...), '/'), n.Name...), ';')
+		if last == nil || n.Mode != last.Mode || n.UID != last.UID || n.GID != last.GID {
+			last = n
+			meta = appendField(metaBuf[:0], n.Mode.String())
+			var owner [24]byte
+			o := strconv.AppendUint(owner[:0], uint64(n.UID), 10)
+			meta = appendField(meta, strconv.AppendUint(append(o, ':'), uint64(n.GID), 10))
 		}
-		b = appendField(b, modeStr)
-		owner := strconv.AppendUint(scratch[:0], uint64(n.UID), 10)
-		owner = strconv.AppendUint(append(owner, ':'), uint64(n.GID), 10)
-		b = appendField(b, owner)
+		b = append(b, meta...)
 		switch {
 		case n.Mode&fs.ModeSymlink != 0:
 			b = appendField(b, n.Target)

@@ -180,7 +180,7 @@ func (w *treeWalk) fill(t *Tree, p string, trustedDev *uint64) error {
 		names = w.l.Listing(t.Host, t.Stat)
 	}
 	if names != nil {
-		if err := w.stat(t, fd, names); err == nil {
+		if err := w.stat(t, fd, names, lstatAtWarm); err == nil {
 			return w.filter(t, p)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -196,14 +196,14 @@ func (w *treeWalk) fill(t *Tree, p string, trustedDev *uint64) error {
 	if t.Stat.Dev == *trustedDev {
 		t.Listed = names
 	}
-	if err := w.stat(t, fd, names); err != nil {
+	if err := w.stat(t, fd, names, lstatAt); err != nil {
 		return err
 	}
 	return w.filter(t, p)
 }
 
-// stat fills t.Nodes with names, stat'ed in directory fd.
-func (w *treeWalk) stat(t *Tree, fd int, names []string) error {
+// stat fills t.Nodes with names, stat'ed in directory fd by lstat.
+func (w *treeWalk) stat(t *Tree, fd int, names []string, lstat func(fd int, name string, buf *[]byte, st *unix.Stat_t) error) error {
 	t.Nodes = make([]Node, len(names))
 	var (
 		st  unix.Stat_t
@@ -212,7 +212,7 @@ func (w *treeWalk) stat(t *Tree, fd int, names []string) error {
 	for i, name := range names {
 		n := &t.Nodes[i]
 		n.Name = name
-		if err := lstatAt(fd, name, &buf, &st); err != nil {
+		if err := lstat(fd, name, &buf, &st); err != nil {
 			return &fs.PathError{Op: "lstat", Path: t.Host + "/" + name, Err: err}
 		}
 		n.Mode, n.UID, n.GID, n.Size = fileMode(st.Mode), st.Uid, st.Gid, st.Size

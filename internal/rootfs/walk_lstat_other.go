@@ -9,3 +9,8 @@ import "golang.org/x/sys/unix"
 func lstatAt(fd int, name string, _ *[]byte, st *unix.Stat_t) error {
 	return unix.Fstatat(fd, name, st, unix.AT_SYMLINK_NOFOLLOW)
 }
+
+// lstatAtWarm is lstatAt.
+func lstatAtWarm(fd int, name string, buf *[]byte, st *unix.Stat_t) error {
+	return lstatAt(fd, name, buf, st)
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/strata-build/strata/internal/sandbox"
 	"github.com/strata-build/strata/internal/store"
 	"github.com/strata-build/strata/internal/userns"
+	"github.com/strata-build/strata/internal/userns/early"
 )
 
 // Stdio are the streams a command uses.
@@ -49,13 +50,10 @@ type globals struct {
 // Main runs strata with args and returns the process exit code.
 func Main(ctx context.Context, args []string, stdio Stdio) int {
 	sandbox.Init() // returns at once unless this process is a RUN sandbox's init
-	// As an ordinary user, run again as root of a user namespace, with the
-	// store where the user's would be.
-	var env []string
-	if os.Getenv("STRATA_ROOT") == "" {
-		env = append(env, "STRATA_ROOT="+defaultRoot())
-	}
-	if code, done := userns.Enter(ctx, env, stdio.Err); done {
+	// As an ordinary user, run again as root of a user namespace (which
+	// package early may have started already), with the store where the
+	// user's would be (defaultRoot).
+	if code, done := userns.Enter(ctx, stdio.Err, startedChild()); done {
 		return code
 	}
 	g := &globals{stdio: stdio}
@@ -141,11 +139,27 @@ func commands(g *globals) []*cobra.Command {
 	}
 }
 
+// startedChild hands the child package early started, if it did, to
+// userns.
+func startedChild() *userns.Started {
+	c := early.Started()
+	if c == nil {
+		return nil
+	}
+	s := &userns.Started{Pid: c.Pid, Sync: c.Sync}
+	for _, h := range c.Helpers {
+		s.Helpers = append(s.Helpers, userns.StartedHelper{Name: h.Name, Pid: h.Pid, Output: h.Output})
+	}
+	return s
+}
+
+// defaultRoot is where the store is: $STRATA_ROOT, else root's, else (an
+// ordinary user, also as root of its namespace) in the user's data home.
 func defaultRoot() string {
 	if r := os.Getenv("STRATA_ROOT"); r != "" {
 		return r
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !userns.InNamespace() {
 		return "/var/lib/strata"
 	}
 	if x := os.Getenv("XDG_DATA_HOME"); x != "" {

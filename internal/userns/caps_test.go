@@ -11,12 +11,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/strata-build/strata/internal/userns/early"
 )
 
 // envStatusHelper makes the test binary a program that enters the
 // namespace and prints what every thread of it is there (statusHelper):
-// "enter" as Enter does it, "no-ambient" as Enter does when the child
-// cannot start with ambient capabilities.
+// "early" as strata does it (package early starts the child while the
+// test binary initialises), "enter" as Enter does it alone, "no-ambient"
+// as Enter does when the child cannot start with ambient capabilities.
 const envStatusHelper = "STRATA_USERNS_TEST_STATUS"
 
 // statusHelper runs as the test binary started by TestEnterCapabilities:
@@ -27,7 +30,18 @@ func statusHelper(how string) int {
 	if how == "no-ambient" {
 		ambients = [][]uintptr{nil}
 	}
-	if code, done := enter(context.Background(), nil, os.Stderr, ambients); done {
+	var started *Started
+	if c := early.Started(); c != nil {
+		started = &Started{Pid: c.Pid, Sync: c.Sync}
+		for _, h := range c.Helpers {
+			started.Helpers = append(started.Helpers, StartedHelper{Name: h.Name, Pid: h.Pid, Output: h.Output})
+		}
+	}
+	if (how == "early") != (started != nil) && os.Getenv(envStage) == "" {
+		fmt.Fprintf(os.Stderr, "package early started %v, want a child only for \"early\"\n", started)
+		return 1
+	}
+	if code, done := enter(context.Background(), os.Stderr, started, ambients); done {
 		return code
 	}
 	tasks, err := filepath.Glob("/proc/self/task/*/status")
@@ -85,12 +99,17 @@ func TestEnterCapabilities(t *testing.T) {
 		name, how string
 		sub       bool
 	}{
+		{"strata-rootless", "early", true},
 		{"strata-rootless", "enter", true}, {"strata-nosubid", "enter", false},
 		{"strata-rootless", "no-ambient", true}, {"strata-nosubid", "no-ambient", false},
 	} {
 		u := ensureUser(t, c.name, c.sub)
 		cmd := exec.Command(bin)
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + u.home, envStatusHelper + "=" + c.how}
+		if c.how != "early" {
+			// Set (to no stage of Enter's), it keeps package early out.
+			cmd.Env = append(cmd.Env, envStage+"=test")
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
 		var out, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &stderr

@@ -37,7 +37,8 @@ import (
 )
 
 // envStage tells a re-executed strata where it is: "pending" (waiting for
-// its mapping on fd 3) or "mapped".
+// its mapping on fd 3) or "mapped"; set to anything else, Enter starts
+// the child itself, package early does not.
 const envStage = "STRATA_USERNS"
 
 // syncFD is where a pending child reads the parent's go-ahead.
@@ -66,19 +67,19 @@ func InNamespace() bool { return os.Getenv(envStage) == "mapped" }
 // Enter makes sure strata runs as root: as root it returns (0, false); in
 // the re-executed child it returns (0, false) once mapped; as an ordinary
 // user it runs the whole command again in a user namespace and returns
-// the child's exit code and true. env are variables the child gets on top
-// of this process's (STRATA_ROOT, say, which would default differently as
-// root). What cannot work in the namespace it makes, it says once on
+// the child's exit code and true. started is the child package early
+// started while strata was initialising, if it did (nil: Enter starts
+// it). What cannot work in the namespace it makes, it says once on
 // stderr.
-func Enter(ctx context.Context, env []string, stderr io.Writer) (int, bool) {
+func Enter(ctx context.Context, stderr io.Writer, started *Started) (int, bool) {
 	// Every capability ambient; if the child cannot start so, none, and
 	// it executes itself once more when mapped (awaitMapping).
-	return enter(ctx, env, stderr, [][]uintptr{allCaps(), nil})
+	return enter(ctx, stderr, started, [][]uintptr{allCaps(), nil})
 }
 
 // enter is Enter starting the child with each of ambients in turn until
 // one starts.
-func enter(ctx context.Context, env []string, stderr io.Writer, ambients [][]uintptr) (int, bool) {
+func enter(ctx context.Context, stderr io.Writer, started *Started, ambients [][]uintptr) (int, bool) {
 	switch os.Getenv(envStage) {
 	case "mapped":
 		return 0, false
@@ -91,12 +92,18 @@ func enter(ctx context.Context, env []string, stderr io.Writer, ambients [][]uin
 	if os.Geteuid() == 0 {
 		return 0, false
 	}
-	m, why := mappingFor(os.Getuid(), os.Getgid())
-	var notice string
-	if m.Single() {
-		notice = fmt.Sprintf("strata: %s: only your own uid and gid are mapped, so files cannot belong to other users (USER steps, COPY --chown, base images with non-root files); add a range to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)\n", why, userName())
+	var code int
+	var err error
+	if started != nil {
+		code, err = started.adopt(ctx)
+	} else {
+		m, why := mappingFor(os.Getuid(), os.Getgid())
+		var notice string
+		if m.Single() {
+			notice = fmt.Sprintf("strata: %s: only your own uid and gid are mapped, so files cannot belong to other users (USER steps, COPY --chown, base images with non-root files); add a range to /etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)\n", why, userName())
+		}
+		code, err = run(ctx, m, ambients, func() { fmt.Fprint(stderr, notice) })
 	}
-	code, err := run(ctx, m, env, ambients, func() { fmt.Fprint(stderr, notice) })
 	var noNS *noNamespaceError
 	if errors.As(err, &noNS) {
 		// A default container, or a host that forbids them: go on as the
@@ -139,50 +146,64 @@ func awaitMapping() error {
 // run starts this command again in a new user and mount namespace (with
 // the first of ambients it starts with), maps it, calls started, lets it
 // go, forwards signals and returns its exit code.
-func run(ctx context.Context, m Mapping, env []string, ambients [][]uintptr, started func()) (int, error) {
+func run(ctx context.Context, m Mapping, ambients [][]uintptr, started func()) (int, error) {
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return 0, err
 	}
 	defer syncW.Close()
-	cmd, err := start(env, syncR, ambients)
+	cmd, err := start(syncR, ambients)
 	syncR.Close()
 	if err != nil {
 		return 0, &noNamespaceError{err}
 	}
-	if err := writeMapping(cmd.Process.Pid, m); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+	// Stdio are files, so the process's Wait is the command's.
+	return supervise(ctx, cmd.Process, syncW, func() error { return writeMapping(cmd.Process.Pid, m) }, started)
+}
+
+// supervise has the pending child p mapped (mapIt), calls started, lets
+// it go through syncW, forwards signals to it and returns its exit code.
+func supervise(ctx context.Context, p *os.Process, syncW *os.File, mapIt func() error, started func()) (int, error) {
+	fail := func(err error) (int, error) {
+		_ = p.Kill()
+		_, _ = p.Wait()
 		return 0, err
+	}
+	if err := mapIt(); err != nil {
+		return fail(err)
 	}
 	started()
 	if _, err := syncW.Write([]byte{'g'}); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return 0, fmt.Errorf("starting strata in the namespace: %w", err)
+		return fail(fmt.Errorf("starting strata in the namespace: %w", err))
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	type result struct {
+		st  *os.ProcessState
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := p.Wait()
+		done <- result{st, err}
+	}()
 	for {
 		select {
 		case s := <-sigs:
-			_ = cmd.Process.Signal(s)
+			_ = p.Signal(s)
 		case <-ctx.Done():
 			// main's context ends on SIGINT/SIGTERM, which the child got
 			// too; keep waiting for it to finish cleanly.
 			ctx = context.Background()
-		case err := <-done:
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-					return 128 + int(ws.Signal()), nil
-				}
-				return ee.ExitCode(), nil
+		case r := <-done:
+			if r.err != nil {
+				return 0, r.err
 			}
-			return 0, err
+			if ws, ok := r.st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return 128 + int(ws.Signal()), nil
+			}
+			return r.st.ExitCode(), nil
 		}
 	}
 }
@@ -191,12 +212,12 @@ func run(ctx context.Context, m Mapping, env []string, ambients [][]uintptr, sta
 // the first of ambients as its ambient capabilities that it starts with.
 // They last through its execve although its uid is not mapped yet, and
 // with the mapping they are root's in the namespace.
-func start(env []string, syncR *os.File, ambients [][]uintptr) (*exec.Cmd, error) {
+func start(syncR *os.File, ambients [][]uintptr) (*exec.Cmd, error) {
 	err := errors.New("no way to start it")
 	for _, ambient := range ambients {
 		cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 		cmd.Args[0] = os.Args[0]
-		cmd.Env = append(append(withoutStage(os.Environ()), env...), envStage+"=pending")
+		cmd.Env = append(withoutStage(os.Environ()), envStage+"=pending")
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		cmd.ExtraFiles = []*os.File{syncR}
 		cmd.SysProcAttr = &syscall.SysProcAttr{

@@ -98,6 +98,9 @@ func (r *run) imageState(img v1.Image) (*state, error) {
 	for _, l := range layers {
 		st.layers = append(st.layers, &layerRef{layer: l})
 	}
+	if si, ok := img.(shownImage); ok { // a --from image: its own vertex
+		st.showExtraction(&extraction{v: si.from, wait: r.waiting})
+	}
 	st.img.Created = nil
 	st.img.Config.OnBuild = st.img.Config.OnBuild[:len(st.img.Config.OnBuild):len(st.img.Config.OnBuild)]
 	// BuildKit gives every stage a PATH when its base image has none.
@@ -111,12 +114,25 @@ func (r *run) imageState(img v1.Image) (*state, error) {
 // resolveSource returns the image for platform that a FROM or --from
 // source names: a named context or an image reference (the store first
 // unless --pull).
+// An image it fetches is shown as "FROM ref@digest", the vertex its
+// layers are shown extracted on (imageState).
 func (r *run) resolveSource(ctx context.Context, src plan.Source, platform string) (v1.Image, error) {
-	return r.resolveSourceAs(ctx, src, platform, nil)
+	from := &stageFrom{}
+	img, err := r.resolveSourceAs(ctx, src, platform, from)
+	if err != nil || from.v == nil {
+		return img, err
+	}
+	return shownImage{Image: img, from: from.v}, nil
+}
+
+// shownImage is an image with the vertex that fetched it.
+type shownImage struct {
+	v1.Image
+	from Vertex
 }
 
 // resolveSourceAs is resolveSource for a stage's FROM, shown as the
-// vertex from names (nil: a --from source, shown as "FROM ref@digest").
+// vertex from names.
 func (r *run) resolveSourceAs(ctx context.Context, src plan.Source, platform string, from *stageFrom) (v1.Image, error) {
 	if src.Kind == plan.ContextRef {
 		c := r.opts.Contexts[src.Ref]

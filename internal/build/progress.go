@@ -95,22 +95,24 @@ func (l *layerStatus) Update(e registry.Event) {
 }
 
 // stageFrom is a stage's FROM vertex: how it is named for the image
-// reference "ref@digest" whose config has onbuild ONBUILD triggers, and,
-// once started, the vertex (its layers are shown extracted on it later).
+// reference "ref@digest" whose config has onbuild ONBUILD triggers (nil:
+// a --from image's "FROM ref@digest"), and, once started, the vertex (its
+// layers are shown extracted on it later).
 type stageFrom struct {
 	name func(ref string, onbuild int) string
 	v    Vertex
 }
 
 // fromVertex starts the vertex of fetching img, a stage's FROM, or
-// "FROM ref@digest" for an image a --from names (from nil).
+// "FROM ref@digest" for an image a --from names (no from.name).
 func (r *run) fromVertex(from *stageFrom, ref string, img v1.Image) Vertex {
 	name := canonicalRef(ref)
 	if h, err := img.Digest(); err == nil && !strings.Contains(name, "@") {
 		name += "@" + h.String()
 	}
-	if from == nil {
-		return r.vertex("FROM " + name)
+	if from.name == nil {
+		from.v = r.vertex("FROM " + name)
+		return from.v
 	}
 	onbuild := 0
 	if cfg, err := img.ConfigFile(); err == nil {

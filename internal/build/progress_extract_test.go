@@ -110,3 +110,33 @@ func TestExtractionShownUnderFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractionShownUnderFromImage: an image a COPY --from names is
+// shown extracted on its own "FROM ref@digest" vertex, the COPY waiting.
+func TestExtractionShownUnderFromImage(t *testing.T) {
+	f := newFixture(t)
+	rec := &recording{}
+	f.mustBuild(buildCase{dockerfile: "FROM scratch\nCOPY --from=busybox:latest /bin/busybox /b\n", progress: rec})
+	digests := regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+	var got []string
+	for _, e := range rec.events {
+		if !strings.Contains(e, "[internal]") && !strings.Contains(e, "exporting") {
+			got = append(got, digests.ReplaceAllString(e, "sha256:D"))
+		}
+	}
+	from, step := "FROM docker.io/library/busybox:latest@sha256:D", "[2/2] COPY --from=busybox:latest /bin/busybox /b"
+	want := []string{
+		"start " + step,
+		"start " + from, "done " + from,
+		"wait ",
+		"resume " + from,
+		"status " + from + " extracting sha256:D false",
+		"status " + from + " extracting sha256:D true",
+		"done " + from,
+		"go on ",
+		"done " + step,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -20,6 +20,7 @@ func (r *run) contextKey(ctx context.Context, stage string, src rootfs.Source, p
 	resume := r.waiting(stage)
 	defer resume()
 	v := r.vertex("[internal] load build context")
+	v.Status("transferring context:", 0, 0, false)
 	m := measured(src)
 	id, err := contentKey(ctx, m, patterns, sc)
 	v.Status("transferring context:", m.bytes(), 0, true)

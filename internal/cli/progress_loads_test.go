@@ -99,6 +99,8 @@ func TestProgressInternalVertexAgain(t *testing.T) {
 	a.Done(false, nil)
 	c1 := tr.Vertex("[internal] load build context")
 	c2 := tr.Vertex("[internal] load build context")
+	c1.Status("transferring context:", 0, 0, false)
+	c1.Status("transferring context:", 500, 0, true)
 	c1.Done(false, nil)
 	if len(tr.vtxs) != 1 || tr.vtxs[0].done() {
 		t.Fatalf("%d vertices, done %v after one of two users: want one, running", len(tr.vtxs), tr.vtxs[0].done())
@@ -108,7 +110,8 @@ func TestProgressInternalVertexAgain(t *testing.T) {
 	if v := tr.vtxs[0]; !v.done() || len(v.runs) != 2 {
 		t.Errorf("vertex done %v with runs %v, want done after two runs", v.done(), v.runs)
 	}
-	if got := plainTimes(b.String()); !strings.Contains(got, "#1 transferring context: 2.35kB done\n#1 DONE Ns\n") {
+	if got := plainTimes(b.String()); !strings.Contains(got, "#1 transferring context: 2.35kB done\n#1 DONE Ns\n") ||
+		!strings.Contains(got, "#1 transferring context:\n#1 transferring context: 500B done\n") {
 		t.Errorf("plain =\n%s", got)
 	}
 }

@@ -283,9 +283,12 @@ func (tv *trackedVertex) Status(id string, current, total int64, completed bool)
 			s = x
 		}
 	}
-	if s == nil {
+	switch {
+	case s == nil:
 		s = &vtxStatus{id: id, started: now}
 		tv.v.statuses = append(tv.v.statuses, s)
+	case !s.completed.IsZero() && !completed: // the same work again (a vertex run again)
+		s.started, s.completed = now, time.Time{}
 	}
 	s.current, s.total, s.timestamp = current, total, now
 	if completed && s.completed.IsZero() {

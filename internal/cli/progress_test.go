@@ -105,7 +105,7 @@ func TestProgressPlain(t *testing.T) {
 	copied := `(?m)^#C \[base 4/4\] COPY Dockerfile /x\n#C DONE Ns$`
 	if loaded {
 		copied = `(?m)^#C \[base 4/4\] COPY Dockerfile /x\n#C \.\.\.\n\n` +
-			`#L \[internal\] load build context\n#L transferring context: NB done\n#L DONE Ns\n\n` +
+			`#L \[internal\] load build context\n#L transferring context:\n#L transferring context: NB( Ns)? done\n#L DONE Ns\n\n` +
 			`#C \[base 4/4\] COPY Dockerfile /x\n#C DONE Ns$`
 	}
 	for _, re := range []string{

@@ -30,7 +30,8 @@ func newProgress(mode string, w io.Writer) (*counting, func(), error) {
 	case "plain":
 		p, end = newPlain(w)
 	case "rawjson":
-		p = newTracker(newJSONDisplay(w))
+		t := newTracker(newJSONDisplay(w))
+		p, end = t, t.showHeld
 	case "quiet":
 		p = build.Discard{}
 	default:
@@ -44,6 +45,7 @@ func newProgress(mode string, w io.Writer) (*counting, func(), error) {
 func newPlain(w io.Writer) (*tracker, func()) {
 	t := newTracker(&plainDisplay{w: w})
 	return t, func() {
+		t.showHeld()
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		printErrorLogs(w, t.vtxs)

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// loads are what the CLI reads before a build starts, shown first as
-// BuildKit's frontend shows them: "[internal] load build definition from
-// Dockerfile" with "transferring dockerfile: 1.23kB", then "[internal]
-// load .dockerignore" with "transferring context: 52B", each with the
-// time the read took.
+// loads are what the CLI reads before a build starts, shown as BuildKit's
+// frontend shows them: "[internal] load build definition from
+// Dockerfile" with "transferring dockerfile: 1.23kB", and after the
+// metadata of the base images "[internal] load .dockerignore" with
+// "transferring context: 52B", each with the time the read took.
 type loads struct {
 	done []loaded
 }
@@ -59,13 +59,27 @@ func (l *loads) dockerignore(dfPath, contextDir string) ([]string, error) {
 	return pats, err
 }
 
-// show puts the reads on p's display, as they happened.
+// show puts the reads on p's display, with the times they happened, in
+// BuildKit's order: the Dockerfile first, the .dockerignore once the base
+// images' metadata is loaded (the frontend reads it then).
 func (l *loads) show(p *counting) {
 	t, ok := p.Progress.(*tracker)
-	if !ok {
+	if !ok || len(l.done) == 0 {
 		return
 	}
-	for _, ld := range l.done {
+	t.past(l.done[0])
+	t.mu.Lock()
+	t.held = append(t.held, l.done[1:]...)
+	t.mu.Unlock()
+}
+
+// showHeld shows the reads held back.
+func (t *tracker) showHeld() {
+	t.mu.Lock()
+	held := t.held
+	t.held = nil
+	t.mu.Unlock()
+	for _, ld := range held {
 		t.past(ld)
 	}
 }

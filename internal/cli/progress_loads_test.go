@@ -15,7 +15,8 @@ func plainTimes(s string) string {
 }
 
 // TestProgressLoadsPlain: the Dockerfile and .dockerignore read before
-// the build are BuildKit's first vertices, with their sizes.
+// the build are vertices with their sizes, in BuildKit's order: the
+// Dockerfile first, the .dockerignore after the base's metadata.
 func TestProgressLoadsPlain(t *testing.T) {
 	dir := t.TempDir()
 	writeTestFile(t, dir, "app.Dockerfile", "FROM scratch\n")
@@ -31,14 +32,22 @@ func TestProgressLoadsPlain(t *testing.T) {
 	var b strings.Builder
 	tr, end := newPlain(&b)
 	ld.show(&counting{Progress: tr})
+	tr.Vertex("[internal] load metadata for docker.io/library/busybox:latest").Done(false, nil)
+	tr.Vertex("[1/2] FROM docker.io/library/busybox:latest").Done(false, nil)
 	end()
 	want := `#1 [internal] load build definition from app.Dockerfile
 #1 transferring dockerfile: 13B done
 #1 DONE Ns
 
-#2 [internal] load .dockerignore
-#2 transferring context: 6B done
+#2 [internal] load metadata for docker.io/library/busybox:latest
 #2 DONE Ns
+
+#3 [internal] load .dockerignore
+#3 transferring context: 6B done
+#3 DONE Ns
+
+#4 [1/2] FROM docker.io/library/busybox:latest
+#4 DONE Ns
 `
 	if got := plainTimes(b.String()); got != want {
 		t.Errorf("plain =\n%s\nwant\n%s", got, want)
@@ -112,6 +121,19 @@ func TestProgressInternalVertexAgain(t *testing.T) {
 	}
 	if got := plainTimes(b.String()); !strings.Contains(got, "#1 transferring context: 2.35kB done\n#1 DONE Ns\n") ||
 		!strings.Contains(got, "#1 transferring context:\n#1 transferring context: 500B done\n") {
+		t.Errorf("plain =\n%s", got)
+	}
+}
+
+// TestProgressLoadsShownAtEnd: a read held back still shows when the
+// build ends before anything but metadata started.
+func TestProgressLoadsShownAtEnd(t *testing.T) {
+	ld := &loads{done: []loaded{{name: "[internal] load build definition from Dockerfile"}, {name: "[internal] load .dockerignore"}}}
+	var b strings.Builder
+	tr, end := newPlain(&b)
+	ld.show(&counting{Progress: tr})
+	end()
+	if got := b.String(); !strings.Contains(got, "#2 [internal] load .dockerignore\n") {
 		t.Errorf("plain =\n%s", got)
 	}
 }

@@ -88,6 +88,7 @@ type tracker struct {
 	vtxs   []*vtx
 	byName map[string]int
 	last   map[string]godigest.Digest // the last vertex of each stage, the next one's input
+	held   []loaded                   // reads shown once the base images' metadata is (loads.show)
 }
 
 var (
@@ -101,7 +102,12 @@ func newTracker(d display) *tracker {
 
 // start adds a vertex; its digest is the digest of its name (a name seen
 // before gets its ordinal appended first).
-func (t *tracker) start(stage, name string) *vtx { return t.startAt(stage, name, time.Now()) }
+func (t *tracker) start(stage, name string) *vtx {
+	if !strings.Contains(name, "] load metadata for ") {
+		t.showHeld()
+	}
+	return t.startAt(stage, name, time.Now())
+}
 
 // startAt is start at time now.
 func (t *tracker) startAt(stage, name string, now time.Time) *vtx {

@@ -91,6 +91,7 @@ func (d *ttyDisplay) close() {
 	close(d.stop)
 	<-d.stopped
 	signal.Stop(d.winch)
+	d.tracker.showHeld()
 	d.tracker.mu.Lock()
 	defer d.tracker.mu.Unlock()
 	d.draw(true)

@@ -48,8 +48,13 @@ func (s *Store) writeBlob(ctx context.Context, fn func(w io.Writer) error, want 
 		return v1.Hash{}, 0, err
 	}
 	defer os.Remove(f.Name()) // no-op after the rename
-	hw := &hashWriter{w: f, h: sha256.New(), ctx: ctx}
+	df := newDirectFile(f)
+	defer df.stop()
+	hw := &hashWriter{w: df, h: sha256.New(), ctx: ctx}
 	err = fn(hw)
+	if err == nil {
+		err = df.finish()
+	}
 	if err == nil {
 		err = f.Sync()
 	}

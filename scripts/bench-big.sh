@@ -23,8 +23,8 @@
 #             means its build cache emptied but the base kept (BuildKit:
 #             the records of RUN steps pruned, the pulled base not).
 #             RUNS rounds, each building every builder and compression once
-#             in turn (so other jobs' load hits them alike); the median of
-#             each. Goals (the first base): strata gzip <= 0.8x docker,
+#             in turn (so other jobs' load hits them alike; every other round
+#             in the reverse order); the median of each. Goals (the first base): strata gzip <= 0.8x docker,
 #             strata zstd <= 0.55x docker.
 #   context   a 100,000-file, 1 GiB context ($FILES files, $MB MiB: half
 #             text, half random, log-normal sizes, made once, deterministic)
@@ -208,10 +208,13 @@ EOF
       for c in $comps; do pairs+=("$b:$c"); done
     done
     # Rounds: each builds every (builder, compression) once in turn, so a
-    # change of load (other jobs on the machine) hits all of them alike.
+    # change of load (other jobs on the machine) hits all of them alike;
+    # every other round in the reverse order, so none always follows another.
     declare -A times=()
     for r in $(seq "$RUNS"); do
-      for p in "${pairs[@]}"; do
+      order=("${pairs[@]}")
+      ((r % 2)) || mapfile -t order < <(printf '%s\n' "${pairs[@]}" | tac)
+      for p in "${order[@]}"; do
         b=${p%%:*} c=${p#*:} tag=bench-big/layer:${p/:/-}
         ((r > 1)) || log "layer$sfx $b $c: $(build_cmd "$b" "$L" Dockerfile "$tag" 1 "$c")"
         t=$(RUNS=1 timed "layer$sfx-$b-$c-$r" "$(build_cmd "$b" "$L" Dockerfile "$tag" 1 "$c")" "$(layer_prep "$b" "$tag")" 0)

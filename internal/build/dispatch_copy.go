@@ -235,7 +235,10 @@ func (r *run) copySource(ctx context.Context, stp step, cs copySpec, tmp string)
 		src, srcs, err = r.fetchURLs(ctx, cs, tmp)
 		sc = nil
 	case cs.from == "":
-		src, err = r.mainContext()
+		if src, err = r.mainContext(); err == nil {
+			id, err := r.contextKey(ctx, r.progressStage(stp.stage), src, srcs, sc)
+			return src, srcs, id, err
+		}
 	default:
 		var from plan.Source
 		from, err = r.fromSource(stp, cs.from)

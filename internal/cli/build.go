@@ -155,7 +155,8 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return err
 	}
 	f.file = src.File
-	opts, err := f.options(g, src, contextArg)
+	ld := &loads{}
+	opts, err := f.options(g, src, contextArg, ld)
 	if err != nil {
 		return err
 	}
@@ -189,6 +190,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return usageError{err}
 	}
 	opts.Progress = progress
+	ld.show(progress)
 	start := time.Now()
 	b := build.New(st, g.registryClient(opts.Platforms[0]), runner, nil)
 	res, err := b.Build(ctx, opts)
@@ -236,7 +238,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 
 // options turns flags into build options, reading the Dockerfile and
 // .dockerignore of the context src (contextArg made local).
-func (f *buildFlags) options(g *globals, src contextSource, contextArg string) (build.Options, error) {
+func (f *buildFlags) options(g *globals, src contextSource, contextArg string, ld *loads) (build.Options, error) {
 	var opts build.Options
 	contextDir := src.Dir
 	if contextDir == "" { // a Dockerfile on stdin
@@ -262,7 +264,7 @@ func (f *buildFlags) options(g *globals, src contextSource, contextArg string) (
 		}
 		anns = append(anns, an)
 	}
-	df, dfPath, err := readDockerfile(src.Stdin, f.file, contextDir)
+	df, dfPath, err := ld.dockerfile(src.Stdin, f.file, contextDir)
 	if err != nil {
 		return opts, err
 	}
@@ -270,7 +272,7 @@ func (f *buildFlags) options(g *globals, src contextSource, contextArg string) (
 	if err != nil {
 		return opts, err
 	}
-	ignore, err := readIgnore(dfPath, contextDir)
+	ignore, err := ld.dockerignore(dfPath, contextDir)
 	if err != nil {
 		return opts, err
 	}

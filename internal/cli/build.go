@@ -192,7 +192,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	opts.Progress = progress
 	ld.show(progress)
 	start := time.Now()
-	b := build.New(st, g.registryClient(opts.Platforms[0]), runner, nil)
+	b := build.New(st, g.registryClientWarning(opts.Platforms[0], progress.Warn), runner, nil)
 	res, err := b.Build(ctx, opts)
 	endProgress()
 	if err != nil {

@@ -192,10 +192,17 @@ func (g *globals) openStoreLeased(ctx context.Context) (*store.Store, func(), er
 
 // registryClient returns a registry client configured from the global flags.
 func (g *globals) registryClient(platform string) *registry.Client {
+	return g.registryClientWarning(platform, func(msg string) { fmt.Fprintln(g.stdio.Err, "warning:", msg) })
+}
+
+// registryClientWarning is registryClient with its warnings (a mirror that
+// failed, say) going to warn: a build's progress display, which draws
+// them without breaking its view.
+func (g *globals) registryClientWarning(platform string, warn func(string)) *registry.Client {
 	return registry.New(registry.Options{
 		Mirrors: g.mirrors, Insecure: g.insecure, Platform: platform,
 		ConfigFile:     registry.DefaultConfigFile(),
 		RegistriesConf: registry.RegistriesConfFiles(os.Getenv),
-		Warn:           func(msg string) { fmt.Fprintln(g.stdio.Err, "warning:", msg) },
+		Warn:           warn,
 	})
 }

@@ -230,15 +230,24 @@ func (w *treeWalk) stat(t *Tree, fd int, names []string, lstat func(fd int, name
 }
 
 // filter leaves out of t's nodes what the .dockerignore leaves out of
-// the context, as ReadDir does.
+// the context, as ReadDir does; entries no pattern can match are kept
+// without asking the selection (dirFilter).
 func (w *treeWalk) filter(t *Tree, p string) error {
 	d := w.d
 	if d.ignore == nil {
 		return nil
 	}
 	rel := strings.TrimPrefix(p, "/")
+	f, err := d.ignore.dirFilter(rel)
+	if err != nil {
+		return fmt.Errorf("matching .dockerignore patterns: %w", err)
+	}
 	out := t.Nodes[:0]
 	for _, n := range t.Nodes {
+		if f.unmatched(n.Name) {
+			out = append(out, n)
+			continue
+		}
 		child := n.Name
 		if rel != "" {
 			child = rel + "/" + child

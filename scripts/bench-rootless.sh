@@ -5,10 +5,11 @@
 #
 # The Dockerfile is busybox + 20 x RUN true; cold is --no-cache, no-op is the
 # same build again. hyperfine, cold builds first (RUNS each), then the no-op
-# builds (NOOP_RUNS each: a few ms, so more runs); the user's figures include
-# `su`, and the container's `docker exec`, which the script measures on their
-# own too and takes off in the ratios it prints last (medians). Env: RUNS (5),
-# NOOP_RUNS (30), NICE (0; -10 runs hyperfine, su and strata, not the
+# builds (NOOP_RUNS each, over ROUNDS rounds in alternating order: a few ms
+# each, so more runs); the user's figures include `su`, and the container's
+# `docker exec`, which the script measures on their own too and takes off in
+# the ratios it prints last (medians of every run). Env: RUNS (5), NOOP_RUNS
+# (30), ROUNDS (5), NICE (0; -10 runs hyperfine, su and strata, not the
 # container, ahead of other work on a shared machine), USER_NAME
 # (strata-bench, created with a subordinate range if missing), STRATA
 # (./bin/strata).
@@ -65,23 +66,42 @@ if docker info >/dev/null 2>&1 && "$W/strata" build --help | grep -q chroot; the
   docker run -d --rm --name strata-bench-rootless -v "$W:/w" -e STRATA_ROOT=/w/ctr -e SOURCE_DATE_EPOCH=1700000000 \
     strata-bench-rootless:latest /busybox sleep 3600 >/dev/null
 fi
-# bench NAME RUNS WARMUP name command ...: one hyperfine over the pairs.
+# bench NAME RUNS WARMUP name command ...: one hyperfine over the pairs,
+# its times in $W/NAME.json.
 bench() {
   local out=$1 runs=$2 warm=$3 args=()
   shift 3
   while [ $# -gt 0 ]; do args+=(-n "$1" "$2"); shift 2; done
   nice -n "$NICE" hyperfine -N -w "$warm" -r "$runs" --export-markdown "$W/$out.md" --export-json "$W/$out.json" "${args[@]}" >&2
-  cat "$W/$out.md"
+}
+# reversed name command ...: the pairs in the opposite order.
+reversed() {
+  local out=()
+  while [ $# -gt 0 ]; do out=("$1" "$2" "${out[@]}"); shift 2; done
+  printf '%s\n' "${out[@]}"
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg), nice $NICE"
 bench cold "$RUNS" 1 "${cold[@]}"
-bench noop "$NOOP_RUNS" 3 "${noop[@]}"
+cat "$W/cold.md"
+# The no-op builds take milliseconds, and other work on the machine comes
+# and goes: ROUNDS rounds of a few runs each, in alternating order, so that
+# a busy minute weighs on every command alike.
+ROUNDS=${ROUNDS:-5}
+mapfile -t back < <(reversed "${noop[@]}")
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then bench "noop-$r" $(( (NOOP_RUNS + ROUNDS - 1) / ROUNDS )) 1 "${noop[@]}"
+  else bench "noop-$r" $(( (NOOP_RUNS + ROUNDS - 1) / ROUNDS )) 1 "${back[@]}"; fi
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-# Medians in ms, and the ratios to root's, the user's and the container's
-# no-op less su's and docker exec's own time.
-jq -rs '[.[].results[]] | map({(.command): (.median * 1000)}) | add
-  | "medians (ms): " + (to_entries | map("\(.key) \(.value * 10 | round / 10)") | join(", ")),
-    "user / root: cold \(.["user-cold"] / .["root-cold"] * 100 | round / 100)x, no-op less su \((.["user-noop"] - .su) / .["root-noop"] * 100 | round / 100)x",
-    (if .["container-noop"] then "container / root: cold \(.["container-cold"] / .["root-cold"] * 100 | round / 100)x, no-op less docker exec \((.["container-noop"] - .["docker-exec"]) / .["root-noop"] * 100 | round / 100)x" else empty end)' \
-  "$W/cold.json" "$W/noop.json"
+# Every run's time per command (the no-op ones over all rounds): medians in
+# ms, and the ratios to root's, the user's and the container's no-op less
+# su's and docker exec's own time.
+jq -rs 'def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  def r2: . * 100 | round / 100;
+  [.[].results[]] | group_by(.command) | map({(.[0].command): ([.[].times[]] | {median: (median * 1000), n: length})}) | add
+  | "| command | median [ms] | runs |", "|:---|---:|---:|",
+    (to_entries[] | "| `\(.key)` | \(.value.median * 10 | round / 10) | \(.value.n) |"),
+    "user / root: cold \(.["user-cold"].median / .["root-cold"].median | r2)x, no-op less su \((.["user-noop"].median - .su.median) / .["root-noop"].median | r2)x",
+    (if .["container-noop"] then "container / root: cold \(.["container-cold"].median / .["root-cold"].median | r2)x, no-op less docker exec \((.["container-noop"].median - .["docker-exec"].median) / .["root-noop"].median | r2)x" else empty end)' \
+  "$W"/cold.json "$W"/noop-*.json
 docker rm -f strata-bench-rootless >/dev/null 2>&1 || true

@@ -154,7 +154,7 @@ func newBlobWriter(w io.Writer, c Compression) (*blobWriter, error) {
 	if c.Kind == Uncompressed {
 		// The blob is the tar: one hash does, the blob writer's if it has one.
 		bh, ok := w.(BlobHasher)
-		bw := &blobWriter{stream: newStream(newSerialEncoder(write(w), nil), !ok), c: c}
+		bw := &blobWriter{stream: newStream(newSerialEncoder(write(w), nil), !ok, serialChunks), c: c}
 		if ok {
 			bw.blob = bh.BlobDigest
 		}
@@ -162,7 +162,7 @@ func newBlobWriter(w io.Writer, c Compression) (*blobWriter, error) {
 	}
 	out, blob := blobSink(w)
 	if c.Kind == Zstd {
-		return &blobWriter{stream: newStream(newZstdEncoder(out, c.Level), true), c: c, blob: blob}, nil
+		return &blobWriter{stream: newStream(newZstdEncoder(out, c.Level), true, zstdChunks()), c: c, blob: blob}, nil
 	}
 	gz, err := pgzip.NewWriterLevel(out, c.Level)
 	if err != nil {
@@ -173,7 +173,7 @@ func newBlobWriter(w io.Writer, c Compression) (*blobWriter, error) {
 	if err := gz.SetConcurrency(gzipBlockSize, gzipBlocks()); err != nil {
 		return nil, fmt.Errorf("configuring gzip writer: %w", err)
 	}
-	return &blobWriter{stream: newStream(newSerialEncoder(write(gz), gz.Close), true), c: c, blob: blob}, nil
+	return &blobWriter{stream: newStream(newSerialEncoder(write(gz), gz.Close), true, serialChunks), c: c, blob: blob}, nil
 }
 
 // close finishes the blob and describes it; werr, a failure writing the

@@ -49,7 +49,7 @@ type encoder interface {
 // stream is a layer's tar stream cut into chunks. Each full chunk goes to
 // the diff ID hasher (on a goroutine of its own, unless the blob's digest
 // is the diff ID) and to the encoder; chunk buffers are reused, so at
-// most maxChunks are in memory. Write and space are for one goroutine.
+// most a few are in memory. Write and space are for one goroutine.
 type stream struct {
 	cur    []byte // the chunk being filled: len is what it holds
 	enc    encoder
@@ -62,16 +62,21 @@ type stream struct {
 	err    error // the encoder's first error
 }
 
-// maxChunks bounds the chunk buffers of a stream: enough for every core
-// to compress one while the reader fills others and the hasher lags.
-func maxChunks() int { return 2*runtime.GOMAXPROCS(0) + 4 }
+// Chunk buffers a stream may have: for zstd, one for every frame in
+// flight (GOMAXPROCS+2), one being filled and one for the hasher to lag
+// by; for the others (whose encoder copies a chunk at once: pgzip keeps
+// blocks of its own) one being filled, one being encoded and two for the
+// hasher. More only hold memory: the reader outruns the rest.
+func zstdChunks() int { return runtime.GOMAXPROCS(0) + 4 }
 
-// newStream returns a stream into enc; with hashTar, it hashes the tar
-// (the diff ID) on the way.
-func newStream(enc encoder, hashTar bool) *stream {
-	s := &stream{enc: enc, free: make(chan []byte, maxChunks()), sum: countingHash{h: sha256.New()}}
+const serialChunks = 4
+
+// newStream returns a stream into enc with at most chunks buffers; with
+// hashTar, it hashes the tar (the diff ID) on the way.
+func newStream(enc encoder, hashTar bool, chunks int) *stream {
+	s := &stream{enc: enc, free: make(chan []byte, chunks), sum: countingHash{h: sha256.New()}}
 	if hashTar {
-		s.hashQ = make(chan *chunk, maxChunks())
+		s.hashQ = make(chan *chunk, chunks)
 		s.hashed = make(chan struct{})
 		go s.hash()
 	}
@@ -93,8 +98,8 @@ func (s *stream) putBuf(b []byte) {
 	}
 }
 
-// getBuf returns an empty chunk buffer, waiting for one when maxChunks
-// are in use.
+// getBuf returns an empty chunk buffer, waiting for one when all are in
+// use.
 func (s *stream) getBuf() []byte {
 	select {
 	case b := <-s.free:
@@ -223,7 +228,7 @@ type serialEncoder struct {
 }
 
 func newSerialEncoder(write func([]byte) error, close func() error) *serialEncoder {
-	e := &serialEncoder{q: make(chan *chunk, maxChunks()), done: make(chan struct{}), write: write, close: close}
+	e := &serialEncoder{q: make(chan *chunk, serialChunks), done: make(chan struct{}), write: write, close: close}
 	go e.run()
 	return e
 }

@@ -66,47 +66,22 @@ func lastCap() int {
 	return n
 }
 
-// applyCapabilities brings every thread of the process down to c: drops
-// the bounding set in all of them (dropBounding), then sets their
-// effective, permitted and inheritable sets and, when asked, no_new_privs
-// (setCapSets). The caller must be locked to its OS thread.
+// applyCapabilities brings every thread of the process down to c, for a
+// process that stays beside the step (chroot mode's launcher): drops the
+// bounding set of the calling thread, which starts the step, and sets the
+// effective, permitted and inheritable sets of every thread (every Go
+// runtime thread shares the address space a step must not borrow;
+// syscall.AllThreadsSyscall, which needs a binary without cgo) and, when
+// asked, no_new_privs in all, which keeps the other threads' full
+// bounding sets from mattering. The caller must be locked to its OS
+// thread.
 func applyCapabilities(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 	if err := dropBounding(c); err != nil {
 		return err
 	}
-	return setCapSets(c, noNewPrivs)
-}
-
-// dropBounding drops from the bounding set of every thread what c's lacks,
-// so that no thread, without no_new_privs, could gain more by an execve
-// than the step can (every Go runtime thread shares the address space a
-// step must not borrow; syscall.AllThreadsSyscall, which needs a binary
-// without cgo).
-func dropBounding(c *specs.LinuxCapabilities) error {
-	bounding, err := capMask(c.Bounding)
+	masks, err := capMasks(c)
 	if err != nil {
 		return err
-	}
-	for i := 0; i <= lastCap(); i++ {
-		if bounding&(1<<uint(i)) != 0 {
-			continue
-		}
-		if err := allThreads(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(i), 0); err != nil {
-			return fmt.Errorf("dropping capability %d from the bounding set: %w", i, err)
-		}
-	}
-	return nil
-}
-
-// setCapSets sets the effective, permitted and inheritable sets of every
-// thread to c's, and no_new_privs in all when asked.
-func setCapSets(c *specs.LinuxCapabilities, noNewPrivs bool) error {
-	var masks [3]uint64
-	var err error
-	for i, set := range [][]string{c.Effective, c.Permitted, c.Inheritable} {
-		if masks[i], err = capMask(set); err != nil {
-			return err
-		}
 	}
 	if err := capsetAll(masks[0], masks[1], masks[2]); err != nil {
 		return fmt.Errorf("setting capabilities: %w", err)
@@ -119,9 +94,45 @@ func setCapSets(c *specs.LinuxCapabilities, noNewPrivs bool) error {
 	return nil
 }
 
-// capsetAll sets the effective, permitted and inheritable sets of every
-// thread.
-func capsetAll(effective, permitted, inheritable uint64) error {
+// dropBounding drops from the calling thread's bounding set what c's
+// lacks.
+func dropBounding(c *specs.LinuxCapabilities) error {
+	bounding, err := capMask(c.Bounding)
+	if err != nil {
+		return err
+	}
+	for i := 0; i <= lastCap(); i++ {
+		if bounding&(1<<uint(i)) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(i), 0, 0, 0); err != nil {
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// capMasks are c's effective, permitted and inheritable sets as masks.
+func capMasks(c *specs.LinuxCapabilities) ([3]uint64, error) {
+	var masks [3]uint64
+	var err error
+	for i, set := range [][]string{c.Effective, c.Permitted, c.Inheritable} {
+		if masks[i], err = capMask(set); err != nil {
+			return masks, err
+		}
+	}
+	return masks, nil
+}
+
+// capsetThread sets the effective, permitted and inheritable sets of the
+// calling thread.
+func capsetThread(effective, permitted, inheritable uint64) error {
+	hdr, data := capData(effective, permitted, inheritable)
+	return unix.Capset(&hdr, &data[0])
+}
+
+// capData is the capset(2) argument for the three sets.
+func capData(effective, permitted, inheritable uint64) (unix.CapUserHeader, [2]unix.CapUserData) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	for i := range data {
@@ -132,6 +143,13 @@ func capsetAll(effective, permitted, inheritable uint64) error {
 			Inheritable: uint32(inheritable >> shift),
 		}
 	}
+	return hdr, data
+}
+
+// capsetAll sets the effective, permitted and inheritable sets of every
+// thread.
+func capsetAll(effective, permitted, inheritable uint64) error {
+	hdr, data := capData(effective, permitted, inheritable)
 	err := allThreads(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
 	runtime.KeepAlive(&hdr)
 	runtime.KeepAlive(&data)

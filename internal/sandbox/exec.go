@@ -16,10 +16,12 @@ import (
 // handler do not kill it, its orphans are its own to reap), and nothing of
 // strata is left beside it. On this thread, which executes it, in runc's
 // order: the seccomp filter while CAP_SYS_ADMIN is held (unless
-// no_new_privs), the bounding set (every thread), the groups and ids with
-// the permitted set kept, the step's capability sets (every thread),
-// no_new_privs when asked, the ambient set, the terminal, then execve.
-// started is called just before it. It returns only on failure.
+// no_new_privs; TSYNC: every thread), the bounding set, the groups and ids
+// with the permitted set kept, the step's capability sets, no_new_privs
+// when asked, the ambient set, the terminal, then execve. What the other
+// threads of the init hold does not matter: no step runs beside them, and
+// execve ends them. started is called just before it. It returns only on
+// failure.
 func execProcess(p *specs.Process, filter []byte, tty *os.File, started func()) error {
 	argv0, err := lookPath(p.Args, p.Env)
 	if err != nil {
@@ -45,13 +47,19 @@ func execProcess(p *specs.Process, filter []byte, tty *os.File, started func()) 
 	if err := setIDs(p.User); err != nil {
 		return err
 	}
-	if err := setCapSets(c, p.NoNewPrivileges && prog == nil); err != nil {
+	masks, err := capMasks(c)
+	if err != nil {
 		return err
 	}
-	if prog != nil && p.NoNewPrivileges {
+	if err := capsetThread(masks[0], masks[1], masks[2]); err != nil {
+		return fmt.Errorf("setting capabilities: %w", err)
+	}
+	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("setting no_new_privs: %w", err)
 		}
+	}
+	if prog != nil && p.NoNewPrivileges {
 		if err := prog.Load(); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@
 package sandbox
 
 // staticBinary reports whether this binary is static (built without cgo),
-// as the builtin backend needs: its init changes the capabilities of
-// every thread (syscall.AllThreadsSyscall), which cgo rules out.
+// as the sandboxes are built to be: chroot mode's launcher changes the
+// capabilities of every thread (syscall.AllThreadsSyscall), which cgo
+// rules out.
 func staticBinary() bool { return false }

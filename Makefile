@@ -1,8 +1,8 @@
 GO ?= /usr/local/go/bin/go
 export PATH := /usr/local/go/bin:$(PATH)
-# strata is a static binary: the builtin sandbox's init drops capabilities in
+# strata is a static binary: chroot mode's launcher drops capabilities in
 # every thread (syscall.AllThreadsSyscall), which cgo rules out (see
-# internal/sandbox/init.go). Tests that run RUN steps need the same.
+# docs/security.md). Tests that run RUN steps need the same.
 export CGO_ENABLED := 0
 
 .PHONY: all build test test-examples test-unprivileged bench demo setup fuzz conformance

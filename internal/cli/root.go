@@ -146,9 +146,9 @@ func startedChild() *userns.Started {
 	if c == nil {
 		return nil
 	}
-	s := &userns.Started{Pid: c.Pid, Sync: c.Sync}
+	s := &userns.Started{Pid: c.Pid, Released: c.Released, Sync: c.Sync}
 	for _, h := range c.Helpers {
-		s.Helpers = append(s.Helpers, userns.StartedHelper{Name: h.Name, Pid: h.Pid, Output: h.Output})
+		s.Helpers = append(s.Helpers, userns.StartedHelper{Name: h.Name, Failure: h.Failure})
 	}
 	return s
 }

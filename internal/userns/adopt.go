@@ -4,73 +4,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
-	"syscall"
 )
 
-// Started is a pending child that package early started while strata was
-// initialising, with the helpers mapping it: what Enter would have
-// started, for it to finish.
+// Started is a child that package early started in its namespace while
+// strata was initialising, with what the helpers that mapped it said.
 type Started struct {
 	Pid int
-	// Sync is the write end of the child's go-ahead pipe.
-	Sync    int
-	Helpers []StartedHelper
+	// Released says the child has its go-ahead; if not, Sync is the
+	// write end of its go-ahead pipe.
+	Released bool
+	Sync     int
+	Helpers  []StartedHelper
 }
 
-// StartedHelper is a started newuidmap or newgidmap; Pid -1 if it could
-// not be started.
+// StartedHelper is a newuidmap or newgidmap that ran.
 type StartedHelper struct {
 	Name string
-	Pid  int
-	// Output is the read end of its stdout and stderr.
-	Output int
+	// Failure is why it failed ("exit status 1: its output"), or "".
+	Failure string
 }
 
-// adopt finishes what package early started: it waits for the helpers,
-// lets the child go, forwards signals and returns its exit code.
+// adopt finishes what package early started: it lets the child go if
+// early did not (saying why a helper failed, as writeMapping does),
+// forwards signals and returns the child's exit code.
 func (s *Started) adopt(ctx context.Context) (int, error) {
-	syncW := os.NewFile(uintptr(s.Sync), "userns-sync")
-	defer syncW.Close()
 	p, err := os.FindProcess(s.Pid)
 	if err != nil {
 		return 0, err
 	}
-	return supervise(ctx, p, syncW, s.waitHelpers, func() {})
-}
-
-// waitHelpers waits for both helpers: the mapping is written when both
-// have succeeded.
-func (s *Started) waitHelpers() error {
-	var errs []error
-	for _, h := range s.Helpers {
-		errs = append(errs, h.wait())
+	if s.Released {
+		return supervise(ctx, p, func() error { return nil })
 	}
-	return errors.Join(errs...)
-}
-
-// wait waits for the helper and says, as writeMapping does, why it failed.
-func (h StartedHelper) wait() error {
-	if h.Pid < 0 {
-		return fmt.Errorf("mapping ids with %s: it could not be started", h.Name)
-	}
-	out := os.NewFile(uintptr(h.Output), h.Name)
-	b, _ := io.ReadAll(out) // until it exits
-	out.Close()
-	var ws syscall.WaitStatus
-	_, err := syscall.Wait4(h.Pid, &ws, 0, nil)
-	for errors.Is(err, syscall.EINTR) {
-		_, err = syscall.Wait4(h.Pid, &ws, 0, nil)
-	}
-	switch {
-	case err != nil:
-		return fmt.Errorf("mapping ids with %s: %w", h.Name, err)
-	case ws.Signaled():
-		return fmt.Errorf("mapping ids with %s: signal: %v: %s", h.Name, ws.Signal(), strings.TrimSpace(string(b)))
-	case ws.ExitStatus() != 0:
-		return fmt.Errorf("mapping ids with %s: exit status %d: %s", h.Name, ws.ExitStatus(), strings.TrimSpace(string(b)))
-	}
-	return nil
+	syncW := os.NewFile(uintptr(s.Sync), "userns-sync")
+	defer syncW.Close()
+	return supervise(ctx, p, func() error {
+		var errs []error
+		for _, h := range s.Helpers {
+			if h.Failure != "" {
+				errs = append(errs, fmt.Errorf("mapping ids with %s: %s", h.Name, h.Failure))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		return goAhead(syncW)
+	})
 }

@@ -32,9 +32,9 @@ func statusHelper(how string) int {
 	}
 	var started *Started
 	if c := early.Started(); c != nil {
-		started = &Started{Pid: c.Pid, Sync: c.Sync}
+		started = &Started{Pid: c.Pid, Released: c.Released, Sync: c.Sync}
 		for _, h := range c.Helpers {
-			started.Helpers = append(started.Helpers, StartedHelper{Name: h.Name, Pid: h.Pid, Output: h.Output})
+			started.Helpers = append(started.Helpers, StartedHelper{Name: h.Name, Failure: h.Failure})
 		}
 	}
 	if (how == "early") != (started != nil) && os.Getenv(envStage) == "" {
@@ -121,6 +121,42 @@ func TestEnterCapabilities(t *testing.T) {
 			if l != want {
 				t.Errorf("as %s (%s), thread %d of %d in the namespace:\n%s\nwant\n%s", c.name, c.how, i+1, len(lines), l, want)
 			}
+		}
+	}
+}
+
+// TestHelperFails: when newuidmap fails, the child never runs and strata
+// says why, whether package early started it or Enter did.
+func TestHelperFails(t *testing.T) {
+	u := ensureUser(t, "strata-rootless", true)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := sharedDir(t)
+	bin := filepath.Join(work, "userns.test")
+	copyFile(t, self, bin)
+	fake := filepath.Join(work, "bin")
+	if err := os.Mkdir(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fake, "newuidmap"), []byte("#!/bin/sh\necho no mapping for you >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"early", "enter"} {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"PATH=" + fake + ":/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + u.home, envStatusHelper + "=" + how}
+		if how != "early" {
+			cmd.Env = append(cmd.Env, envStage+"=test")
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
+		out, err := cmd.CombinedOutput()
+		want := "mapping ids with newuidmap: exit status 3: no mapping for you"
+		if err == nil || !strings.Contains(string(out), want) || strings.Contains(string(out), "Uid=") {
+			t.Errorf("%s, newuidmap failing: %v, want exit 1 with %q and no child:\n%s", how, err, want, out)
 		}
 	}
 }

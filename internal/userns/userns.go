@@ -158,23 +158,30 @@ func run(ctx context.Context, m Mapping, ambients [][]uintptr, started func()) (
 		return 0, &noNamespaceError{err}
 	}
 	// Stdio are files, so the process's Wait is the command's.
-	return supervise(ctx, cmd.Process, syncW, func() error { return writeMapping(cmd.Process.Pid, m) }, started)
+	return supervise(ctx, cmd.Process, func() error {
+		if err := writeMapping(cmd.Process.Pid, m); err != nil {
+			return err
+		}
+		started()
+		return goAhead(syncW)
+	})
 }
 
-// supervise has the pending child p mapped (mapIt), calls started, lets
-// it go through syncW, forwards signals to it and returns its exit code.
-func supervise(ctx context.Context, p *os.Process, syncW *os.File, mapIt func() error, started func()) (int, error) {
-	fail := func(err error) (int, error) {
+// goAhead lets the pending child go.
+func goAhead(syncW *os.File) error {
+	if _, err := syncW.Write([]byte{'g'}); err != nil {
+		return fmt.Errorf("starting strata in the namespace: %w", err)
+	}
+	return nil
+}
+
+// supervise has the pending child p mapped and let go (release; killed
+// if that fails), forwards signals to it and returns its exit code.
+func supervise(ctx context.Context, p *os.Process, release func() error) (int, error) {
+	if err := release(); err != nil {
 		_ = p.Kill()
 		_, _ = p.Wait()
 		return 0, err
-	}
-	if err := mapIt(); err != nil {
-		return fail(err)
-	}
-	started()
-	if _, err := syncW.Write([]byte{'g'}); err != nil {
-		return fail(fmt.Errorf("starting strata in the namespace: %w", err))
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)

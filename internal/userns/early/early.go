@@ -10,8 +10,10 @@
 // It starts the child only in the common case (not root, no namespace
 // stage yet, a subordinate range in /etc/subuid and /etc/subgid, both
 // helpers on PATH, every file readable) and otherwise does nothing, for
-// userns.Enter to do it all as before. What it starts, userns.Adopt
-// finishes: waiting for the helpers, the go-ahead, signals, the exit code.
+// userns.Enter to do it all as before. Once the helpers have mapped the
+// child, it lets the child go, whatever the rest of the program's
+// initialisation takes; userns.Enter adopts the child (signals, the exit
+// code), and says why when a helper failed.
 //
 // Imported by cli only; imports syscall only (TestImports), or it would
 // be initialised later.
@@ -19,21 +21,24 @@ package early
 
 import "syscall"
 
-// Child is a pending child in its namespace, and the helpers mapping it.
+// Child is a child in its namespace, and the helpers that mapped it.
 type Child struct {
 	Pid int
-	// Sync is the write end of the child's go-ahead pipe.
-	Sync int
-	// Helpers are newuidmap and newgidmap, started.
+	// Released says the child has its go-ahead; if not, Sync is the
+	// write end of its go-ahead pipe (else -1).
+	Released bool
+	Sync     int
+	// Helpers are newuidmap and newgidmap, done.
 	Helpers []Helper
 }
 
-// Helper is a started newuidmap or newgidmap.
+// Helper is a newuidmap or newgidmap that ran.
 type Helper struct {
 	Name string
-	Pid  int
-	// Output is the read end of its stdout and stderr.
-	Output int
+	// Failure is why it failed ("exit status 1: its output"), or "".
+	Failure string
+
+	pid, output int
 }
 
 // started is what init started; Started hands it over once.
@@ -111,13 +116,54 @@ func start() *Child {
 			h.name, itoa(pid), "0", itoa(h.id), "1", "1", itoa(h.sub[0]), itoa(h.sub[1]),
 		}))
 	}
+	ok := true
+	for i := range c.Helpers {
+		c.Helpers[i].wait()
+		ok = ok && c.Helpers[i].Failure == ""
+	}
+	if ok {
+		for {
+			n, err := syscall.Write(c.Sync, []byte{'g'})
+			if err == syscall.EINTR {
+				continue
+			}
+			if n == 1 {
+				syscall.Close(c.Sync)
+				c.Sync, c.Released = -1, true
+			}
+			break
+		}
+	}
 	return c
 }
 
-// startHelper starts a mapping helper with its output to a pipe; Pid -1
-// if it could not (Adopt says so).
+// wait waits for the helper to finish and says in Failure why it failed.
+func (h *Helper) wait() {
+	if h.pid < 0 {
+		h.Failure = "it could not be started"
+		return
+	}
+	out := trimSpace(readFD(h.output))
+	syscall.Close(h.output)
+	var ws syscall.WaitStatus
+	_, err := syscall.Wait4(h.pid, &ws, 0, nil)
+	for err == syscall.EINTR {
+		_, err = syscall.Wait4(h.pid, &ws, 0, nil)
+	}
+	switch {
+	case err != nil:
+		h.Failure = err.Error()
+	case ws.Signaled():
+		h.Failure = "signal: " + ws.Signal().String() + ": " + out
+	case ws.ExitStatus() != 0:
+		h.Failure = "exit status " + itoa(ws.ExitStatus()) + ": " + out
+	}
+}
+
+// startHelper starts a mapping helper with its output to a pipe; pid -1
+// if it could not.
 func startHelper(name, path string, args []string) Helper {
-	h := Helper{Name: name, Pid: -1, Output: -1}
+	h := Helper{Name: name, pid: -1, output: -1}
 	var p [2]int
 	if syscall.Pipe2(p[:], syscall.O_CLOEXEC) != nil {
 		return h
@@ -138,7 +184,7 @@ func startHelper(name, path string, args []string) Helper {
 		syscall.Close(p[0])
 		return h
 	}
-	h.Pid, h.Output = pid, p[0]
+	h.pid, h.output = pid, p[0]
 	return h
 }
 
@@ -251,6 +297,11 @@ func readFile(path string) string {
 		return ""
 	}
 	defer syscall.Close(fd)
+	return readFD(fd)
+}
+
+// readFD reads fd to its end or an error.
+func readFD(fd int) string {
 	var out []byte
 	buf := make([]byte, 8192)
 	for {

@@ -35,6 +35,9 @@ func mountOverlay(target string, lower []string, upper, work string) error {
 	if len(data) >= os.Getpagesize() {
 		return fmt.Errorf("mounting overlay: %w: %w", errNoOverlay, err)
 	}
+	if unix.Mount("overlay", target, "overlay", unix.MS_NODEV, data+",volatile") == nil {
+		return nil // volatile: see fsmountOverlay
+	}
 	if err2 := unix.Mount("overlay", target, "overlay", unix.MS_NODEV, data); err2 != nil {
 		return fmt.Errorf("mounting overlay: %w: %w", errNoOverlay, errors.Join(err, err2))
 	}
@@ -68,6 +71,13 @@ func fsmountOverlay(target string, lower []string, upper, work string) error {
 			return fmt.Errorf("setting overlay userxattr: %w", err)
 		}
 	}
+	// volatile (Linux 5.10): the end of the step's mount namespace does not
+	// sync the whole upper filesystem (0.5-0.7 s for a 900 MB layer). What
+	// needs to last is the layer's blob, which is fsynced before its rename;
+	// the upper dir kept as the extracted layer is no less durable than any
+	// extracted layer (none is fsynced). Older kernels refuse the flag: then
+	// the mount goes without it.
+	_ = unix.FsconfigSetFlag(fd, "volatile")
 	if err := unix.FsconfigCreate(fd); err != nil {
 		return fmt.Errorf("creating overlay: %w", err)
 	}

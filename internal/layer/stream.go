@@ -223,8 +223,7 @@ type serialEncoder struct {
 	write func([]byte) error
 	close func() error
 
-	mu  sync.Mutex
-	err error
+	firstError
 }
 
 func newSerialEncoder(write func([]byte) error, close func() error) *serialEncoder {
@@ -245,18 +244,24 @@ func (e *serialEncoder) run() {
 	}
 }
 
-func (e *serialEncoder) fail(err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.err == nil {
-		e.err = err
+// firstError keeps the first error that goroutines report.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
 	}
 }
 
-func (e *serialEncoder) failed() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.err
+func (f *firstError) failed() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func (e *serialEncoder) put(c *chunk) error {

@@ -3,7 +3,6 @@ package layer
 import (
 	"io"
 	"runtime"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -25,8 +24,7 @@ type zstdEncoder struct {
 	outs  chan []byte   // frame buffers done with
 	done  chan struct{} // closed when the writer goroutine ends
 
-	mu  sync.Mutex
-	err error // the first write error
+	firstError // the first write error
 }
 
 // zframe is one chunk on its way to becoming a frame.
@@ -96,20 +94,6 @@ func (z *zstdEncoder) writeFrames() {
 		}
 		<-z.slots
 	}
-}
-
-func (z *zstdEncoder) fail(err error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if z.err == nil {
-		z.err = err
-	}
-}
-
-func (z *zstdEncoder) failed() error {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return z.err
 }
 
 // finish waits for every frame to be written (none for an empty stream:

@@ -85,13 +85,7 @@ func TestEnterCapabilities(t *testing.T) {
 	}
 	all := fmt.Sprintf("%016x", uint64(1)<<(n+1)-1)
 	want := "Uid=0,0,0,0 Gid=0,0,0,0 CapInh=0000000000000000 CapPrm=" + all + " CapEff=" + all + " CapBnd=" + all + " CapAmb=0000000000000000"
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := sharedDir(t)
-	bin := filepath.Join(work, "userns.test")
-	copyFile(t, self, bin)
+	_, bin := testBinary(t)
 	if err := os.Chmod(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -129,13 +123,7 @@ func TestEnterCapabilities(t *testing.T) {
 // says why, whether package early started it or Enter did.
 func TestHelperFails(t *testing.T) {
 	u := ensureUser(t, "strata-rootless", true)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := sharedDir(t)
-	bin := filepath.Join(work, "userns.test")
-	copyFile(t, self, bin)
+	work, bin := testBinary(t)
 	fake := filepath.Join(work, "bin")
 	if err := os.Mkdir(fake, 0o755); err != nil {
 		t.Fatal(err)
@@ -159,4 +147,18 @@ func TestHelperFails(t *testing.T) {
 			t.Errorf("%s, newuidmap failing: %v, want exit 1 with %q and no child:\n%s", how, err, want, out)
 		}
 	}
+}
+
+// testBinary copies this test binary into a directory every user can
+// reach and returns both.
+func testBinary(t *testing.T) (work, bin string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work = sharedDir(t)
+	bin = filepath.Join(work, "userns.test")
+	copyFile(t, self, bin)
+	return work, bin
 }

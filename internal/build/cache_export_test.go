@@ -334,13 +334,7 @@ func TestCacheFromNotACache(t *testing.T) {
 // only the blobs it lacks, removes those the cache no longer names, and
 // leaves a valid layout whose every blob matches its descriptor.
 func TestLocalCacheExportIncremental(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cache")
-	spec := CacheSpec{Type: "local", Dir: dir}
-	c := newRegistryCtx(t)
-	c.write("Dockerfile", incrementalDockerfile)
-	c.write("a", "a")
-	c.write("b", "b v1")
-	c.build(Options{CacheTo: []CacheSpec{spec}})
+	c, dir, spec := exportedLocalCache(t, "b v1")
 	before := blobFiles(t, dir)
 	checkCacheLayout(t, dir)
 
@@ -509,13 +503,7 @@ func TestCacheSameRef(t *testing.T) {
 // TestLocalCacheExportOverDamaged: a cache whose config is not readable
 // any more is replaced by the next export, not an error.
 func TestLocalCacheExportOverDamaged(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cache")
-	spec := CacheSpec{Type: "local", Dir: dir}
-	c := newRegistryCtx(t)
-	c.write("Dockerfile", incrementalDockerfile)
-	c.write("a", "a")
-	c.write("b", "b")
-	c.build(Options{CacheTo: []CacheSpec{spec}})
+	c, dir, spec := exportedLocalCache(t, "b")
 	var idx v1.IndexManifest
 	readJSON(t, filepath.Join(dir, "index.json"), &idx)
 	var m v1.Manifest
@@ -526,4 +514,19 @@ func TestLocalCacheExportOverDamaged(t *testing.T) {
 	c.write("b", "b v2")
 	c.build(Options{CacheTo: []CacheSpec{spec}})
 	checkCacheLayout(t, dir)
+}
+
+// exportedLocalCache builds incrementalDockerfile (b holding b) with its
+// cache exported to a local directory, and returns the context, the
+// directory and the cache spec.
+func exportedLocalCache(t *testing.T, b string) (*cacheCtx, string, CacheSpec) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "cache")
+	spec := CacheSpec{Type: "local", Dir: dir}
+	c := newRegistryCtx(t)
+	c.write("Dockerfile", incrementalDockerfile)
+	c.write("a", "a")
+	c.write("b", b)
+	c.build(Options{CacheTo: []CacheSpec{spec}})
+	return c, dir, spec
 }

@@ -67,13 +67,7 @@ func normalizePlain(s, base string) string {
 // base's metadata and FROM with its layer, the steps with timed output
 // lines and DONE, the export, and the build check's warning.
 func TestProgressPlain(t *testing.T) {
-	testenv.RequireRoot(t)
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	base := progressBase(t)
-	_, stderr, code := strata(t, t.TempDir(), nil, "build", "--progress=plain", "-t", "plain:1", progressContext(t, base))
-	if code != 0 {
-		t.Fatalf("build = exit %d\n%s", code, stderr)
-	}
+	stderr, base := progressBuild(t, "plain", "plain:1")
 	got := normalizePlain(stderr, base)
 	// Once runBuild shows the reads before the build (loads), they are
 	// there in BuildKit's order, and the COPY waits for the build
@@ -155,13 +149,7 @@ func plainIDs(plain string, names map[string]string) *strings.Replacer {
 // per line: testdata/solvestatus decodes it with BuildKit's own client
 // types, rejecting unknown fields, and the test checks what it read.
 func TestProgressRawJSON(t *testing.T) {
-	testenv.RequireRoot(t)
-	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	base := progressBase(t)
-	_, stderr, code := strata(t, t.TempDir(), nil, "build", "--progress=rawjson", "-t", "json:1", progressContext(t, base))
-	if code != 0 {
-		t.Fatalf("build = exit %d\n%s", code, stderr)
-	}
+	stderr, base := progressBuild(t, "rawjson", "json:1")
 	var got struct {
 		Vertexes []gotVertex
 		Statuses []gotStatus
@@ -342,4 +330,18 @@ func exitStderr(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// progressBuild builds the progress context on its base with --progress
+// mode, tagged tag, and returns the build's stderr and the base.
+func progressBuild(t *testing.T, mode, tag string) (stderr, base string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	base = progressBase(t)
+	_, stderr, code := strata(t, t.TempDir(), nil, "build", "--progress="+mode, "-t", tag, progressContext(t, base))
+	if code != 0 {
+		t.Fatalf("build = exit %d\n%s", code, stderr)
+	}
+	return stderr, base
 }

@@ -62,19 +62,9 @@ log "bases: scripts/bases.sh"
 STRATA="$STRATA" ./scripts/bases.sh 2> "$OUT/logs/bases.log" || { tail -20 "$OUT/logs/bases.log"; die "scripts/bases.sh"; }
 $S pull "$REG/$DISTROLESS" > /dev/null && $S tag "$REG/$DISTROLESS" "gcr.io/$DISTROLESS"
 
-# timed NAME RUNS CMD PREPARE WARMUP: the median of RUNS runs, in seconds
-timed() {
-  local name=$1 runs=$2 cmd=$3 prep=$4 warm=$5 json=$OUT/logs/$1.json
-  local opts=(--runs "$runs" --style basic --export-json "$json")
-  [[ -n $prep ]] && opts+=(--prepare "$prep")
-  [[ $warm == 1 ]] && opts+=(--warmup 1)
-  if ! hyperfine "${opts[@]}" "$cmd >> $OUT/logs/$name.out.log 2>&1" > "$OUT/logs/$name.txt" 2>&1; then
-    log "  $name FAILED: $(tail -3 "$OUT/logs/$name.txt"; tail -5 "$OUT/logs/$name.out.log" 2>/dev/null)"
-    echo FAIL
-    return 0
-  fi
-  jq -r '.results[0].median' "$json"
-}
+# timed NAME CMD PREPARE WARMUP (bench-lib.sh): the median of $RUNS runs, in
+# seconds; RUNS=N before a call gives that call N runs
+source scripts/bench-lib.sh
 # sd NAME: the standard deviation of timed NAME's runs, in seconds
 sd() { jq -r '.results[0].stddev // empty' "$OUT/logs/$1.json" 2>/dev/null || true; }
 
@@ -90,20 +80,20 @@ for c in trad multi; do
   clear="$S rmi $tag >/dev/null 2>&1; $S prune -af >/dev/null"
   log "$c: $build"
   # the warm-up run (untimed) pulls and extracts the bases, which stay
-  record "$c" build "$(timed "$c-build" "$RUNS" "$build" "$clear" 1)"
+  record "$c" build "$(timed "$c-build" "$build" "$clear" 1)"
   record "$c" build-sd "$(sd "$c-build")"
-  record "$c" build+sbom "$(timed "$c-build-sbom" "$RUNS" "${build/ build / build --sbom }" "$clear; rm -rf $ROOT/sbom" 0)"
+  record "$c" build+sbom "$(timed "$c-build-sbom" "${build/ build / build --sbom }" "$clear; rm -rf $ROOT/sbom" 0)"
   record "$c" build+sbom-sd "$(sd "$c-build-sbom")"
   sbom="$S sbom $tag --format spdx-json > /dev/null"
-  record "$c" sbom-cold "$(timed "$c-sbom-cold" "$SBOM_RUNS" "$sbom" "rm -rf $ROOT/sbom" 1)"
-  record "$c" sbom-warm "$(timed "$c-sbom-warm" "$SBOM_RUNS" "$sbom" "" 1)"
+  record "$c" sbom-cold "$(RUNS=$SBOM_RUNS timed "$c-sbom-cold" "$sbom" "rm -rf $ROOT/sbom" 1)"
+  record "$c" sbom-warm "$(RUNS=$SBOM_RUNS timed "$c-sbom-warm" "$sbom" "" 1)"
   $S sbom "$tag" --format spdx-json > "$OUT/logs/$c-strata.spdx.json"
   record "$c" packages "$(jq '[.packages[] | select(.primaryPackagePurpose != "CONTAINER")] | length' "$OUT/logs/$c-strata.spdx.json")"
   if [[ -x $SYFT ]]; then
     rm -rf "$OUT/oci-$c" && mkdir -p "$OUT/oci-$c"
     $S save --format oci "$tag" | tar -x -C "$OUT/oci-$c"
     syft="SYFT_CHECK_FOR_APP_UPDATE=false $SYFT scan -q oci-dir:$OUT/oci-$c -o spdx-json"
-    record "$c" syft "$(timed "$c-syft" "$RUNS" "$syft > /dev/null" "" 1)"
+    record "$c" syft "$(timed "$c-syft" "$syft > /dev/null" "" 1)"
     eval "$syft" > "$OUT/logs/$c-syft.spdx.json"
     record "$c" syft-packages "$(jq '[.packages[] | select(.primaryPackagePurpose != "CONTAINER" and (.SPDXID | test("DocumentRoot") | not))] | length' "$OUT/logs/$c-syft.spdx.json")"
     # what syft lists and strata does not, by name and version (logs/$c-syft-only.txt)

@@ -14,7 +14,7 @@ import (
 // layerDir makes a fresh, empty layer directory. Its own mode is what the
 // root directory gets when overlayfs uses it as the upper dir: 0755.
 func (r *run) layerDir(ctx context.Context) (string, error) {
-	dir, err := r.b.store.TempDir(ctx, "layer")
+	dir, err := r.b.store.LayerTempDir(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -51,7 +51,7 @@ func (s *Store) extract(ctx context.Context, l v1.Layer, diffID v1.Hash, dst str
 		return err
 	}
 	defer rc.Close()
-	tmp, err := s.TempDir(ctx, "layer")
+	tmp, err := s.LayerTempDir(ctx)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@
 //	                            has the mount's mode and owner
 //	ROOT/tmp/<id>.lock, <id>/   one scratch directory per open Store, its lock
 //	                            file flocked for the Store's lifetime
+//	ROOT/unsynced/<boot>.<id>   a Store that wrote layer directories without
+//	                            fsync, in that boot (unsynced.go)
 //
 // Open makes ROOT and its top-level directories 0700 when a store made by
 // an older strata has them 0755; with ROOT closed, the files below need no
@@ -75,11 +77,23 @@ type Store struct {
 
 	extracting singleflight.Group
 	closeOnce  sync.Once
+
+	// bootID and syncAfter: see unsynced.go; markOnce makes the marker.
+	bootID    string
+	syncAfter time.Duration
+	markOnce  sync.Once
+	markErr   error
 }
 
-// Open opens (creating if needed) the store at root and removes scratch
-// directories left by processes that died.
+// Open opens (creating if needed) the store at root, removes scratch
+// directories left by processes that died, and settles the layers they
+// may have left unsynced (unsynced.go).
 func Open(ctx context.Context, root string) (*Store, error) {
+	return open(ctx, root, readBootID(), syncAfter)
+}
+
+// open is Open in a given boot; tests restart the machine by changing it.
+func open(ctx context.Context, root, bootID string, syncAge time.Duration) (*Store, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", root, err)
@@ -93,8 +107,12 @@ func Open(ctx context.Context, root string) (*Store, error) {
 	// The JSON stat cache of strata before the binary one (meta/statcache):
 	// no longer read, and 18 MB for a 100,000-file context.
 	_ = os.Remove(filepath.Join(root, "meta", "statcache.json"))
-	s := &Store{root: root}
+	s := &Store{root: root, bootID: bootID, syncAfter: syncAge}
 	if err := s.makeScratch(); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", root, err)
+	}
+	if err := s.settleUnsynced(ctx); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("opening store %s: %w", root, err)
 	}
 	return s, nil

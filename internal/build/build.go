@@ -88,6 +88,12 @@ type Options struct {
 	SSH     map[string]string
 	// Progress receives build events; nil discards them.
 	Progress Progress
+	// CachedOnly builds from the store's cache alone: the first step that
+	// must run ends the build with an error wrapping ErrNeedsRun, before
+	// anything is extracted (an ordinary user's try outside its user
+	// namespace, which then builds in one). Records imported by CacheFrom
+	// are not used. A Builder without a registry does not pull either.
+	CachedOnly bool
 	// SBOM attaches an SPDX SBOM of each platform's image; Provenance
 	// ("min" or "max", "" for none) a SLSA v1 provenance statement. Either
 	// makes the result an index with attestation manifests, as BuildKit's.

@@ -39,6 +39,10 @@ func (l *recordLayer) mediaType() types.MediaType {
 	return l.MediaType
 }
 
+// ErrNeedsRun is what a CachedOnly build ends with at the first step it
+// does not find in the store's cache: the step must run.
+var ErrNeedsRun = errors.New("not in the build cache: the step must run")
+
 // useCache reports whether lookups are allowed for stage s (--no-cache,
 // --no-cache-filter).
 func (r *run) useCache(s *plan.Stage) bool {
@@ -63,7 +67,7 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 		var l v1.Layer // the record's layer when not (yet) in the store
 		if ok {
 			_ = r.b.store.TouchCacheRecord(ctx, key) // best effort: LRU order for prune
-		} else {
+		} else if !r.opts.CachedOnly { // an imported record's layer is fetched
 			rec, l, ok = r.lookupImported(ctx, key)
 		}
 		if ok {
@@ -71,6 +75,11 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 			next, err := r.apply(st, rec, l, key, stp)
 			return next, err == nil, err
 		}
+	}
+	if r.opts.CachedOnly {
+		// Nothing runs, so nothing is extracted either (state.stack is
+		// reached from exec alone).
+		return nil, false, fmt.Errorf("%s: %w", r.stepSource(stp), ErrNeedsRun)
 	}
 	ran := false
 	v, err, _ := r.steps.Do(key.Hex, func() (any, error) {

@@ -64,6 +64,14 @@ func (m Mapping) Single() bool { return !m.Helpers }
 // re-executed.
 func InNamespace() bool { return os.Getenv(envStage) == "mapped" }
 
+// Outside reports whether this process is an ordinary user's strata not
+// in its user namespace, nor on its way in: the one Enter would run again
+// in a namespace.
+func Outside() bool {
+	stage := os.Getenv(envStage)
+	return os.Geteuid() != 0 && stage != "pending" && stage != "mapped"
+}
+
 // Enter makes sure strata runs as root: as root it returns (0, false); in
 // the re-executed child it returns (0, false) once mapped; as an ordinary
 // user it runs the whole command again in a user namespace and returns

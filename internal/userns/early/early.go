@@ -10,7 +10,9 @@
 // It starts the child only in the common case (not root, no namespace
 // stage yet, a subordinate range in /etc/subuid and /etc/subgid, both
 // helpers on PATH, every file readable) and otherwise does nothing, for
-// userns.Enter to do it all as before. Once the helpers have mapped the
+// userns.Enter to do it all as before. It starts none for build either:
+// cli first tries a build outside the namespace, where a build whose
+// every step is cached finishes (Command). Once the helpers have mapped the
 // child, it lets the child go, whatever the rest of the program's
 // initialisation takes; userns.Enter adopts the child (signals, the exit
 // code), and says why when a helper failed.
@@ -75,7 +77,7 @@ func start() *Child {
 	uidmap, gidmap := lookPath("newuidmap"), lookPath("newgidmap")
 	last, okLast := atoi(trimSpace(readText("/proc/sys/kernel/cap_last_cap")))
 	args := split(readFile("/proc/self/cmdline"), 0)
-	if !okU || !okG || uidmap == "" || gidmap == "" || !okLast || len(args) == 0 {
+	if !okU || !okG || uidmap == "" || gidmap == "" || !okLast || len(args) == 0 || Command(args[1:]) == "build" {
 		return nil
 	}
 	var p [2]int
@@ -135,6 +137,30 @@ func start() *Child {
 		}
 	}
 	return c
+}
+
+// Command is the command that strata's arguments (without the program's
+// name) run: the first word that is neither a global flag nor the value
+// of one (--root, --registry-mirror, --insecure-registry take one, as
+// "--root v" or "--root=v"), or "" if there is none.
+func Command(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+			return ""
+		case a == "--root" || a == "--registry-mirror" || a == "--insecure-registry":
+			i++ // its value
+		case hasPrefix(a, "-"):
+			// --flag=v, or a flag cobra refuses: not a command.
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 // wait waits for the helper to finish and says in Failure why it failed.

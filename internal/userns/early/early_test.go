@@ -121,3 +121,27 @@ func TestAtoiItoa(t *testing.T) {
 		}
 	}
 }
+
+func TestCommand(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"build", "."}, "build"},
+		{[]string{"--root", "/s", "build", "."}, "build"},
+		{[]string{"--root=/s", "build"}, "build"},
+		{[]string{"--registry-mirror", "m", "--insecure-registry", "build", "run", "x"}, "run"},
+		{[]string{"--insecure-registry=r:5000", "images"}, "images"},
+		{[]string{"--root"}, ""},
+		{[]string{"--help"}, ""},
+		{[]string{"-h", "build"}, "build"},
+		{[]string{"--", "build"}, "build"},
+		{[]string{"run", "build"}, "run"},
+	}
+	for _, tt := range tests {
+		if got := Command(tt.args); got != tt.want {
+			t.Errorf("Command(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -140,6 +140,11 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if f.quiet {
 		f.progress = "quiet"
 	}
+	if g.outside != nil {
+		if err := f.outsideRefusal(contextArg); err != nil {
+			return err
+		}
+	}
 	outs, err := f.destinations(g.stdio.Out)
 	if err != nil {
 		return err
@@ -160,7 +165,12 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err != nil {
 		return err
 	}
-	if err := needRoot("building"); err != nil {
+	if g.outside != nil {
+		if err := outsideKeysRefusal(opts.File); err != nil {
+			return err
+		}
+		opts.CachedOnly = true
+	} else if err := needRoot("building"); err != nil {
 		return err
 	}
 	def, _ := f.compressionFlags() // checked by destinations
@@ -181,18 +191,18 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return err
 	}
 	defer done()
-	runner, err := newRunner(ctx, f.isolation, g.stdio.Err)
+	var progress *counting // the registry's warnings go to it
+	b, err := g.builder(ctx, st, f.isolation, opts.Platforms[0], func(msg string) { progress.Warn(msg) })
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	progress, endProgress, err := newProgress(f.progress, g.stdio.Err)
+	progress, endProgress, err := g.buildProgress(f.progress)
 	if err != nil {
 		return usageError{err}
 	}
 	opts.Progress = progress
 	ld.show(progress)
 	start := time.Now()
-	b := build.New(st, g.registryClientWarning(opts.Platforms[0], progress.Warn), runner, nil)
 	res, err := b.Build(ctx, opts)
 	endProgress()
 	if err != nil {

@@ -45,6 +45,9 @@ type globals struct {
 	mirrors  []string
 	insecure []string
 	stdio    Stdio
+	// outside is the try of a build outside the user namespace that this
+	// command is (outside.go), its output held; nil for any other.
+	outside *outsideTry
 }
 
 // Main runs strata with args and returns the process exit code.
@@ -52,17 +55,16 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	sandbox.Init() // returns at once unless this process is a RUN sandbox's init
 	// As an ordinary user, run again as root of a user namespace (which
 	// package early may have started already), with the store where the
-	// user's would be (defaultRoot).
-	if code, done := userns.Enter(ctx, stdio.Err, startedChild()); done {
+	// user's would be (defaultRoot); a build, which early leaves alone,
+	// first outside it, from the cache alone (outside.go).
+	started := startedChild()
+	if started == nil && userns.Outside() && early.Command(args) == "build" && tryOutside(ctx, args, stdio) {
+		return exitOK
+	}
+	if code, done := userns.Enter(ctx, stdio.Err, started); done {
 		return code
 	}
-	g := &globals{stdio: stdio}
-	root := newRoot(g)
-	root.SetArgs(args)
-	root.SetIn(stdio.In)
-	root.SetOut(stdio.Out)
-	root.SetErr(stdio.Err)
-	err := root.ExecuteContext(ctx)
+	err := execute(ctx, args, &globals{stdio: stdio})
 	if err == nil {
 		return exitOK
 	}
@@ -76,6 +78,16 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// execute runs the command args with g's streams.
+func execute(ctx context.Context, args []string, g *globals) error {
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(g.stdio.In)
+	root.SetOut(g.stdio.Out)
+	root.SetErr(g.stdio.Err)
+	return root.ExecuteContext(ctx)
 }
 
 func newRoot(g *globals) *cobra.Command {

@@ -1,0 +1,201 @@
+package cli
+
+// An ordinary user's build tried outside its user namespace first (issue
+// 12). Whatever a no-op build does needs no namespace: the store under
+// $XDG_DATA_HOME belongs to the user, as the namespace's root is the user
+// on the host. So strata first builds as the user, from the store's
+// cache alone, holding back everything it prints; if every step is
+// cached it finishes there, with the same image, tags and output as in
+// the namespace. At the first thing the namespace must do (a step to run,
+// a base image to pull) or any error, it drops what it printed and runs
+// the whole command again in the namespace, which reports any error once.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/strata-build/strata/internal/build"
+	"github.com/strata-build/strata/internal/dockerfile"
+	"github.com/strata-build/strata/internal/gitsource"
+	"github.com/strata-build/strata/internal/sandbox"
+	"github.com/strata-build/strata/internal/store"
+)
+
+// errNeedsNamespace is a build the try outside the namespace leaves to
+// the namespace from the start.
+var errNeedsNamespace = errors.New("the build needs the user namespace")
+
+// outsideTry is a command run outside the user namespace with its output
+// held: written, in the order it came, only if the command succeeds.
+type outsideTry struct {
+	// stderr is where the held stderr goes: the progress display draws
+	// as it would there (a terminal, of its width).
+	stderr io.Writer
+
+	mu     sync.Mutex
+	chunks []heldChunk
+}
+
+// heldChunk is one write of held output: to stdout (err false) or stderr.
+type heldChunk struct {
+	err  bool
+	data []byte
+}
+
+// heldStream is one of a try's two streams.
+type heldStream struct {
+	try *outsideTry
+	err bool
+}
+
+func (s heldStream) Write(p []byte) (int, error) {
+	s.try.mu.Lock()
+	defer s.try.mu.Unlock()
+	s.try.chunks = append(s.try.chunks, heldChunk{err: s.err, data: bytes.Clone(p)})
+	return len(p), nil
+}
+
+// tryOutside runs a build command (args) as the user, outside its user
+// namespace and from the store's cache alone: true when it built, the
+// output written; false, nothing written, when the command must run in
+// the namespace.
+func tryOutside(ctx context.Context, args []string, stdio Stdio) bool {
+	try := &outsideTry{stderr: stdio.Err}
+	g := &globals{stdio: Stdio{In: stdio.In, Out: heldStream{try, false}, Err: heldStream{try, true}}, outside: try}
+	if err := execute(ctx, args, g); err != nil {
+		return false
+	}
+	try.mu.Lock()
+	defer try.mu.Unlock()
+	for _, c := range try.chunks {
+		w := stdio.Out
+		if c.err {
+			w = stdio.Err
+		}
+		_, _ = w.Write(c.data)
+	}
+	return true
+}
+
+// outsideRefusal says why the try cannot do the build from the start:
+// what it would do twice (read stdin, fetch the context, pull, talk to a
+// remote cache), what needs root of the namespace (files of any owner in
+// an output), or nil.
+func (f *buildFlags) outsideRefusal(contextArg string) error {
+	why := ""
+	_, git, _ := gitsource.Parse(contextArg)
+	fi, err := os.Stat(contextArg)
+	switch {
+	case contextArg == "-" || f.file == "-":
+		why = "reads stdin"
+	case git || strings.Contains(contextArg, "://") || err != nil || !fi.IsDir():
+		why = "has no local context directory"
+	case len(f.outputs) > 0 || f.push || f.load:
+		why = "has an output other than the store"
+	case len(f.cacheFrom) > 0 || len(f.cacheTo) > 0 || len(f.contexts) > 0:
+		why = "has an external cache or a named context"
+	case f.pull || f.noCache || len(f.noCacheFilter) > 0:
+		why = "pulls or runs its steps anyway"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: it %s", errNeedsNamespace, why)
+}
+
+// outsideKeysRefusal says why the try would not find the build's steps in
+// the cache however unchanged: outside the namespace the user's files
+// belong to the user's uid, in it to 0, and the keys of steps reading the
+// build context (COPY, ADD, RUN --mount=type=bind) hold their owners.
+// Nil when no step reads it.
+func outsideKeysRefusal(file *dockerfile.File) error {
+	for _, s := range file.Stages {
+		for _, c := range s.Commands {
+			reads := false
+			switch c := c.(type) {
+			case *instructions.CopyCommand:
+				reads = c.From == ""
+			case *instructions.AddCommand:
+				reads = true
+			case *instructions.RunCommand:
+				ms, err := dockerfile.Mounts(c, nil)
+				reads = err != nil
+				for _, m := range ms {
+					reads = reads || m.Type == instructions.MountTypeBind && m.From == ""
+				}
+			}
+			if reads {
+				return fmt.Errorf("%w: %s reads the build context", errNeedsNamespace, c.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// builder is the build's Builder: outside the namespace one that runs no
+// step and contacts no registry or server.
+func (g *globals) builder(ctx context.Context, st *store.Store, isolation, platform string, warn func(string)) (*build.Builder, error) {
+	if g.outside != nil {
+		switch isolation {
+		case "auto", "", "builtin", "oci", "chroot":
+		default: // the namespace's build says so
+			return nil, fmt.Errorf("%w: invalid --isolation %q", errNeedsNamespace, isolation)
+		}
+		return build.New(st, nil, namespaceRunner{}, &http.Client{Transport: namespaceTransport{}}), nil
+	}
+	runner, err := newRunner(ctx, isolation, g.stdio.Err)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return build.New(st, g.registryClientWarning(platform, warn), runner, nil), nil
+}
+
+// buildProgress is the build's progress display on g's stderr; outside
+// the namespace, one that draws as on the stderr the held output goes to.
+func (g *globals) buildProgress(mode string) (*counting, func(), error) {
+	if g.outside == nil {
+		return newProgress(mode, g.stdio.Err)
+	}
+	if mode == "auto" && isTerminal(g.outside.stderr) {
+		mode = "tty"
+	}
+	p, end, err := newProgress(mode, g.stdio.Err)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t, ok := p.Progress.(*tracker); ok {
+		if d, ok := t.d.(*ttyDisplay); ok {
+			t.mu.Lock()
+			d.term = terminalOf(g.outside.stderr)
+			t.mu.Unlock()
+		}
+	}
+	return p, end, nil
+}
+
+// namespaceRunner runs no step: a step to run needs the namespace.
+type namespaceRunner struct{}
+
+var _ sandbox.Runner = namespaceRunner{}
+
+func (namespaceRunner) Run(context.Context, *sandbox.Step) error {
+	return fmt.Errorf("running a step: %w", build.ErrNeedsRun)
+}
+
+// namespaceTransport fetches nothing (ADD of a URL, in an ONBUILD): the
+// namespace's build fetches it, once.
+type namespaceTransport struct{}
+
+var _ http.RoundTripper = namespaceTransport{}
+
+func (namespaceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return nil, fmt.Errorf("fetching %s: %w", req.URL.Redacted(), errNeedsNamespace)
+}

@@ -35,6 +35,9 @@ type statCache struct {
 	mu    sync.Mutex
 	dirs  map[string]*dirStats // host directory → its regular files; a record is never changed, only replaced
 	dirty bool
+
+	memos      []keyMemo // keymemo.go
+	memosDirty bool
 }
 
 // dirStats is a directory's record: its regular files, by name, and
@@ -118,6 +121,11 @@ func loadStatCache(ctx context.Context, st *store.Store) *statCache {
 	sc.ready = make(chan struct{})
 	go func() {
 		defer close(sc.ready)
+		if b, err := st.Meta(ctx, keyMemoName); err == nil {
+			if memos, err := decodeKeyMemos(b); err == nil { // a damaged memo is only slower
+				sc.memos = memos
+			}
+		}
 		if b, err := st.Meta(ctx, statCacheName); err == nil {
 			if dirs, err := decodeStatCache(b); err == nil { // a damaged cache is only slower
 				sc.dirs = dirs
@@ -135,7 +143,7 @@ func (sc *statCache) loaded() {
 }
 
 // save writes the cache when it changed, leaving out directories that are
-// gone.
+// gone, and the key memos when they changed.
 func (sc *statCache) save(ctx context.Context, st *store.Store) error {
 	if sc == nil {
 		return nil
@@ -143,6 +151,12 @@ func (sc *statCache) save(ctx context.Context, st *store.Store) error {
 	sc.loaded()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	if sc.memosDirty {
+		if err := st.PutMeta(ctx, keyMemoName, encodeKeyMemos(sc.memos)); err != nil {
+			return err
+		}
+		sc.memosDirty = false
+	}
 	if !sc.dirty {
 		return nil
 	}

@@ -20,11 +20,12 @@ import (
 // hashWalked adds to k what hashTree adds for the entries below directory
 // p, from t, p's walked tree: every entry with its path, mode, owner, and
 // link target or content digest, in the same order and the same bytes.
-// The work is per directory and runs on every core: each directory's
-// files are looked up in the stat cache, those it does not know are read,
-// and each directory's entries are encoded as the keyer encodes them,
-// while this goroutine hashes the encodings in the tree's order as they
-// become ready.
+// A tree the stat cache's key memos know as it is (keymemo.go) takes the
+// hash's state remembered after it. Otherwise the work is per directory
+// and runs on every core: each directory's files are looked up in the
+// stat cache, those it does not know are read, and each directory's
+// entries are encoded as the keyer encodes them, while this goroutine
+// hashes the encodings in the tree's order as they become ready.
 func hashWalked(ctx context.Context, k *keyer, p string, t *rootfs.Tree, sc *statCache) error {
 	start := time.Now()
 	prefix := p
@@ -33,6 +34,50 @@ func hashWalked(ctx context.Context, k *keyer, p string, t *rootfs.Tree, sc *sta
 	}
 	dirs := flattenTree(nil, t, prefix)
 	workers := runtime.NumCPU()
+	var (
+		id   [32]byte
+		memo bool // whether to remember the state after the tree
+	)
+	if before := sc.keyState(k); before != nil {
+		racy := fingerprints(workers, dirs, sc, start)
+		id = treeID(before, t.Host, prefix, dirs)
+		if after := sc.memo(id); after != nil && k.restore(after) {
+			return nil
+		}
+		memo = !racy
+	}
+	if err := hashEncoded(ctx, k, dirs, workers, sc, start); err != nil {
+		return err
+	}
+	if memo {
+		if after := k.state(); after != nil {
+			sc.remember(id, after)
+		}
+	}
+	return nil
+}
+
+// fingerprints sets every directory's fingerprint, on workers goroutines,
+// and reports whether an entry changed within the racy margin of start.
+func fingerprints(workers int, dirs []*walkedDir, sc *statCache, start time.Time) bool {
+	bufs := make(chan []byte, workers)
+	for range workers {
+		bufs <- nil
+	}
+	var racy atomic.Bool
+	eachDir(workers, dirs, func(d *walkedDir) {
+		buf := <-bufs
+		bufs <- d.fingerprint(sc, start, buf)
+		if d.racy {
+			racy.Store(true)
+		}
+	})
+	return racy.Load()
+}
+
+// hashEncoded adds dirs to k by encoding their entries, with the digests
+// the stat cache knows or the files' content.
+func hashEncoded(ctx context.Context, k *keyer, dirs []*walkedDir, workers int, sc *statCache, start time.Time) error {
 	eachDir(workers, dirs, func(d *walkedDir) { d.lookup(sc) })
 	if err := hashMisses(ctx, dirs, workers); err != nil {
 		return err
@@ -65,6 +110,9 @@ type walkedDir struct {
 	sums [][32]byte // content digests, aligned with t.Nodes
 	hits int        // regular files whose digest rec knew
 	miss []int      // regular files whose digest it did not know
+
+	fprint [32]byte // fingerprint of its entries (keymemo.go)
+	racy   bool     // an entry changed within the racy margin
 
 	enc   []byte        // its entries, encoded as the keyer encodes them
 	cuts  []int         // where in enc each subdirectory's entries go

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"hash/crc32"
 	"slices"
-	"time"
 )
 
 // A key memo lets a walked tree that did not change since an earlier
@@ -77,8 +76,8 @@ func (k *keyer) restore(state []byte) bool {
 }
 
 // fingerprint sets d.fprint from d's entries and d.racy when one changed
-// within the cache's racy margin of start. buf is scratch space.
-func (d *walkedDir) fingerprint(sc *statCache, start time.Time, buf []byte) []byte {
+// at racy (nanoseconds) or later. buf is scratch space.
+func (d *walkedDir) fingerprint(racy int64, buf []byte) []byte {
 	le := binary.LittleEndian
 	b := binary.AppendUvarint(buf[:0], uint64(len(d.t.Nodes)))
 	for i := range d.t.Nodes {
@@ -93,7 +92,7 @@ func (d *walkedDir) fingerprint(sc *statCache, start time.Time, buf []byte) []by
 		b = le.AppendUint64(b, n.Ino)
 		b = le.AppendUint64(b, n.Dev)
 		b = appendString(b, n.Target)
-		if sc.isRacy(n.Ctime, start) {
+		if n.Ctime >= racy {
 			d.racy = true
 		}
 	}

@@ -46,9 +46,11 @@ type statCache struct {
 // used, by the walk's goroutines in parallel; a record that was not
 // replaced is written back as it was read.
 type dirStats struct {
-	once sync.Once
-	raw  []byte // the encoded record, nil for one made here
-	rawS string // the same bytes, for names without copying
+	listOnce sync.Once // decodes the listing: all a walk needs of a directory its key memo knows
+	once     sync.Once // decodes the files
+	raw      []byte    // the encoded record, nil for one made here
+	rawS     string    // the same bytes, for names without copying
+	entries  int       // where in raw the entries start; -1: damaged
 
 	names []string // sorted
 	stats []byte   // each name's fileStat as the encoding has it (fileStatSize bytes)
@@ -63,12 +65,27 @@ func (r *dirStats) decode() {
 	if r == nil {
 		return
 	}
+	r.decodeListing()
 	r.once.Do(func() {
+		if r.raw == nil || r.entries < 0 {
+			return
+		}
+		r.decodeNames()
+	})
+}
+
+// decodeListing decodes a record's listing and checks the whole of it;
+// its files' names are left for decode.
+func (r *dirStats) decodeListing() {
+	if r == nil {
+		return
+	}
+	r.listOnce.Do(func() {
 		if r.raw == nil {
 			return
 		}
-		if err := r.decodeBody(); err != nil {
-			r.names, r.stats, r.listed = nil, nil, nil
+		if err := r.decodeList(); err != nil {
+			r.entries, r.stats, r.listed = -1, nil, nil
 		}
 	})
 }
@@ -80,7 +97,11 @@ func (sc *statCache) Listing(dir string, st rootfs.DirStat) []string {
 	if sc == nil {
 		return nil
 	}
-	r := sc.record(dir)
+	sc.loaded()
+	sc.mu.Lock()
+	r := sc.dirs[dir]
+	sc.mu.Unlock()
+	r.decodeListing()
 	if r == nil || r.listed == nil || r.listStat != st {
 		return nil
 	}
@@ -418,8 +439,9 @@ func decodeStatCache(b []byte) (map[string]*dirStats, error) {
 	return dirs, nil
 }
 
-// decodeBody decodes r.raw.
-func (r *dirStats) decodeBody() error {
+// decodeList decodes r.raw's listing and checks its entries, leaving the
+// names of its files for decodeNames.
+func (r *dirStats) decodeList() error {
 	d := statDecoder{b: r.raw, s: r.rawS}
 	le := binary.LittleEndian
 	listed := d.byte()
@@ -441,7 +463,8 @@ func (r *dirStats) decodeBody() error {
 	if listed == 1 {
 		r.listed = make([]string, 0, n)
 	}
-	r.names = make([]string, 0, n)
+	r.entries = len(r.raw) - len(d.b)
+	files := 0
 	prev := ""
 	for j := uint64(0); j < n && d.err == nil; j++ {
 		name := d.string()
@@ -453,15 +476,29 @@ func (r *dirStats) decodeBody() error {
 			r.listed = append(r.listed, name)
 		}
 		if kind&entryFile != 0 {
-			r.names = append(r.names, name)
+			files++
 		}
 		prev = name
 	}
-	if d.err != nil || len(d.b) != len(r.names)*fileStatSize {
+	if d.err != nil || len(d.b) != files*fileStatSize {
 		return errBadStatCache
 	}
 	r.stats = d.b
 	return nil
+}
+
+// decodeNames decodes the names of r's files, from a record decodeList
+// checked.
+func (r *dirStats) decodeNames() {
+	d := statDecoder{b: r.raw[r.entries:], s: r.rawS[r.entries:]}
+	n := len(r.stats) / fileStatSize
+	r.names = make([]string, 0, n)
+	for len(r.names) < n {
+		name := d.string()
+		if d.byte()&entryFile != 0 {
+			r.names = append(r.names, name)
+		}
+	}
 }
 
 // statDecoder reads the encoding; the first error sticks. s holds the

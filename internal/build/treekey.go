@@ -65,9 +65,10 @@ func fingerprints(workers int, dirs []*walkedDir, sc *statCache, start time.Time
 		bufs <- nil
 	}
 	var racy atomic.Bool
+	limit := start.Add(-sc.racy).UnixNano() // as isRacy
 	eachDir(workers, dirs, func(d *walkedDir) {
 		buf := <-bufs
-		bufs <- d.fingerprint(sc, start, buf)
+		bufs <- d.fingerprint(limit, buf)
 		if d.racy {
 			racy.Store(true)
 		}

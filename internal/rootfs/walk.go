@@ -170,23 +170,31 @@ func (w *treeWalk) list(t *Tree, p string, trustedDev uint64) {
 // Listings when they know the directory as it is, else from the
 // directory.
 func (w *treeWalk) fill(t *Tree, p string, trustedDev *uint64) error {
-	fd, err := unix.Open(t.Host, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &fs.PathError{Op: "open", Path: p, Err: err}
-	}
-	defer unix.Close(fd)
 	var names []string
 	if w.l != nil {
 		names = w.l.Listing(t.Host, t.Stat)
 	}
 	if names != nil {
-		if err := w.stat(t, fd, names, lstatAtWarm); err == nil {
+		// A descriptor only to stat relative to (O_PATH) is cheaper to
+		// open than one to read.
+		fd, err := unix.Open(t.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &fs.PathError{Op: "open", Path: p, Err: err}
+		}
+		err = w.stat(t, fd, names, lstatAtWarm)
+		unix.Close(fd)
+		if err == nil {
 			return w.filter(t, p)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		// the listing was stale after all: list the directory
 	}
+	fd, err := unix.Open(t.Host, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
 	if names, err = listNames(fd, t.Host); err != nil {
 		return &fs.PathError{Op: "readdir", Path: p, Err: err}
 	}

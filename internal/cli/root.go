@@ -55,10 +55,10 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	sandbox.Init() // returns at once unless this process is a RUN sandbox's init
 	// As an ordinary user, run again as root of a user namespace (which
 	// package early may have started already), with the store where the
-	// user's would be (defaultRoot); a build, which early leaves alone,
-	// first outside it, from the cache alone (outside.go).
+	// user's would be (defaultRoot); most builds, for which early starts
+	// no child, first outside it, from the cache alone (outside.go).
 	started := startedChild()
-	if started == nil && userns.Outside() && early.Command(args) == "build" && tryOutside(ctx, args, stdio) {
+	if started == nil && userns.Outside() && early.TriesOutside(args) && tryOutside(ctx, args, stdio) {
 		return exitOK
 	}
 	if code, done := userns.Enter(ctx, stdio.Err, started); done {

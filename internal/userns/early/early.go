@@ -10,9 +10,9 @@
 // It starts the child only in the common case (not root, no namespace
 // stage yet, a subordinate range in /etc/subuid and /etc/subgid, both
 // helpers on PATH, every file readable) and otherwise does nothing, for
-// userns.Enter to do it all as before. It starts none for build either:
-// cli first tries a build outside the namespace, where a build whose
-// every step is cached finishes (Command). Once the helpers have mapped the
+// userns.Enter to do it all as before. It starts none for most builds
+// either: cli first tries those outside the namespace, where a build
+// whose every step is cached finishes (TriesOutside). Once the helpers have mapped the
 // child, it lets the child go, whatever the rest of the program's
 // initialisation takes; userns.Enter adopts the child (signals, the exit
 // code), and says why when a helper failed.
@@ -77,7 +77,7 @@ func start() *Child {
 	uidmap, gidmap := lookPath("newuidmap"), lookPath("newgidmap")
 	last, okLast := atoi(trimSpace(readText("/proc/sys/kernel/cap_last_cap")))
 	args := split(readFile("/proc/self/cmdline"), 0)
-	if !okU || !okG || uidmap == "" || gidmap == "" || !okLast || len(args) == 0 || Command(args[1:]) == "build" {
+	if !okU || !okG || uidmap == "" || gidmap == "" || !okLast || len(args) == 0 || TriesOutside(args[1:]) {
 		return nil
 	}
 	var p [2]int
@@ -161,6 +161,36 @@ func Command(args []string) string {
 		}
 	}
 	return ""
+}
+
+// TriesOutside reports whether args (without the program's name) are a
+// build that cli tries outside the namespace first: one without the
+// flags for which cli would not (--no-cache, an output, stdin, ...), as
+// far as the words show. A build it says yes to and cli refuses, or the
+// other way round, costs time only: cli tries no build if early started
+// the namespace's child.
+func TriesOutside(args []string) bool {
+	if Command(args) != "build" {
+		return false
+	}
+	for _, a := range args {
+		name := a
+		for i := 0; i < len(a); i++ {
+			if a[i] == '=' {
+				name = a[:i]
+				break
+			}
+		}
+		switch name {
+		case "-", "--no-cache", "--no-cache-filter", "--pull", "--push", "--load", "--output",
+			"--cache-from", "--cache-to", "--build-context":
+			return false
+		}
+		if a == "-f-" || a == "--file=-" || hasPrefix(a, "-o") {
+			return false // -f -, -o dest, -odest: "-" and "-o" match too
+		}
+	}
+	return true
 }
 
 // wait waits for the helper to finish and says in Failure why it failed.

@@ -145,3 +145,33 @@ func TestCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestTriesOutside(t *testing.T) {
+	tests := []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"build", "."}, true},
+		{[]string{"--root", "/s", "build", "-t", "x:1", "-q", "--iidfile", "id", "."}, true},
+		{[]string{"run", "x"}, false},
+		{[]string{"build", "--no-cache", "."}, false},
+		{[]string{"build", "--no-cache=true", "."}, false},
+		{[]string{"build", "--pull", "."}, false},
+		{[]string{"build", "-o", "type=local,dest=out", "."}, false},
+		{[]string{"build", "-otype=tar,dest=x", "."}, false},
+		{[]string{"build", "--output=type=oci,dest=x", "."}, false},
+		{[]string{"build", "--push", "-t", "r/x", "."}, false},
+		{[]string{"build", "--load", "."}, false},
+		{[]string{"build", "--cache-from", "r/c", "."}, false},
+		{[]string{"build", "--cache-to=type=local,dest=c", "."}, false},
+		{[]string{"build", "--build-context", "a=dir", "."}, false},
+		{[]string{"build", "-"}, false},
+		{[]string{"build", "-f", "-", "."}, false},
+		{[]string{"build", "--file=-", "."}, false},
+	}
+	for _, tt := range tests {
+		if got := TriesOutside(tt.args); got != tt.want {
+			t.Errorf("TriesOutside(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}

@@ -3,12 +3,16 @@
 # user (user namespace, subordinate ids) and, when dockerd answers, as root in
 # a container with Docker's default security (chroot mode), in one run.
 #
-# The Dockerfile is busybox + 20 x RUN true; cold is --no-cache, no-op is the
-# same build again. hyperfine, cold builds first (RUNS each), then the no-op
-# builds (NOOP_RUNS each, over ROUNDS rounds in alternating order: a few ms
-# each, so more runs); the user's figures include `su`, and the container's
-# `docker exec`, which the script measures on their own too and takes off in
-# the ratios it prints last (medians of every run). Env: RUNS (5), NOOP_RUNS
+# The Dockerfile is busybox + 20 x RUN true + RUN echo $V; cold is
+# --no-cache, no-op is the same build again, and miss a build whose last step
+# misses (a new V each time): the user's build is tried outside the user
+# namespace first, from the cache alone, and this is what the try costs when
+# it must fall back. hyperfine, cold builds first (RUNS each), then the no-op
+# and miss builds (NOOP_RUNS each, over ROUNDS rounds in alternating order: a
+# few ms each, so more runs); the user's figures include `su`, the miss ones
+# `sh` (for the new V), and the container's `docker exec`, which the script
+# measures on their own too and takes off in the ratios it prints last
+# (medians of every run). Env: RUNS (5), NOOP_RUNS
 # (30), ROUNDS (5), NICE (0; -10 runs hyperfine, su and strata, not the
 # container, ahead of other work on a shared machine), USER_NAME
 # (strata-bench, created with a subordinate range if missing), STRATA
@@ -35,7 +39,7 @@ cp "$S" "$W/strata"
 BB=$(ls -t /var/tmp/strata-test/busybox-*.tar 2>/dev/null | grep -E '/busybox-[0-9a-f]+\.tar$' | head -1 || true)
 [ -n "$BB" ] || { echo "no busybox tar in /var/tmp/strata-test (run make test once)" >&2; exit 1; }
 mkdir -p "$W/ctx" && cp "$BB" "$W/busybox.tar"
-{ echo "FROM busybox"; for i in $(seq 1 20); do echo "RUN true # $i"; done; } > "$W/ctx/Dockerfile"
+{ echo "FROM busybox"; for i in $(seq 1 20); do echo "RUN true # $i"; done; echo "ARG V=0"; echo 'RUN echo "$V" > /v'; } > "$W/ctx/Dockerfile"
 chmod -R a+rwX "$W"
 export SOURCE_DATE_EPOCH=1700000000
 STRATA_ROOT=$W/root "$W/strata" import "$W/busybox.tar" busybox:latest >/dev/null
@@ -51,6 +55,10 @@ noop=(
   # su, its shell and the shell starting a program: what the user's figures
   # hold besides strata.
   su "su $U -c 'XDG_DATA_HOME=$W/user /bin/true'"
+  # The last step misses: root's has sh's start-up too (for the new V).
+  root-miss "sh -c 'STRATA_ROOT=$W/root $W/strata build --progress=quiet --build-arg V=\$(date +%s%N) $W/ctx'"
+  user-miss "su $U -c 'XDG_DATA_HOME=$W/user $W/strata build --progress=quiet --build-arg V=\$(date +%s%N) $W/ctx'"
+  sh "sh -c '/bin/true'"
 )
 if docker info >/dev/null 2>&1 && "$W/strata" build --help | grep -q chroot; then
   # A container of strata (static) and busybox (to idle), default security.
@@ -101,7 +109,7 @@ jq -rs 'def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.
   [.[].results[]] | group_by(.command) | map({(.[0].command): ([.[].times[]] | {median: (median * 1000), n: length})}) | add
   | "| command | median [ms] | runs |", "|:---|---:|---:|",
     (to_entries[] | "| `\(.key)` | \(.value.median * 10 | round / 10) | \(.value.n) |"),
-    "user / root: cold \(.["user-cold"].median / .["root-cold"].median | r2)x, no-op less su \((.["user-noop"].median - .su.median) / .["root-noop"].median | r2)x",
+    "user / root: cold \(.["user-cold"].median / .["root-cold"].median | r2)x, no-op less su \((.["user-noop"].median - .su.median) / .["root-noop"].median | r2)x, last step missing less su \((.["user-miss"].median - .su.median) / (.["root-miss"].median - .sh.median) | r2)x",
     (if .["container-noop"] then "container / root: cold \(.["container-cold"].median / .["root-cold"].median | r2)x, no-op less docker exec \((.["container-noop"].median - .["docker-exec"].median) / .["root-noop"].median | r2)x" else empty end)' \
   "$W"/cold.json "$W"/noop-*.json
 docker rm -f strata-bench-rootless >/dev/null 2>&1 || true

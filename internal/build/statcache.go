@@ -92,12 +92,19 @@ func (r *dirStats) decodeListing() {
 
 var _ rootfs.Listings = (*statCache)(nil)
 
-// Listing implements rootfs.Listings.
+// Listing implements rootfs.Listings. It does not wait for the cache to
+// be read: a walk that starts before lists its first directories itself.
 func (sc *statCache) Listing(dir string, st rootfs.DirStat) []string {
 	if sc == nil {
 		return nil
 	}
-	sc.loaded()
+	if sc.ready != nil {
+		select {
+		case <-sc.ready:
+		default:
+			return nil
+		}
+	}
 	sc.mu.Lock()
 	r := sc.dirs[dir]
 	sc.mu.Unlock()

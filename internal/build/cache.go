@@ -79,7 +79,7 @@ func (r *run) cached(ctx context.Context, stp step, st *state, key v1.Hash, exec
 	if r.opts.CachedOnly {
 		// Nothing runs, so nothing is extracted either (state.stack is
 		// reached from exec alone).
-		return nil, false, fmt.Errorf("%s: %w", r.stepSource(stp), ErrNeedsRun)
+		return nil, false, fmt.Errorf("%s: %w", commandText(stp.cmd), ErrNeedsRun)
 	}
 	ran := false
 	v, err, _ := r.steps.Do(key.Hex, func() (any, error) {

@@ -57,9 +57,12 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	// package early may have started already), with the store where the
 	// user's would be (defaultRoot); most builds, for which early starts
 	// no child, first outside it, from the cache alone (outside.go).
-	started := startedChild()
-	if started == nil && userns.Outside() && early.TriesOutside(args) && tryOutside(ctx, args, stdio) {
-		return exitOK
+	started := adopted(early.Started())
+	if started == nil && userns.Outside() && early.TriesOutside(args) {
+		if tryOutside(ctx, args, stdio) {
+			return exitOK
+		}
+		started = adopted(early.Start())
 	}
 	if code, done := userns.Enter(ctx, stdio.Err, started); done {
 		return code
@@ -151,10 +154,8 @@ func commands(g *globals) []*cobra.Command {
 	}
 }
 
-// startedChild hands the child package early started, if it did, to
-// userns.
-func startedChild() *userns.Started {
-	c := early.Started()
+// adopted hands a child package early started, if it did, to userns.
+func adopted(c *early.Child) *userns.Started {
 	if c == nil {
 		return nil
 	}

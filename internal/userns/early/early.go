@@ -46,7 +46,14 @@ type Helper struct {
 // started is what init started; Started hands it over once.
 var started *Child
 
-func init() { started = start() }
+func init() {
+	if syscall.Geteuid() == 0 {
+		return // start would start none
+	}
+	if args := split(readFile("/proc/self/cmdline"), 0); len(args) > 0 && !TriesOutside(args[1:]) {
+		started = start()
+	}
+}
 
 // Started returns the child init started, or nil, and forgets it.
 func Started() *Child {
@@ -54,6 +61,11 @@ func Started() *Child {
 	started = nil
 	return c
 }
+
+// Start starts the child as init does, for a build that cli tried
+// outside the namespace first and must now run in it; nil when init
+// would have started none.
+func Start() *Child { return start() }
 
 // envStage is userns's variable for the stage of a re-executed strata.
 const envStage = "STRATA_USERNS"
@@ -77,7 +89,7 @@ func start() *Child {
 	uidmap, gidmap := lookPath("newuidmap"), lookPath("newgidmap")
 	last, okLast := atoi(trimSpace(readText("/proc/sys/kernel/cap_last_cap")))
 	args := split(readFile("/proc/self/cmdline"), 0)
-	if !okU || !okG || uidmap == "" || gidmap == "" || !okLast || len(args) == 0 || TriesOutside(args[1:]) {
+	if !okU || !okG || uidmap == "" || gidmap == "" || !okLast || len(args) == 0 {
 		return nil
 	}
 	var p [2]int

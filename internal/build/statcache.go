@@ -92,19 +92,12 @@ func (r *dirStats) decodeListing() {
 
 var _ rootfs.Listings = (*statCache)(nil)
 
-// Listing implements rootfs.Listings. It does not wait for the cache to
-// be read: a walk that starts before lists its first directories itself.
+// Listing implements rootfs.Listings.
 func (sc *statCache) Listing(dir string, st rootfs.DirStat) []string {
 	if sc == nil {
 		return nil
 	}
-	if sc.ready != nil {
-		select {
-		case <-sc.ready:
-		default:
-			return nil
-		}
-	}
+	sc.loaded()
 	sc.mu.Lock()
 	r := sc.dirs[dir]
 	sc.mu.Unlock()

@@ -214,6 +214,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Progress == nil {
 		opts.Progress = Discard{}
 	}
+	if opts.CachedOnly {
+		ctx = withCachedOnly(ctx)
+	}
 	names := map[string]bool{}
 	for n := range opts.Contexts {
 		names[n] = true

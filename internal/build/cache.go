@@ -43,6 +43,15 @@ func (l *recordLayer) mediaType() types.MediaType {
 // does not find in the store's cache: the step must run.
 var ErrNeedsRun = errors.New("not in the build cache: the step must run")
 
+// cachedOnlyKey marks the context of a CachedOnly build.
+type cachedOnlyKey struct{}
+
+// withCachedOnly marks ctx as a CachedOnly build's: state.stack extracts
+// nothing under it.
+func withCachedOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, cachedOnlyKey{}, true)
+}
+
 // useCache reports whether lookups are allowed for stage s (--no-cache,
 // --no-cache-filter).
 func (r *run) useCache(s *plan.Stage) bool {

@@ -57,3 +57,35 @@ func TestCachedOnlyNoPull(t *testing.T) {
 		t.Errorf("CachedOnly build of an absent base = %v, want not in the store", err)
 	}
 }
+
+// TestCachedOnlyExtractsNothing: under a CachedOnly build's context a
+// stage's filesystem is not extracted.
+func TestCachedOnlyExtractsNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	h, err := f.store.Resolve(ctx, "busybox:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := f.store.Image(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state{}
+	for _, l := range layers {
+		st.layers = append(st.layers, &layerRef{layer: l})
+	}
+	if _, err := st.stack(withCachedOnly(ctx), f.store); !errors.Is(err, ErrNeedsRun) {
+		t.Errorf("stack under a CachedOnly build = %v, want ErrNeedsRun", err)
+	}
+	if layerExtracted(f.store, layers[0]) {
+		t.Errorf("stack under a CachedOnly build extracted %v", layers[0])
+	}
+	if _, err := st.stack(ctx, f.store); err != nil || !layerExtracted(f.store, layers[0]) {
+		t.Errorf("stack = %v, extracted %v; want the layer extracted", err, layerExtracted(f.store, layers[0]))
+	}
+}

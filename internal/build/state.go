@@ -2,6 +2,7 @@ package build
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -104,6 +105,11 @@ func (s *state) clone() *state {
 // stack returns the state's filesystem as a rootfs.Stack, extracting the
 // layers not extracted yet (shown under their FROM while the step waits).
 func (s *state) stack(ctx context.Context, st *store.Store) (_ rootfs.Stack, err error) {
+	if ctx.Value(cachedOnlyKey{}) != nil {
+		// Reached from a step's execution, which a CachedOnly build does
+		// not start: a guard for what might reach it otherwise.
+		return rootfs.Stack{}, fmt.Errorf("extracting layers: %w", ErrNeedsRun)
+	}
 	x := &extracting{stage: s.stage}
 	defer func() { x.end(err) }()
 	dirs := make([]string, 0, len(s.layers))

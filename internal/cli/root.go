@@ -62,6 +62,10 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 		if tryOutside(ctx, args, stdio) {
 			return exitOK
 		}
+		if err := ctx.Err(); err != nil { // interrupted: build nothing more
+			fmt.Fprintf(stdio.Err, "error: %v\n", err)
+			return exitFailure
+		}
 		started = adopted(early.Start())
 	}
 	if code, done := userns.Enter(ctx, stdio.Err, started); done {

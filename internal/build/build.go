@@ -94,6 +94,11 @@ type Options struct {
 	// namespace, which then builds in one). Records imported by CacheFrom
 	// are not used. A Builder without a registry does not pull either.
 	CachedOnly bool
+	// KeyOwners, if set, is how the keys of steps see the owners of the
+	// files they read (the build context, heredocs): outside an ordinary
+	// user's namespace, as the namespace does (userns.NamespaceOwners),
+	// so that a CachedOnly build there makes its keys. Nil: as stat does.
+	KeyOwners func(uid, gid uint32) (uint32, uint32)
 	// SBOM attaches an SPDX SBOM of each platform's image; Provenance
 	// ("min" or "max", "" for none) a SLSA v1 provenance statement. Either
 	// makes the result an index with attestation manifests, as BuildKit's.
@@ -216,6 +221,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.CachedOnly {
 		ctx = withCachedOnly(ctx)
+	}
+	if opts.KeyOwners != nil {
+		ctx = withKeyOwners(ctx, opts.KeyOwners)
 	}
 	names := map[string]bool{}
 	for n := range opts.Contexts {

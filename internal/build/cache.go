@@ -52,6 +52,23 @@ func withCachedOnly(ctx context.Context) context.Context {
 	return context.WithValue(ctx, cachedOnlyKey{}, true)
 }
 
+// keyOwnersKey is the context key of Options.KeyOwners.
+type keyOwnersKey struct{}
+
+// withKeyOwners has the keys made under ctx see file owners through f.
+func withKeyOwners(ctx context.Context, f func(uid, gid uint32) (uint32, uint32)) context.Context {
+	return context.WithValue(ctx, keyOwnersKey{}, f)
+}
+
+// keyOwners is how keys made under ctx see a file's owner, and a name of
+// that view for memos of keys ("" as stat sees them).
+func keyOwners(ctx context.Context) (func(uid, gid uint32) (uint32, uint32), string) {
+	if f, ok := ctx.Value(keyOwnersKey{}).(func(uid, gid uint32) (uint32, uint32)); ok {
+		return f, "\x00key-owners"
+	}
+	return func(uid, gid uint32) (uint32, uint32) { return uid, gid }, ""
+}
+
 // useCache reports whether lookups are allowed for stage s (--no-cache,
 // --no-cache-filter).
 func (r *run) useCache(s *plan.Stage) bool {

@@ -89,3 +89,23 @@ func TestCachedOnlyExtractsNothing(t *testing.T) {
 		t.Errorf("stack = %v, extracted %v; want the layer extracted", err, layerExtracted(f.store, layers[0]))
 	}
 }
+
+// TestKeyOwners: the keys of steps reading the context see its files'
+// owners through Options.KeyOwners (as an ordinary user's namespace would
+// see them): the same view finds the steps in the cache, another does not.
+func TestKeyOwners(t *testing.T) {
+	c := &cacheCtx{t: t, f: newFixture(t), dir: t.TempDir()}
+	c.write("Dockerfile", cacheDockerfile)
+	c.write("manifest.txt", "dep v1")
+	c.write("src/a.go", "package a")
+	first, _ := c.build(Options{})
+	same := func(uid, gid uint32) (uint32, uint32) { return uid, gid }
+	if again, _ := c.build(Options{CachedOnly: true, KeyOwners: same}); again.Digest != first.Digest {
+		t.Errorf("CachedOnly build with the owners as they are = %s, want %s", again.Digest, first.Digest)
+	}
+	other := func(uid, gid uint32) (uint32, uint32) { return uid + 1, gid }
+	_, err := c.f.b.Build(context.Background(), Options{File: c.parse(), ContextDir: c.dir, Ignore: []string{"ignored/"}, CachedOnly: true, KeyOwners: other})
+	if want := "Dockerfile:2: COPY manifest.txt /app/: not in the build cache"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("CachedOnly build with other owners = %v, want %s", err, want)
+	}
+}

@@ -141,7 +141,8 @@ func hashTree(ctx context.Context, k *keyer, src rootfs.Source, p string, sc *st
 		k.add("missing", p)
 		return nil
 	}
-	uid, gid := owner(fi)
+	owners, _ := keyOwners(ctx)
+	uid, gid := owners(owner(fi))
 	k.add(p, fi.Mode().String(), fmt.Sprint(uid, ":", gid))
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:

@@ -40,7 +40,8 @@ func hashWalked(ctx context.Context, k *keyer, p string, t *rootfs.Tree, sc *sta
 	)
 	if before := sc.keyState(k); before != nil {
 		racy := fingerprints(workers, dirs, sc, start)
-		id = treeID(before, t.Host, prefix, dirs)
+		_, view := keyOwners(ctx) // a memo holds the owners as its build saw them
+		id = treeID(before, t.Host+view, prefix, dirs)
 		if after := sc.memo(id); after != nil && k.restore(after) {
 			return nil
 		}
@@ -83,6 +84,7 @@ func hashEncoded(ctx context.Context, k *keyer, dirs []*walkedDir, workers int, 
 	if err := hashMisses(ctx, dirs, workers); err != nil {
 		return err
 	}
+	owners, _ := keyOwners(ctx)
 	e := &treeEncoding{dirs: dirs, free: make(chan []byte, 4*workers)}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -92,7 +94,7 @@ func hashEncoded(ctx context.Context, k *keyer, dirs []*walkedDir, workers int, 
 			if sc != nil {
 				sc.learn(d, start)
 			}
-			d.encode(e.buffer())
+			d.encode(e.buffer(), owners)
 			close(d.ready)
 		})
 	}()
@@ -210,7 +212,8 @@ func hashMisses(ctx context.Context, dirs []*walkedDir, workers int) error {
 // encode fills d.enc, from buf on, with what the keyer adds for d's
 // entries: path, mode and owner, then a symlink's target or a regular
 // file's digest in hex; a subdirectory's entries follow its own (d.cuts).
-func (d *walkedDir) encode(buf []byte) {
+// owners is how the key sees an entry's owner.
+func (d *walkedDir) encode(buf []byte, owners func(uid, gid uint32) (uint32, uint32)) {
 	nodes := d.t.Nodes
 	b := buf[:0]
 	if n := len(nodes) * (len(d.path) + 112); cap(b) < n {
@@ -229,8 +232,9 @@ func (d *walkedDir) encode(buf []byte) {
 			last = n
 			meta = appendField(metaBuf[:0], n.Mode.String())
 			var owner [24]byte
-			o := strconv.AppendUint(owner[:0], uint64(n.UID), 10)
-			meta = appendField(meta, strconv.AppendUint(append(o, ':'), uint64(n.GID), 10))
+			uid, gid := owners(n.UID, n.GID)
+			o := strconv.AppendUint(owner[:0], uint64(uid), 10)
+			meta = appendField(meta, strconv.AppendUint(append(o, ':'), uint64(gid), 10))
 		}
 		b = append(b, meta...)
 		switch {

@@ -20,6 +20,7 @@ import (
 	"github.com/strata-build/strata/internal/dockerfile"
 	"github.com/strata-build/strata/internal/layer"
 	"github.com/strata-build/strata/internal/plan"
+	"github.com/strata-build/strata/internal/userns"
 )
 
 // buildFlags are the flags of `strata build`.
@@ -166,10 +167,10 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 		return err
 	}
 	if g.outside != nil {
-		if err := outsideKeysRefusal(opts.File); err != nil {
+		if err := outsideFetchRefusal(opts.File); err != nil {
 			return err
 		}
-		opts.CachedOnly = true
+		opts.CachedOnly, opts.KeyOwners = true, userns.NamespaceOwners()
 	} else if err := needRoot("building"); err != nil {
 		return err
 	}

@@ -111,29 +111,22 @@ func (f *buildFlags) outsideRefusal(contextArg string) error {
 	return fmt.Errorf("%w: it %s", errNeedsNamespace, why)
 }
 
-// outsideKeysRefusal says why the try would not find the build's steps in
-// the cache however unchanged: outside the namespace the user's files
-// belong to the user's uid, in it to 0, and the keys of steps reading the
-// build context (COPY, ADD, RUN --mount=type=bind) hold their owners.
-// Nil when no step reads it.
-func outsideKeysRefusal(file *dockerfile.File) error {
+// outsideFetchRefusal says why the try would fetch something twice: ADD
+// of a URL or a git repository (an ONBUILD one is left to the namespace's
+// build by the try's HTTP client, namespaceTransport). Nil when no step
+// fetches. (The steps that read the build context make their keys as the
+// namespace sees its files' owners, Options.KeyOwners.)
+func outsideFetchRefusal(file *dockerfile.File) error {
 	for _, s := range file.Stages {
 		for _, c := range s.Commands {
-			reads := false
-			switch c := c.(type) {
-			case *instructions.CopyCommand:
-				reads = c.From == ""
-			case *instructions.AddCommand:
-				reads = true
-			case *instructions.RunCommand:
-				ms, err := dockerfile.Mounts(c, nil)
-				reads = err != nil
-				for _, m := range ms {
-					reads = reads || m.Type == instructions.MountTypeBind && m.From == ""
-				}
+			add, ok := c.(*instructions.AddCommand)
+			if !ok {
+				continue
 			}
-			if reads {
-				return fmt.Errorf("%w: %s reads the build context", errNeedsNamespace, c.Name())
+			for _, src := range add.SourcePaths {
+				if strings.Contains(src, "://") || strings.HasPrefix(src, "git@") || strings.Contains(src, "$") {
+					return fmt.Errorf("%w: %s may fetch %s", errNeedsNamespace, c.Name(), src)
+				}
 			}
 		}
 	}

@@ -122,7 +122,7 @@ func treeID(before []byte, host, path string, dirs []*walkedDir) [32]byte {
 
 // memo returns the hash's state after the tree of id, if remembered.
 func (sc *statCache) memo(id [32]byte) []byte {
-	sc.loaded()
+	sc.listsLoaded()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	for _, m := range sc.memos {
@@ -136,7 +136,7 @@ func (sc *statCache) memo(id [32]byte) []byte {
 // remember makes after the memo of the tree of id, forgetting the oldest
 // beyond keyMemoSize.
 func (sc *statCache) remember(id [32]byte, after []byte) {
-	sc.loaded()
+	sc.listsLoaded()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	seq := uint64(0)

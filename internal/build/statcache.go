@@ -30,11 +30,16 @@ import (
 // timestamp tick after it was read (git's "racy clean" problem); it is
 // hashed again next time.
 type statCache struct {
-	racy  time.Duration // racyMargin; tests change it
-	ready chan struct{} // closed once loadStatCache's goroutine has set dirs; nil: ready
+	racy  time.Duration          // racyMargin; tests change it
+	ready chan struct{}          // closed once loadStatCache's goroutine has set lists; nil: ready
+	lists map[string]*dirListing // the listings' file (statlist.go); nil: none, the records' listings serve
+	full  func()                 // reads the whole cache into dirs, once; nil: nothing to read
 	mu    sync.Mutex
 	dirs  map[string]*dirStats // host directory → its regular files; a record is never changed, only replaced
 	dirty bool
+	// listsDirty: the listings' file is missing or damaged, so written
+	// with the next save, even of an unchanged cache.
+	listsDirty bool
 
 	memos      []keyMemo // keymemo.go
 	memosDirty bool
@@ -97,6 +102,14 @@ func (sc *statCache) Listing(dir string, st rootfs.DirStat) []string {
 	if sc == nil {
 		return nil
 	}
+	if sc.listsLoaded(); sc.lists != nil {
+		l := sc.lists[dir]
+		l.decode()
+		if l == nil || l.listed == nil || l.listStat != st {
+			return nil
+		}
+		return l.listed
+	}
 	sc.loaded()
 	sc.mu.Lock()
 	r := sc.dirs[dir]
@@ -134,12 +147,20 @@ func newStatCache() *statCache {
 	return &statCache{racy: racyMargin, dirs: map[string]*dirStats{}}
 }
 
-// loadStatCache returns the store's stat cache, read and decoded on a
-// goroutine of its own while the build starts (a 100,000-file context's
-// cache is some 8 MB); every method waits for it.
+// loadStatCache returns the store's stat cache: the key memos and the
+// listings are read and decoded on a goroutine of its own while the build
+// starts, the whole cache (some 9 MB for a 100,000-file context) when
+// first needed. Every method waits for what it needs.
 func loadStatCache(ctx context.Context, st *store.Store) *statCache {
 	sc := newStatCache()
 	sc.ready = make(chan struct{})
+	sc.full = sync.OnceFunc(func() {
+		if b, err := st.Meta(ctx, statCacheName); err == nil {
+			if dirs, err := decodeStatCache(b); err == nil { // a damaged cache is only slower
+				sc.dirs = dirs
+			}
+		}
+	})
 	go func() {
 		defer close(sc.ready)
 		if b, err := st.Meta(ctx, keyMemoName); err == nil {
@@ -147,29 +168,41 @@ func loadStatCache(ctx context.Context, st *store.Store) *statCache {
 				sc.memos = memos
 			}
 		}
-		if b, err := st.Meta(ctx, statCacheName); err == nil {
-			if dirs, err := decodeStatCache(b); err == nil { // a damaged cache is only slower
-				sc.dirs = dirs
+		if b, err := st.Meta(ctx, statListName); err == nil {
+			if lists, err := decodeStatList(b); err == nil {
+				sc.lists = lists
+				return
 			}
 		}
+		sc.full() // the records' listings serve
+		sc.listsDirty = len(sc.dirs) > 0
 	}()
 	return sc
 }
 
-// loaded waits for loadStatCache's goroutine.
-func (sc *statCache) loaded() {
+// listsLoaded waits for loadStatCache's goroutine.
+func (sc *statCache) listsLoaded() {
 	if sc.ready != nil {
 		<-sc.ready
 	}
 }
 
-// save writes the cache when it changed, leaving out directories that are
-// gone, and the key memos when they changed.
+// loaded waits for the whole cache.
+func (sc *statCache) loaded() {
+	sc.listsLoaded()
+	if sc.full != nil {
+		sc.full()
+	}
+}
+
+// save writes the cache and its listings when they changed, leaving out
+// directories that are gone, and the key memos when they changed. A cache
+// that changed was read whole.
 func (sc *statCache) save(ctx context.Context, st *store.Store) error {
 	if sc == nil {
 		return nil
 	}
-	sc.loaded()
+	sc.listsLoaded()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if sc.memosDirty {
@@ -178,7 +211,7 @@ func (sc *statCache) save(ctx context.Context, st *store.Store) error {
 		}
 		sc.memosDirty = false
 	}
-	if !sc.dirty {
+	if !sc.dirty && !sc.listsDirty {
 		return nil
 	}
 	for dir := range sc.dirs {
@@ -186,10 +219,16 @@ func (sc *statCache) save(ctx context.Context, st *store.Store) error {
 			delete(sc.dirs, dir)
 		}
 	}
-	if err := st.PutMeta(ctx, statCacheName, encodeStatCache(sc.dirs)); err != nil {
+	if sc.dirty {
+		if err := st.PutMeta(ctx, statCacheName, encodeStatCache(sc.dirs)); err != nil {
+			return err
+		}
+		sc.dirty = false
+	}
+	if err := st.PutMeta(ctx, statListName, encodeStatList(sc.dirs)); err != nil {
 		return err
 	}
-	sc.dirty = false
+	sc.listsDirty = false
 	return nil
 }
 

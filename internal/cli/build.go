@@ -193,7 +193,18 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	}
 	defer done()
 	var progress *counting // the registry's warnings go to it
-	b, err := g.builder(ctx, st, f.isolation, opts.Platforms[0], func(msg string) { progress.Warn(msg) })
+	// The sandbox's notice (a mode weaker than the builtin, at the first
+	// RUN): in a TTY display's warnings, else a line of its own.
+	notice := func(msg string) {
+		if t, ok := progress.Progress.(*tracker); ok {
+			if _, tty := t.d.(*ttyDisplay); tty {
+				progress.Warn(msg)
+				return
+			}
+		}
+		fmt.Fprintln(g.stdio.Err, msg)
+	}
+	b, err := g.builder(ctx, st, f.isolation, opts.Platforms[0], func(msg string) { progress.Warn(msg) }, notice)
 	if err != nil {
 		return err
 	}

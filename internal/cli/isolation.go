@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 
 	"github.com/strata-build/strata/internal/sandbox"
 )
@@ -27,6 +29,36 @@ func newRunner(ctx context.Context, isolation string, stderr io.Writer) (sandbox
 		return runnerFor(sandbox.Detect(ctx, opts), opts, stderr), nil
 	}
 	return nil, fmt.Errorf("invalid --isolation %q: use auto, builtin, oci or chroot", isolation)
+}
+
+// newBuildRunner is newRunner for a build: auto detects at the first RUN
+// step, so that a build that runs none (a no-op rebuild) does not start
+// the probe; a mode weaker than the builtin is then said through notice,
+// once. Other modes are newRunner's, said on stderr.
+func newBuildRunner(ctx context.Context, isolation string, stderr io.Writer, notice func(string)) (sandbox.Runner, error) {
+	if isolation != "auto" && isolation != "" {
+		return newRunner(ctx, isolation, stderr)
+	}
+	return &detectingRunner{notice: notice}, nil
+}
+
+// detectingRunner detects the sandbox when it first runs a step.
+type detectingRunner struct {
+	once   sync.Once
+	r      sandbox.Runner
+	notice func(string)
+}
+
+func (d *detectingRunner) Run(ctx context.Context, s *sandbox.Step) error {
+	d.once.Do(func() {
+		var said strings.Builder
+		opts := sandbox.Options{}
+		d.r = runnerFor(sandbox.Detect(ctx, opts), opts, &said)
+		if said.Len() > 0 {
+			d.notice(strings.TrimSuffix(said.String(), "\n"))
+		}
+	})
+	return d.r.Run(ctx, s)
 }
 
 // runnerFor returns the runner of a detected mode, saying so when it is

@@ -101,12 +101,17 @@ RUN --mount=type=cache,target=/cache cp /cache/log /cache-log; \
 	script := `set -e
 /strata import /ctx/busybox.tar busybox >/dev/null
 /strata build --progress=plain -o type=local,dest=/out/rootfs /ctx 2> /out/build.err
+/strata build --progress=plain -o type=local,dest=/out/norun /ctx/norun 2> /out/norun.err
 /strata run busybox sh -c 'echo run: $(cat /etc/hostname)' > /out/run.out 2> /out/run.err
 `
 	stdout, stderr := dockerRun(t, image, ctx, out, store, script)
 	notice := "strata: sandbox: chroot mode (no namespaces here: fork/exec /proc/self/exe: operation not permitted); " + sandbox.ChrootLimits + "; see docs/security.md\n"
 	if got := string(readTestFile(t, filepath.Join(out, "build.err"))); strings.Count(got, notice) != 1 {
 		t.Errorf("build's stderr has the notice %d times, want once:\n%s\nwant:\n%s", strings.Count(got, notice), got, notice)
+	}
+	// A build that runs no step needs no sandbox, and says nothing of it.
+	if got := string(readTestFile(t, filepath.Join(out, "norun.err"))); strings.Contains(got, "sandbox") {
+		t.Errorf("a build without RUN speaks of the sandbox:\n%s", got)
 	}
 	for file, want := range map[string]string{
 		"rootfs/hello":     "built\n",

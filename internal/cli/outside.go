@@ -134,8 +134,9 @@ func outsideFetchRefusal(file *dockerfile.File) error {
 }
 
 // builder is the build's Builder: outside the namespace one that runs no
-// step and contacts no registry or server.
-func (g *globals) builder(ctx context.Context, st *store.Store, isolation, platform string, warn func(string)) (*build.Builder, error) {
+// step and contacts no registry or server. The registry's warnings go to
+// warn, the sandbox's notice (a mode weaker than the builtin) to notice.
+func (g *globals) builder(ctx context.Context, st *store.Store, isolation, platform string, warn, notice func(string)) (*build.Builder, error) {
 	if g.outside != nil {
 		switch isolation {
 		case "auto", "", "builtin", "oci", "chroot":
@@ -144,7 +145,7 @@ func (g *globals) builder(ctx context.Context, st *store.Store, isolation, platf
 		}
 		return build.New(st, nil, namespaceRunner{}, &http.Client{Transport: namespaceTransport{}}), nil
 	}
-	runner, err := newRunner(ctx, isolation, g.stdio.Err)
+	runner, err := newBuildRunner(ctx, isolation, g.stdio.Err, notice)
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -33,8 +33,10 @@ import (
 const (
 	keyMemoName  = "keymemo"
 	keyMemoMagic = "strata keymemo 1\n"
-	// keyMemoSize bounds the trees remembered: the latest made.
-	keyMemoSize = 16
+	// keyMemoSize bounds the trees remembered, the latest made (every
+	// source of every COPY of the context is one; a memo is some 150
+	// bytes).
+	keyMemoSize = 64
 )
 
 // keyMemo is a tree's fingerprint (with the hash's state before it)

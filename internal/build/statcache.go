@@ -449,19 +449,29 @@ var errBadStatCache = errors.New("damaged stat cache")
 // decodeStatCache checks the whole and splits it into records, decoded
 // when first used.
 func decodeStatCache(b []byte) (map[string]*dirStats, error) {
-	if len(b) < len(statCacheMagic)+4 || !bytes.HasPrefix(b, []byte(statCacheMagic)) {
+	return splitRecords(b, statCacheMagic, func(raw []byte, rawS string) *dirStats {
+		return &dirStats{raw: raw, rawS: rawS}
+	})
+}
+
+// splitRecords checks a file of per-directory records (magic, their
+// count, each directory's path and its record's length and bytes, a
+// CRC-32C of everything before it) and makes each record with mk, from
+// its bytes and the same bytes as a string.
+func splitRecords[T any](b []byte, magic string, mk func(raw []byte, rawS string) T) (map[string]T, error) {
+	if len(b) < len(magic)+4 || !bytes.HasPrefix(b, []byte(magic)) {
 		return nil, errBadStatCache
 	}
 	body := b[:len(b)-4]
 	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return nil, errBadStatCache
 	}
-	d := statDecoder{b: body[len(statCacheMagic):]}
+	d := statDecoder{b: body[len(magic):]}
 	// Every name is a piece of one string of the same bytes, which nothing
 	// changes after this (b is the caller's, read for this alone).
 	d.s = unsafe.String(unsafe.SliceData(d.b), len(d.b))
 	ndirs := d.uvarint()
-	dirs := make(map[string]*dirStats, min(ndirs, uint64(len(d.b))))
+	recs := make(map[string]T, min(ndirs, uint64(len(d.b))))
 	for i := uint64(0); i < ndirs && d.err == nil; i++ {
 		dir := d.string()
 		n := d.uvarint()
@@ -469,13 +479,13 @@ func decodeStatCache(b []byte) (map[string]*dirStats, error) {
 			return nil, errBadStatCache
 		}
 		off := len(d.s) - len(d.b)
-		dirs[dir] = &dirStats{raw: d.b[:n:n], rawS: d.s[off : off+int(n)]}
+		recs[dir] = mk(d.b[:n:n], d.s[off:off+int(n)])
 		d.b = d.b[n:]
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errBadStatCache
 	}
-	return dirs, nil
+	return recs, nil
 }
 
 // decodeList decodes r.raw's listing and checks its entries, leaving the

@@ -1,12 +1,10 @@
 package build
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"slices"
 	"sync"
-	"unsafe"
 
 	"github.com/strata-build/strata/internal/rootfs"
 )
@@ -71,33 +69,9 @@ func encodeStatList(dirs map[string]*dirStats) []byte {
 // decodeStatList checks the whole and splits it into listings, decoded
 // when first used.
 func decodeStatList(b []byte) (map[string]*dirListing, error) {
-	if len(b) < len(statListMagic)+4 || !bytes.HasPrefix(b, []byte(statListMagic)) {
-		return nil, errBadStatCache
-	}
-	body := b[:len(b)-4]
-	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return nil, errBadStatCache
-	}
-	d := statDecoder{b: body[len(statListMagic):]}
-	// Every name is a piece of one string of the same bytes, which nothing
-	// changes after this (b is the caller's, read for this alone).
-	d.s = unsafe.String(unsafe.SliceData(d.b), len(d.b))
-	ndirs := d.uvarint()
-	lists := make(map[string]*dirListing, min(ndirs, uint64(len(d.b))))
-	for i := uint64(0); i < ndirs && d.err == nil; i++ {
-		dir := d.string()
-		n := d.uvarint()
-		if n > uint64(len(d.b)) {
-			return nil, errBadStatCache
-		}
-		off := len(d.s) - len(d.b)
-		lists[dir] = &dirListing{raw: d.b[:n:n], rawS: d.s[off : off+int(n)]}
-		d.b = d.b[n:]
-	}
-	if d.err != nil || len(d.b) != 0 {
-		return nil, errBadStatCache
-	}
-	return lists, nil
+	return splitRecords(b, statListMagic, func(raw []byte, rawS string) *dirListing {
+		return &dirListing{raw: raw, rawS: rawS}
+	})
 }
 
 // decode decodes l.raw; a damaged listing is none.

@@ -72,18 +72,7 @@ func (s *Store) markUnsynced() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, s.bootID+"."+filepath.Base(s.tmp)), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return fsyncDir(dir)
+	return writeFileAtomic(s.tmp, filepath.Join(dir, s.bootID+"."+filepath.Base(s.tmp)), nil, true)
 }
 
 // settleUnsynced deals with the markers of Stores that are gone (see

@@ -208,7 +208,7 @@ func runBuild(ctx context.Context, g *globals, f *buildFlags, contextArg string)
 	if err != nil {
 		return err
 	}
-	progress, endProgress, err := g.buildProgress(f.progress)
+	progress, endProgress, err := newProgress(f.progress, g.stdio.Err)
 	if err != nil {
 		return usageError{err}
 	}

@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/docker/go-units"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-build/strata/internal/store"
 )
@@ -88,12 +88,14 @@ func ago(t time.Time, now time.Time) string {
 // dockerSize renders a byte count like Docker's SIZE column.
 func dockerSize(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
 
-// isTerminal reports whether w is a character device.
+// isTerminal reports whether w is a character device: a file, or a
+// stream that stands for one (a held stream of the try outside the user
+// namespace).
 func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	var st unix.Stat_t
+	return unix.Fstat(int(f.Fd()), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR
 }

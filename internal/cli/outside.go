@@ -37,9 +37,9 @@ var errNeedsNamespace = errors.New("the build needs the user namespace")
 // outsideTry is a command run outside the user namespace with its output
 // held: written, in the order it came, only if the command succeeds.
 type outsideTry struct {
-	// stderr is where the held stderr goes: the progress display draws
-	// as it would there (a terminal, of its width).
-	stderr io.Writer
+	// stdout and stderr are where the held output goes: a display or a
+	// colour decision takes a held stream for them (heldStream.Fd).
+	stdout, stderr io.Writer
 
 	mu     sync.Mutex
 	chunks []heldChunk
@@ -57,6 +57,19 @@ type heldStream struct {
 	err bool
 }
 
+// Fd is the file descriptor of the stream the held output goes to, so
+// that isTerminal and terminalOf see that stream (^0 when it is no file).
+func (s heldStream) Fd() uintptr {
+	w := s.try.stdout
+	if s.err {
+		w = s.try.stderr
+	}
+	if f, ok := w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
 func (s heldStream) Write(p []byte) (int, error) {
 	s.try.mu.Lock()
 	defer s.try.mu.Unlock()
@@ -69,7 +82,7 @@ func (s heldStream) Write(p []byte) (int, error) {
 // output written; false, nothing written, when the command must run in
 // the namespace.
 func tryOutside(ctx context.Context, args []string, stdio Stdio) bool {
-	try := &outsideTry{stderr: stdio.Err}
+	try := &outsideTry{stdout: stdio.Out, stderr: stdio.Err}
 	g := &globals{stdio: Stdio{In: stdio.In, Out: heldStream{try, false}, Err: heldStream{try, true}}, outside: try}
 	if err := execute(ctx, args, g); err != nil {
 		return false
@@ -150,29 +163,6 @@ func (g *globals) builder(ctx context.Context, st *store.Store, isolation, platf
 		return nil, usageError{err}
 	}
 	return build.New(st, g.registryClientWarning(platform, warn), runner, nil), nil
-}
-
-// buildProgress is the build's progress display on g's stderr; outside
-// the namespace, one that draws as on the stderr the held output goes to.
-func (g *globals) buildProgress(mode string) (*counting, func(), error) {
-	if g.outside == nil {
-		return newProgress(mode, g.stdio.Err)
-	}
-	if mode == "auto" && isTerminal(g.outside.stderr) {
-		mode = "tty"
-	}
-	p, end, err := newProgress(mode, g.stdio.Err)
-	if err != nil {
-		return nil, nil, err
-	}
-	if t, ok := p.Progress.(*tracker); ok {
-		if d, ok := t.d.(*ttyDisplay); ok {
-			t.mu.Lock()
-			d.term = terminalOf(g.outside.stderr)
-			t.mu.Unlock()
-		}
-	}
-	return p, end, nil
 }
 
 // namespaceRunner runs no step: a step to run needs the namespace.

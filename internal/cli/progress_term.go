@@ -2,7 +2,6 @@ package cli
 
 import (
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,7 +12,7 @@ type outputTerm struct {
 }
 
 func terminalOf(w io.Writer) outputTerm {
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(interface{ Fd() uintptr }); ok && isTerminal(w) {
 		return outputTerm{fd: int(f.Fd())}
 	}
 	return outputTerm{fd: -1}

@@ -287,6 +287,7 @@ type run struct {
 	basesMu sync.Mutex
 	bases   []BaseImage // every image this platform's build read, for provenance
 	log     provLog
+	loads   contextLoads // context keys made before their COPY's vertex
 }
 
 // execute runs every platform's stages, then stores the results (an index

@@ -37,6 +37,7 @@ func (r *run) dispatchStage(ctx context.Context, s *plan.Stage, st *state) (*sta
 			return nil, err
 		}
 		stp := step{stage: s, cmd: c, line: lineOf(c, s.Line)}
+		r.preloadContext(ctx, stp, st)
 		out, done := r.opts.Progress.Step(r.progressStage(s), i+2, len(cmds)+1, commandText(c)) // BuildKit: FROM is 1
 		next, cached, err := r.dispatch(ctx, stp, st, out)
 		done(cached, err)

@@ -3,7 +3,11 @@ package build
 import (
 	"context"
 	"io/fs"
+	"strings"
+	"sync"
 	"sync/atomic"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
 	"github.com/strata-build/strata/internal/rootfs"
 )
@@ -17,6 +21,9 @@ import (
 // the COPY waits for the context's vertex. Every walk shows on the one
 // vertex, as BuildKit shows one local source per build.
 func (r *run) contextKey(ctx context.Context, stage string, src rootfs.Source, patterns []string, sc *statCache) (string, error) {
+	if l, ok := r.loads.take(stage, patterns); ok {
+		return l.id, l.err
+	}
 	resume := r.waiting(stage)
 	defer resume()
 	v := r.vertex("[internal] load build context")
@@ -93,4 +100,73 @@ func treeSize(t *rootfs.Tree) int64 {
 		}
 	}
 	return n
+}
+
+// preloadContext makes the context key of stp, a COPY or ADD that reads
+// the build context, before the step's vertex starts: BuildKit's COPY
+// starts once the context's vertex is done, so "[internal] load build
+// context" comes before it in every display. The step takes the key
+// (contextKey) instead of walking again. Anything else, or an instruction
+// that does not expand, is left to the step.
+func (r *run) preloadContext(ctx context.Context, stp step, st *state) {
+	cmd, err := expand(stp.cmd, st)
+	if err != nil {
+		return
+	}
+	var cs copySpec
+	switch c := cmd.(type) {
+	case *instructions.CopyCommand:
+		cs = copyFromCopy(c)
+	case *instructions.AddCommand:
+		cs = copyFromAdd(c)
+	default:
+		return
+	}
+	srcs := cs.sd.SourcePaths
+	if cs.from != "" || len(srcs) == 0 || cs.add && (isGitSource(srcs) || hasURL(srcs)) {
+		return
+	}
+	src, err := r.mainContext()
+	if err != nil {
+		return
+	}
+	stage := r.progressStage(stp.stage)
+	id, err := r.contextKey(ctx, stage, src, srcs, r.stats)
+	r.loads.put(stage, srcs, contextLoad{id: id, err: err})
+}
+
+// contextLoads are context keys made before their steps (preloadContext),
+// each taken once, by stage and patterns.
+type contextLoads struct {
+	mu sync.Mutex
+	m  map[string]contextLoad
+}
+
+// contextLoad is a context key made, or why it could not be.
+type contextLoad struct {
+	id  string
+	err error
+}
+
+func loadKey(stage string, patterns []string) string {
+	return stage + "\x00" + strings.Join(patterns, "\x00")
+}
+
+func (c *contextLoads) put(stage string, patterns []string, l contextLoad) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]contextLoad{}
+	}
+	c.m[loadKey(stage, patterns)] = l
+}
+
+// take returns and forgets the key made for stage and patterns.
+func (c *contextLoads) take(stage string, patterns []string) (contextLoad, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := loadKey(stage, patterns)
+	l, ok := c.m[k]
+	delete(c.m, k)
+	return l, ok
 }

@@ -300,19 +300,30 @@ func TestStatCacheDamaged(t *testing.T) {
 	if dirs, err := decodeStatCache(good); err != nil || len(dirs) != 2 {
 		t.Fatalf("decodeStatCache(encodeStatCache()) = %d records, %v, want 2", len(dirs), err)
 	}
-	for i := len(statCacheMagic); i < len(good); i += 7 {
+	eachDamaged(t, st, statCacheName, good, len(statCacheMagic), 7, dir, want, func(sc *statCache, i int) {
+		if len(sc.dirs) != 0 {
+			t.Fatalf("stat cache with byte %d flipped: %d records, want none", i, len(sc.dirs))
+		}
+	})
+}
+
+// eachDamaged stores good, a meta file of the stat cache, as name with
+// one byte flipped, every step bytes from from on; each time check sees
+// the stat cache loaded from it, and the key of dir is still want.
+func eachDamaged(t *testing.T, st *store.Store, name string, good []byte, from, step int, dir, want string, check func(sc *statCache, i int)) {
+	t.Helper()
+	ctx := context.Background()
+	for i := from; i < len(good); i += step {
 		bad := []byte(string(good))
 		bad[i] ^= 0x40
-		if err := st.PutMeta(ctx, statCacheName, bad); err != nil {
+		if err := st.PutMeta(ctx, name, bad); err != nil {
 			t.Fatal(err)
 		}
 		sc := loadStatCache(ctx, st)
 		sc.loaded()
-		if len(sc.dirs) != 0 {
-			t.Fatalf("stat cache with byte %d flipped: %d records, want none", i, len(sc.dirs))
-		}
+		check(sc, i)
 		if got, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc); err != nil || got != want {
-			t.Fatalf("contentKey with a damaged stat cache = %s, %v, want %s", got, err, want)
+			t.Fatalf("contentKey with byte %d of %s flipped = %s, %v, want %s", i, name, got, err, want)
 		}
 	}
 }

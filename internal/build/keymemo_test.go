@@ -87,21 +87,11 @@ func TestKeyMemoDamaged(t *testing.T) {
 	if memos, err := decodeKeyMemos(good); err != nil || len(memos) != 1 {
 		t.Fatalf("decodeKeyMemos(encodeKeyMemos()) = %d memos, %v, want 1", len(memos), err)
 	}
-	for i := len(keyMemoMagic); i < len(good); i += 3 {
-		bad := []byte(string(good))
-		bad[i] ^= 0x40
-		if err := st.PutMeta(ctx, keyMemoName, bad); err != nil {
-			t.Fatal(err)
-		}
-		sc := loadStatCache(ctx, st)
-		sc.loaded()
+	eachDamaged(t, st, keyMemoName, good, len(keyMemoMagic), 3, dir, want, func(sc *statCache, i int) {
 		if len(sc.memos) != 0 {
 			t.Fatalf("key memo with byte %d flipped: %d memos, want none", i, len(sc.memos))
 		}
-		if got, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc); err != nil || got != want {
-			t.Fatalf("contentKey with a damaged memo = %s, %v, want %s", got, err, want)
-		}
-	}
+	})
 }
 
 // TestKeyMemoBounded: the memos kept are the latest keyMemoSize made.

@@ -132,6 +132,9 @@ func contentKey(ctx context.Context, src rootfs.Source, patterns []string, sc *s
 	return k.sum().String(), nil
 }
 
+// hashTree adds to k the entries of the tree at p: path, mode, owner,
+// and a symlink's target or a regular file's digest. Changing what it
+// adds means changing treeKeyVersion (key memos).
 func hashTree(ctx context.Context, k *keyer, src rootfs.Source, p string, sc *statCache) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -28,6 +28,11 @@ import (
 // a fingerprint that matches one remembered says that every digest the
 // key was made of is still right.
 
+// treeKeyVersion names what a tree's key holds (walkedDir.encode and
+// hashTree): change it with them, or a memo made by a strata that
+// encoded trees otherwise would stand for the new encoding.
+const treeKeyVersion = "tree key 1"
+
 // keyMemoName is the memo's record in the store's meta directory;
 // keyMemoMagic starts it and names its format.
 const (
@@ -108,7 +113,7 @@ func (d *walkedDir) fingerprint(racy int64, buf []byte) []byte {
 // entries' modes, give the tree's shape).
 func treeID(before []byte, host, path string, dirs []*walkedDir) [32]byte {
 	h := sha256.New()
-	var b []byte
+	b := appendString(nil, treeKeyVersion)
 	b = appendString(b, string(before))
 	b = appendString(b, host)
 	b = appendString(b, path)

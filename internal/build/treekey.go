@@ -212,6 +212,7 @@ func hashMisses(ctx context.Context, dirs []*walkedDir, workers int) error {
 // encode fills d.enc, from buf on, with what the keyer adds for d's
 // entries: path, mode and owner, then a symlink's target or a regular
 // file's digest in hex; a subdirectory's entries follow its own (d.cuts).
+// Changing what it adds means changing treeKeyVersion (key memos).
 // owners is how the key sees an entry's owner.
 func (d *walkedDir) encode(buf []byte, owners func(uid, gid uint32) (uint32, uint32)) {
 	nodes := d.t.Nodes

@@ -284,18 +284,8 @@ func TestStatCacheRacy(t *testing.T) {
 
 // TestStatCacheDamaged: a damaged or foreign stat cache is ignored.
 func TestStatCacheDamaged(t *testing.T) {
-	ctx := context.Background()
 	dir := writeTree(t, t.TempDir(), "a=a", "d/b=b")
-	st, err := store.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newStatCache()
-	sc.racy = -time.Hour
-	want, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, sc, want := keyedStatCache(t, dir)
 	good := encodeStatCache(sc.dirs)
 	if dirs, err := decodeStatCache(good); err != nil || len(dirs) != 2 {
 		t.Fatalf("decodeStatCache(encodeStatCache()) = %d records, %v, want 2", len(dirs), err)

@@ -71,18 +71,8 @@ func TestKeyMemo(t *testing.T) {
 
 // TestKeyMemoDamaged: a damaged or foreign memo is ignored.
 func TestKeyMemoDamaged(t *testing.T) {
-	ctx := context.Background()
 	dir := writeTree(t, t.TempDir(), "a=a", "d/b=b")
-	st, err := store.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := newStatCache()
-	sc.racy = -time.Hour
-	want, err := contentKey(ctx, rootfs.NewDir(dir, nil), []string{"."}, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, sc, want := keyedStatCache(t, dir)
 	good := encodeKeyMemos(sc.memos)
 	if memos, err := decodeKeyMemos(good); err != nil || len(memos) != 1 {
 		t.Fatalf("decodeKeyMemos(encodeKeyMemos()) = %d memos, %v, want 1", len(memos), err)

@@ -14,6 +14,17 @@ import (
 // dir, and dir's key.
 func warmStore(t *testing.T, dir string) (*store.Store, string) {
 	t.Helper()
+	st, sc, key := keyedStatCache(t, dir)
+	if err := sc.save(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	return st, key
+}
+
+// keyedStatCache returns a new store, a stat cache (nothing racy) that
+// has made dir's key, not saved, and the key.
+func keyedStatCache(t *testing.T, dir string) (*store.Store, *statCache, string) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir())
 	if err != nil {
@@ -25,10 +36,7 @@ func warmStore(t *testing.T, dir string) (*store.Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sc.save(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	return st, key
+	return st, sc, key
 }
 
 // TestStatListNoopReadsListingsOnly: a no-op walk of a context its key
